@@ -1,0 +1,12 @@
+"""Dialects litec owns: `tfl` (the import level) and, later, kernel and NPU dialects."""
+
+from litec.dialects.tfl import Tfl
+from litec.ir.quant import Quant
+from litec.ir.text import builtin_context
+from xdsl.context import Context
+from xdsl.dialects.func import Func
+
+
+def context() -> Context:
+    """A context that knows every dialect litec's IR uses."""
+    return builtin_context(Func, Tfl, Quant)

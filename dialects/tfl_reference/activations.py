@@ -1,0 +1,3 @@
+"""Reference kernels: activations."""
+
+from litec.dialects.tfl_reference.core import kernel  # noqa: F401

@@ -1,0 +1,3 @@
+"""Reference kernels: control."""
+
+from litec.dialects.tfl_reference.core import kernel  # noqa: F401

@@ -1,0 +1,3 @@
+"""Reference kernels: elementwise."""
+
+from litec.dialects.tfl_reference.core import kernel  # noqa: F401

@@ -1,0 +1,12 @@
+"""Imports every kernel module so that its kernels register themselves."""
+
+from litec.dialects.tfl_reference import (  # noqa: F401
+    activations,
+    control,
+    conv,
+    elementwise,
+    pooling,
+    reduce,
+    sequence,
+    shape,
+)

@@ -1,0 +1,1 @@
+"""Shared IR infrastructure that knows no dialect: quantized types, resources, diagnostics."""

@@ -1,0 +1,122 @@
+"""Exact fixed-point arithmetic of TFLite's integer kernels, vectorised with numpy.
+
+Written once, at the bottom of the stack, for the reference interpreter, the CPU
+lowering (to compute kernel parameters) and the NPU simulator. Every function matches
+TFLite's C++ (gemmlowp-style) definition bit for bit, including C++'s truncating
+division and its rounding rules; the tests check them against big-integer references.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = q * 2^shift with q a Q31 int32 in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = _round_half_away(q * (1 << 31))
+    if q_fixed == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:
+        shift = 30
+        q_fixed = (1 << 31) - 1
+    return int(q_fixed), int(shift)
+
+
+def quantize_multiplier_array(reals) -> tuple[np.ndarray, np.ndarray]:
+    """`quantize_multiplier` for each element (per-channel scales); int64 arrays."""
+    pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).ravel()]
+    mult = np.array([p[0] for p in pairs], dtype=np.int64)
+    shift = np.array([p[1] for p in pairs], dtype=np.int64)
+    return mult, shift
+
+
+def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplierSmallerThanOneExp: returns (multiplier, left_shift <= 0)."""
+    assert 0.0 < real < 1.0, real
+    return quantize_multiplier(real)
+
+
+def _round_half_away(x: float) -> int:
+    """C's round(): halves away from zero."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Vectorised C round() (TfLiteRound): halves away from zero; keeps the float dtype."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _trunc_div_pow2(x: np.ndarray, bits: int) -> np.ndarray:
+    """C++ integer division x / 2^bits (truncation toward zero) on int64."""
+    q = np.abs(x) >> bits
+    return np.where(x < 0, -q, q)
+
+
+def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (returns int64 holding int32)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    result = _trunc_div_pow2(ab + nudge, 31)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, result)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    """gemmlowp's RoundingDivideByPOT: x / 2^exponent, rounding half away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int64 values to the int32 range (C++ int32 overflow)."""
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier (double rounding, the reference default).
+
+    x: int32 values (any int array); multiplier, shift: scalars or arrays broadcasting
+    against x (per-channel). Returns int64 holding int32 results.
+    """
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_smaller_than_one_exp(x, multiplier, left_shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x, multiplier),
+        -np.asarray(left_shift, dtype=np.int64),
+    )
+
+
+def multiply_by_quantized_multiplier_greater_than_one(x, multiplier, left_shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplierGreaterThanOne (left_shift >= 0)."""
+    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << np.asarray(left_shift, dtype=np.int64))
+    return saturating_rounding_doubling_high_mul(shifted, multiplier)
+
+
+def saturate(x: np.ndarray, dtype) -> np.ndarray:
+    """Clamp to the range of an integer dtype and cast."""
+    info = np.iinfo(dtype)
+    return np.clip(x, info.min, info.max).astype(dtype)

@@ -1,0 +1,160 @@
+"""Compare litec's reference interpreter with TFLite, whole-model or op by op.
+
+    python tests/harness.py MODEL.tflite          # outputs: max error or "exact"
+    python tests/harness.py MODEL.tflite --ops    # every op in isolation, fed TFLite's own inputs
+
+The op-by-op mode runs each `tfl` op's kernel on the tensors TFLite computed for that
+op's inputs, and compares with the tensors TFLite computed for its outputs, so the first
+wrong kernel shows up by itself, not as drift further down the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from litec.dialects.tfl_reference import KERNELS, Interpreter, TensorInfo, signature  # noqa: E402
+from litec.dialects.tfl_reference.core import make_call  # noqa: E402
+from litec.lowering.import_tflite import import_model  # noqa: E402
+from litec.lowering.tflite_reader import read_model  # noqa: E402
+from oracle import run_oracle  # noqa: E402
+
+FLOAT_RTOL = 1e-5
+"""Float outputs: max |litec - TFLite| <= FLOAT_RTOL * max(1, max |TFLite|)."""
+
+
+def seeded_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
+    """A random input of the right shape and dtype: floats in [-1, 1), integers over their range."""
+    if info.dtype.kind == "f":
+        return rng.uniform(-1, 1, info.shape).astype(info.dtype)
+    if info.dtype.kind == "b":
+        return rng.integers(0, 2, info.shape).astype(np.bool_)
+    lim = np.iinfo(info.dtype)
+    lo, hi = (lim.min, lim.max) if info.quant is not None or lim.bits <= 16 else (0, 8)
+    return rng.integers(lo, hi, info.shape, endpoint=True).astype(info.dtype)
+
+
+def seeded_inputs(module, seed: int = 0) -> list[np.ndarray]:
+    """Seeded random inputs for every input of `@main`, in order."""
+    rng = np.random.default_rng(seed)
+    return [seeded_input(info, rng) for _, info in signature(module).inputs]
+
+
+@dataclass
+class Diff:
+    """How far one tensor of litec's is from TFLite's."""
+
+    name: str
+    dtype: str
+    max_abs: float
+    mismatches: int
+    size: int
+    ref_max: float
+
+    @property
+    def ok(self) -> bool:
+        if self.dtype.startswith("float"):
+            return self.max_abs <= FLOAT_RTOL * max(1.0, self.ref_max)
+        return self.mismatches == 0
+
+    def __str__(self) -> str:
+        if self.dtype.startswith("float"):
+            rel = self.max_abs / max(1.0, self.ref_max)
+            return f"max err {self.max_abs:.3g} (rel {rel:.3g})"
+        if self.mismatches == 0:
+            return "exact"
+        return f"{self.mismatches}/{self.size} differ, max {self.max_abs:g}"
+
+
+def diff(name: str, ours: np.ndarray, ref: np.ndarray) -> Diff:
+    """Compare two tensors (shapes must agree)."""
+    if ours.shape != ref.shape:
+        raise AssertionError(f"{name}: shape {ours.shape} vs TFLite {ref.shape}")
+    a, b = ours.astype(np.float64), ref.astype(np.float64)
+    err = np.abs(a - b)
+    finite = np.isfinite(b)
+    bad_nan = int(np.sum(np.isnan(a) != np.isnan(b)))
+    max_abs = float(err[finite].max()) if finite.any() and err.size else 0.0
+    ref_max = float(np.abs(b[finite]).max()) if finite.any() and b.size else 0.0
+    return Diff(
+        name,
+        str(ref.dtype),
+        max_abs + (np.inf if bad_nan else 0),
+        int(np.sum(a != b)),
+        ref.size,
+        ref_max,
+    )
+
+
+def compare_model(path, seed: int = 0) -> list[Diff]:
+    """Run the whole model in litec's interpreter and in TFLite; one Diff per output."""
+    module = import_model(read_model(path))
+    inputs = seeded_inputs(module, seed)
+    ours = Interpreter(module).run(inputs)
+    ref = run_oracle(path, inputs)
+    return [diff(name, arr, ref[f"out{i}"]) for i, (name, arr) in enumerate(ours.items())]
+
+
+def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
+    """Every op of subgraph 0, run alone on TFLite's inputs; (op index, builtin, diffs)."""
+    model = read_model(path)
+    module = import_model(model)
+    inputs = seeded_inputs(module, seed)
+    tensors = run_oracle(path, inputs, all_tensors=True)
+    interp = Interpreter(module)
+    _, steps = interp.plan("main")
+    by_index = {op.index: op for op in model.main.operators}
+    results = []
+    for step in steps:
+        idx = step.call.op_index
+        if idx is None or step.call.builtin not in KERNELS:
+            continue
+        desc = by_index[idx]
+        n_ops = len(step.op.operands)
+        tensor_ids = list(desc.inputs) + [-1] * (n_ops - len(desc.inputs))
+        args = [None if t == -1 else tensors[f"t{t}"] for t in tensor_ids]
+        call = make_call(step.op)
+        call.run_function = interp.run_function
+        try:
+            out = step.kernel(call, *args)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            results.append(
+                (idx, desc.display_name, [Diff(f"raised {e!r}", "error", np.inf, -1, 0, 0)])
+            )
+            continue
+        outs = list(out) if isinstance(out, list | tuple) else [out]
+        diffs = [
+            diff(model.main.tensors[t].name, o, tensors[f"t{t}"])
+            for t, o in zip(desc.outputs, outs, strict=True)
+            if f"t{t}" in tensors
+        ]
+        results.append((idx, desc.display_name, diffs))
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("model")
+    ap.add_argument("--ops", action="store_true", help="compare op by op")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--all", action="store_true", help="with --ops: also print ops that match")
+    args = ap.parse_args()
+    if args.ops:
+        for idx, name, diffs in compare_ops(args.model, args.seed):
+            if args.all or not all(d.ok for d in diffs):
+                print(f"op #{idx:<4} {name:<30} " + "; ".join(f"{d}" for d in diffs))
+        return
+    for d in compare_model(args.model, args.seed):
+        print(f"{'ok ' if d.ok else 'BAD'} {d.name}: {d}")
+
+
+if __name__ == "__main__":
+    main()
