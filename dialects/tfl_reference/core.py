@@ -258,7 +258,9 @@ class Interpreter:
         try:
             out = step.kernel(step.call, *args)
         except LitecError as e:
-            raise e.at(file=self.file, op_index=step.call.op_index, op_name=step.call.builtin)
+            raise e.at(
+                file=self.file, op_index=step.call.op_index, op_name=step.call.builtin
+            ) from None
         outs = list(out) if isinstance(out, list | tuple) else [out]
         for k, (r, arr, info) in enumerate(
             zip(step.op.results, outs, step.call.outputs, strict=True)
