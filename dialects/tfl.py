@@ -41,6 +41,8 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
+from xdsl.parser import Parser
+from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 
@@ -112,8 +114,26 @@ class ConstOp(TflOp):
     name = "tfl.const"
     value = prop_def(DenseResourceAttr)
     output = result_def(TensorType)
-    assembly_format = "attr-dict `:` type($output)"
     traits = traits_def(ConstantLike(), Pure())
+    assembly_format = None
+
+    def __init__(self, value: DenseResourceAttr):
+        super().__init__(properties={"value": value}, result_types=[value.type])
+
+    def print(self, printer: Printer) -> None:
+        """`tfl.const dense_resource<HANDLE> : TYPE`."""
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstOp:
+        value = parser.parse_attribute()
+        if not isinstance(value, DenseResourceAttr):
+            parser.raise_error("tfl.const expects a dense_resource value")
+        op = cls(value)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
 
     def verify_(self) -> None:
         if self.value.type != self.output.type:

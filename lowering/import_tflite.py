@@ -265,10 +265,7 @@ class _Importer:
             ty = tensor_type(desc)
             if desc.is_constant:
                 handle = add_blob(f"{self.stem}_sg{self.subgraph}_t{t}", desc.data)
-                op = tfl.ConstOp.build(
-                    properties={"value": DenseResourceAttr.from_params(handle, ty)},
-                    result_types=[ty],
-                )
+                op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
             elif desc.is_variable:
                 op = tfl.VariableOp.build(result_types=[ty])
             else:
