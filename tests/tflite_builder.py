@@ -1,0 +1,336 @@
+"""Tiny `.tflite` files for tests, written with the `tflite` package's FlatBuffers builders.
+
+    from tflite_builder import Tensor, Op, build_model
+    data = build_model(
+        tensors=[Tensor("a", (1, 4)), Tensor("b", (1, 4)), Tensor("y", (1, 4))],
+        ops=[Op("ADD", ["a", "b"], ["y"], {"fused_activation_function": "RELU"})],
+        inputs=["a", "b"],
+        outputs=["y"],
+    )
+    path.write_bytes(data)
+
+Tensors are referred to by index or by name; -1 (or None) is an absent optional input.
+A tensor with `data` is a constant (its own buffer); `scales` makes it quantized.
+Options are the schema's field names in snake_case, enums by name ("RELU6", "SAME") or
+value, lists become vectors; the options table is chosen from the builtin's name
+(`options_type` overrides it). A builtin may also be an int, to write an operator code
+no TFLite version knows. Nothing is validated: tests of bad input build bad models on
+purpose (a zero scale, a -1 in a shape, an out-of-range zero point).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import flatbuffers
+import numpy as np
+from tflite.ActivationFunctionType import ActivationFunctionType
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.BuiltinOptions import BuiltinOptions
+from tflite.FullyConnectedOptionsWeightsFormat import FullyConnectedOptionsWeightsFormat
+from tflite.LSTMKernelType import LSTMKernelType
+from tflite.MirrorPadMode import MirrorPadMode
+from tflite.Padding import Padding
+from tflite.TensorType import TensorType
+
+SCHEMA_VERSION = 3
+
+OPTION_ENUMS = {
+    "fused_activation_function": ActivationFunctionType,
+    "padding": Padding,
+    "weights_format": FullyConnectedOptionsWeightsFormat,
+    "kernel_type": LSTMKernelType,
+    "mode": MirrorPadMode,
+    "output_type": TensorType,
+    "out_data_type": TensorType,
+    "in_data_type": TensorType,
+    "quantized_bias_type": TensorType,
+}
+"""Option fields whose value may be given as the schema enum's name."""
+
+OPTIONS_EXCEPTIONS = {
+    "AVERAGE_POOL_2D": "Pool2DOptions",
+    "MAX_POOL_2D": "Pool2DOptions",
+    "L2_POOL_2D": "Pool2DOptions",
+    "L2_NORMALIZATION": "L2NormOptions",
+    "UNIDIRECTIONAL_SEQUENCE_RNN": "SequenceRNNOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "CONV_3D_TRANSPOSE": "Conv3DOptions",
+    **{
+        b: "ReducerOptions"
+        for b in ("MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY")
+    },
+    "REDUCE_ALL": "ReducerOptions",
+}
+"""Builtins whose options table is not named after the builtin."""
+
+_OPTIONS_BY_LOWER = {k.lower(): k for k in vars(BuiltinOptions) if not k.startswith("_")}
+
+
+@dataclass
+class Tensor:
+    """One tensor: a constant when `data` is given, quantized when `scales` is given."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "FLOAT32"
+    data: np.ndarray | bytes | None = None
+    scales: list[float] | None = None
+    zero_points: list[int] | None = None
+    quantized_dimension: int = 0
+    shape_signature: tuple[int, ...] | None = None
+    is_variable: bool = False
+
+
+@dataclass
+class Op:
+    """One operator; `builtin` is a BuiltinOperator name (or its int code), or "CUSTOM"."""
+
+    builtin: str | int
+    inputs: list[int | str | None]
+    outputs: list[int | str]
+    options: dict = field(default_factory=dict)
+    options_type: str | None = None
+    custom_code: str = ""
+    custom_options: bytes = b""
+    intermediates: list[int | str] = field(default_factory=list)
+    version: int = 1
+
+
+@dataclass
+class Subgraph:
+    """One subgraph: its tensors, operators (in execution order), inputs and outputs."""
+
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[int | str]
+    outputs: list[int | str]
+    name: str = ""
+
+
+def options_type(builtin: str) -> str | None:
+    """The BuiltinOptions table an operator's options use (None: it has none)."""
+    if builtin in OPTIONS_EXCEPTIONS:
+        return OPTIONS_EXCEPTIONS[builtin]
+    return _OPTIONS_BY_LOWER.get(builtin.replace("_", "").lower() + "options")
+
+
+def _schema(table: str):
+    """The generated module of a schema table (its Start/Add/End functions)."""
+    return importlib.import_module(f"tflite.{table}")
+
+
+def _camel_setter(module, table: str, key: str):
+    wanted = (table + "Add" + key.replace("_", "")).lower()
+    for attr in vars(module):
+        if attr.lower() == wanted:
+            return getattr(module, attr)
+    raise KeyError(f"{table} has no field '{key}'")
+
+
+def _enum_value(key: str, value):
+    if isinstance(value, str) and key in OPTION_ENUMS:
+        return getattr(OPTION_ENUMS[key], value)
+    return value
+
+
+class _Writer:
+    """Writes one model into a FlatBuffers builder, bottom-up as FlatBuffers requires."""
+
+    def __init__(self):
+        self.b = flatbuffers.Builder(1024)
+        self.buffers: list[bytes] = [b""]  # buffer 0 is the empty buffer, by convention
+        self.opcodes: dict[tuple[int, str, int], int] = {}
+
+    def int_vector(self, values, start_fn, elem: str = "Int32") -> int:
+        start_fn(self.b, len(values))
+        prepend = getattr(self.b, "Prepend" + elem)
+        for v in reversed(values):
+            prepend(v)
+        return self.b.EndVector()
+
+    def bytes_vector(self, data: bytes) -> int:
+        return self.b.CreateByteVector(data)
+
+    def table_vector(self, offsets, start_fn) -> int:
+        start_fn(self.b, len(offsets))
+        for off in reversed(offsets):
+            self.b.PrependUOffsetTRelative(off)
+        return self.b.EndVector()
+
+    # --------------------------------------------------------------------- tensors
+
+    def quantization(self, t: Tensor) -> int:
+        Q = _schema("QuantizationParameters")
+        zps = t.zero_points if t.zero_points is not None else [0] * len(t.scales)
+        scale = self.b.CreateNumpyVector(np.asarray(t.scales, dtype=np.float32))
+        zp = self.b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
+        Q.QuantizationParametersStart(self.b)
+        Q.QuantizationParametersAddScale(self.b, scale)
+        Q.QuantizationParametersAddZeroPoint(self.b, zp)
+        Q.QuantizationParametersAddQuantizedDimension(self.b, t.quantized_dimension)
+        return Q.QuantizationParametersEnd(self.b)
+
+    def tensor(self, t: Tensor) -> int:
+        T = _schema("Tensor")
+        buffer = 0
+        if t.data is not None:
+            raw = t.data if isinstance(t.data, bytes) else np.ascontiguousarray(t.data).tobytes()
+            self.buffers.append(raw)
+            buffer = len(self.buffers) - 1
+        name = self.b.CreateString(t.name)
+        shape = self.int_vector(list(t.shape), T.TensorStartShapeVector)
+        sig = None
+        if t.shape_signature is not None:
+            sig = self.int_vector(list(t.shape_signature), T.TensorStartShapeSignatureVector)
+        quant = self.quantization(t) if t.scales is not None else None
+        T.TensorStart(self.b)
+        T.TensorAddShape(self.b, shape)
+        T.TensorAddType(self.b, getattr(TensorType, t.dtype))
+        T.TensorAddBuffer(self.b, buffer)
+        T.TensorAddName(self.b, name)
+        if sig is not None:
+            T.TensorAddShapeSignature(self.b, sig)
+        if quant is not None:
+            T.TensorAddQuantization(self.b, quant)
+        T.TensorAddIsVariable(self.b, t.is_variable)
+        return T.TensorEnd(self.b)
+
+    # --------------------------------------------------------------------- operators
+
+    def opcode_index(self, op: Op) -> int:
+        code = op.builtin if isinstance(op.builtin, int) else getattr(BuiltinOperator, op.builtin)
+        key = (code, op.custom_code, op.version)
+        return self.opcodes.setdefault(key, len(self.opcodes))
+
+    def options(self, op: Op) -> tuple[int, int]:
+        """(BuiltinOptions type, table offset) of an op's options; (0, 0) when it has none."""
+        if isinstance(op.builtin, int):
+            return 0, 0
+        table = op.options_type or options_type(op.builtin)
+        if table is None:
+            if op.options:
+                raise KeyError(f"{op.builtin} takes no builtin options")
+            return 0, 0
+        module = _schema(table)
+        values = {}
+        for key, value in op.options.items():
+            if isinstance(value, list | tuple):
+                field_name = _camel_setter(module, table, key).__name__[len(table) + 3 :]
+                start = getattr(module, f"{table}Start{field_name}Vector")
+                values[key] = self.int_vector(list(value), start)
+            else:
+                values[key] = _enum_value(key, value)
+        getattr(module, table + "Start")(self.b)
+        for key, value in values.items():
+            _camel_setter(module, table, key)(self.b, value)
+        return getattr(BuiltinOptions, table), getattr(module, table + "End")(self.b)
+
+    def operator(self, op: Op, index) -> int:
+        O = _schema("Operator")
+        opts_type, opts = self.options(op)
+        ins = self.int_vector([index(t) for t in op.inputs], O.OperatorStartInputsVector)
+        outs = self.int_vector([index(t) for t in op.outputs], O.OperatorStartOutputsVector)
+        inter = None
+        if op.intermediates:
+            inter = self.int_vector(
+                [index(t) for t in op.intermediates], O.OperatorStartIntermediatesVector
+            )
+        custom = self.bytes_vector(op.custom_options) if op.custom_options else None
+        O.OperatorStart(self.b)
+        O.OperatorAddOpcodeIndex(self.b, self.opcode_index(op))
+        O.OperatorAddInputs(self.b, ins)
+        O.OperatorAddOutputs(self.b, outs)
+        if opts_type:
+            O.OperatorAddBuiltinOptionsType(self.b, opts_type)
+            O.OperatorAddBuiltinOptions(self.b, opts)
+        if custom is not None:
+            O.OperatorAddCustomOptions(self.b, custom)
+        if inter is not None:
+            O.OperatorAddIntermediates(self.b, inter)
+        return O.OperatorEnd(self.b)
+
+    # --------------------------------------------------------------------- subgraphs
+
+    def subgraph(self, sg: Subgraph) -> int:
+        S = _schema("SubGraph")
+        names = {t.name: i for i, t in enumerate(sg.tensors)}
+
+        def index(t) -> int:
+            if t is None:
+                return -1
+            return names[t] if isinstance(t, str) else t
+
+        tensors = [self.tensor(t) for t in sg.tensors]
+        ops = [self.operator(op, index) for op in sg.ops]
+        tensor_vec = self.table_vector(tensors, S.SubGraphStartTensorsVector)
+        op_vec = self.table_vector(ops, S.SubGraphStartOperatorsVector)
+        ins = self.int_vector([index(t) for t in sg.inputs], S.SubGraphStartInputsVector)
+        outs = self.int_vector([index(t) for t in sg.outputs], S.SubGraphStartOutputsVector)
+        name = self.b.CreateString(sg.name)
+        S.SubGraphStart(self.b)
+        S.SubGraphAddTensors(self.b, tensor_vec)
+        S.SubGraphAddOperators(self.b, op_vec)
+        S.SubGraphAddInputs(self.b, ins)
+        S.SubGraphAddOutputs(self.b, outs)
+        S.SubGraphAddName(self.b, name)
+        return S.SubGraphEnd(self.b)
+
+    def opcode_table(self, code: int, custom_code: str, version: int) -> int:
+        C = _schema("OperatorCode")
+        custom = self.b.CreateString(custom_code) if custom_code else None
+        C.OperatorCodeStart(self.b)
+        C.OperatorCodeAddDeprecatedBuiltinCode(self.b, min(code, 127))
+        C.OperatorCodeAddBuiltinCode(self.b, code)
+        C.OperatorCodeAddVersion(self.b, version)
+        if custom is not None:
+            C.OperatorCodeAddCustomCode(self.b, custom)
+        return C.OperatorCodeEnd(self.b)
+
+    def buffer(self, data: bytes) -> int:
+        B = _schema("Buffer")
+        vec = None
+        if data:
+            self.b.StartVector(1, len(data), 16)  # 16-byte aligned constant data
+            self.b.head = self.b.head - len(data)
+            self.b.Bytes[self.b.head : self.b.head + len(data)] = data
+            vec = self.b.EndVector()
+        B.BufferStart(self.b)
+        if vec is not None:
+            B.BufferAddData(self.b, vec)
+        return B.BufferEnd(self.b)
+
+    def model(self, subgraphs: list[Subgraph], description: str) -> bytes:
+        M = _schema("Model")
+        sgs = [self.subgraph(sg) for sg in subgraphs]
+        codes = [self.opcode_table(*key) for key in self.opcodes]
+        buffers = [self.buffer(data) for data in self.buffers]
+        sg_vec = self.table_vector(sgs, M.ModelStartSubgraphsVector)
+        code_vec = self.table_vector(codes, M.ModelStartOperatorCodesVector)
+        buf_vec = self.table_vector(buffers, M.ModelStartBuffersVector)
+        desc = self.b.CreateString(description)
+        M.ModelStart(self.b)
+        M.ModelAddVersion(self.b, SCHEMA_VERSION)
+        M.ModelAddOperatorCodes(self.b, code_vec)
+        M.ModelAddSubgraphs(self.b, sg_vec)
+        M.ModelAddDescription(self.b, desc)
+        M.ModelAddBuffers(self.b, buf_vec)
+        self.b.Finish(M.ModelEnd(self.b), file_identifier=b"TFL3")
+        return bytes(self.b.Output())
+
+
+def build_model(
+    tensors: list[Tensor] | None = None,
+    ops: list[Op] | None = None,
+    inputs: list[int | str] | None = None,
+    outputs: list[int | str] | None = None,
+    *,
+    subgraphs: list[Subgraph] | None = None,
+    description: str = "litec test model",
+) -> bytes:
+    """The bytes of a `.tflite` model: one subgraph from the arguments, or `subgraphs`."""
+    if subgraphs is None:
+        subgraphs = [Subgraph(tensors or [], ops or [], inputs or [], outputs or [], "main")]
+    return _Writer().model(subgraphs, description)
