@@ -53,7 +53,8 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import ConstraintContext, VarOperandDef, VarResultDef
+from xdsl.irdl import VarOperandDef, VarResultDef
+from xdsl.irdl.constraints import VerificationContext
 from xdsl.utils.exceptions import VerifyException
 
 ELEMENT_TYPES: dict[str, Attribute] = {
@@ -192,7 +193,7 @@ def _split_by_defs(defs, values: list, what: str) -> list:
 
 def _accepts_none(d) -> bool:
     try:
-        d.constr.verify((NoneType(),), ConstraintContext())
+        d.constr.verify((NoneType(),), VerificationContext())
     except VerifyException:
         return False
     return True

@@ -10,10 +10,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from litec.models import corpus_dir, mediapipe_dir  # noqa: E402
+from litec.models import corpus_dir, fetch, mediapipe_dir  # noqa: E402
 
 CORPUS = corpus_dir()
 MEDIAPIPE = mediapipe_dir()
+
+
+def _fetch_mediapipe() -> None:
+    """The suite fetches the MediaPipe models once (pip download from PyPI) and caches them."""
+    if (MEDIAPIPE / "manifest.json").exists():
+        return
+    try:
+        fetch(quiet=True)
+    except Exception as e:  # noqa: BLE001 - no network: the MediaPipe tests skip with the reason
+        print(f"conftest: could not fetch the MediaPipe models: {e}", file=sys.stderr)
+
+
+_fetch_mediapipe()
 
 
 def corpus_models() -> list[str]:
