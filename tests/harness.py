@@ -138,21 +138,57 @@ def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
     return results
 
 
+def model_dtype(model) -> str:
+    """A short label for a model's arithmetic: the input dtype and notable weight types."""
+    sg = model.main
+    kinds = {sg.tensors[t].dtype.lower() for t in sg.inputs}
+    weights = {t.dtype for t in sg.tensors if t.is_constant}
+    label = "/".join(sorted(kinds))
+    if "FLOAT16" in weights:
+        label += " (fp16 weights)"
+    elif "INT8" in weights and "float32" in kinds:
+        label += " (int8 weights)"
+    return label
+
+
+def table(paths, seed: int = 0) -> str:
+    """Markdown: model | ops | dtype | result per output | interpreter seconds."""
+    import time
+
+    rows = ["| model | ops | dtype | result | interpreter s |", "|---|---|---|---|---|"]
+    for path in paths:
+        model = read_model(path)
+        n_ops = sum(len(sg.operators) for sg in model.subgraphs)
+        try:
+            t0 = time.perf_counter()
+            diffs = compare_model(path, seed)
+            elapsed = f"{time.perf_counter() - t0:.2f}"
+            result = "; ".join(str(d) for d in diffs)
+        except Exception as e:  # noqa: BLE001 - the table reports failures
+            elapsed, result = "-", f"FAILED: {e}"
+        rows.append(f"| {Path(path).name} | {n_ops} | {model_dtype(model)} | {result} | {elapsed} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("model")
+    ap.add_argument("model", nargs="+")
     ap.add_argument("--ops", action="store_true", help="compare op by op")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--all", action="store_true", help="with --ops: also print ops that match")
+    ap.add_argument("--table", action="store_true", help="a markdown table over all models given")
     args = ap.parse_args()
+    if args.table:
+        print(table(args.model, args.seed))
+        return
     if args.ops:
-        for idx, name, diffs in compare_ops(args.model, args.seed):
+        for idx, name, diffs in compare_ops(args.model[0], args.seed):
             if args.all or not all(d.ok for d in diffs):
                 print(f"op #{idx:<4} {name:<30} " + "; ".join(f"{d}" for d in diffs))
         return
-    for d in compare_model(args.model, args.seed):
+    for d in compare_model(args.model[0], args.seed):
         print(f"{'ok ' if d.ok else 'BAD'} {d.name}: {d}")
 
 
