@@ -72,7 +72,7 @@ ELEMENT_TYPES: dict[str, Attribute] = {
 }
 """TFLite tensor type -> IR element type (quantized tensors use `!quant.uniform`)."""
 
-KNOWN_CUSTOM_OPS: set[str] = set()
+KNOWN_CUSTOM_OPS: set[str] = {"Convolution2DTransposeBias"}
 """Custom codes litec gives meaning to (the reference interpreter has their kernels)."""
 
 

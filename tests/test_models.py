@@ -9,9 +9,13 @@ from __future__ import annotations
 import pytest
 from conftest import corpus_models, mediapipe_models, model_path
 from harness import compare_model
-from test_import import CUSTOM_OP_MODELS
+from test_import import CUSTOM_OP_MODELS, TFLITE_CANNOT_RUN
 
-MODELS = [m for m in corpus_models() + mediapipe_models() if m not in CUSTOM_OP_MODELS]
+MODELS = [
+    m
+    for m in corpus_models() + mediapipe_models()
+    if m not in CUSTOM_OP_MODELS and m not in TFLITE_CANNOT_RUN
+]
 
 
 @pytest.mark.parametrize("name", MODELS)
