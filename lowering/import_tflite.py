@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from litec.dialects import tfl
+from litec.dialects.tfl_reference import KERNELS
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import UniformQuantizedType
 from litec.ir.resources import add_blob
@@ -72,8 +73,8 @@ ELEMENT_TYPES: dict[str, Attribute] = {
 }
 """TFLite tensor type -> IR element type (quantized tensors use `!quant.uniform`)."""
 
-KNOWN_CUSTOM_OPS: set[str] = {"Convolution2DTransposeBias"}
-"""Custom codes litec gives meaning to (the reference interpreter has their kernels)."""
+KNOWN_CUSTOM_OPS: set[str] = {k.split(":", 1)[1] for k in KERNELS if k.startswith("CUSTOM:")}
+"""Custom codes litec gives meaning to: those the reference interpreter has a kernel for."""
 
 
 def tensor_type(t: TensorDesc) -> TensorType:

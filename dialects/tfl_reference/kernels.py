@@ -6,6 +6,7 @@ from litec.dialects.tfl_reference import (  # noqa: F401
     conv,
     elementwise,
     mediapipe,
+    mediapipe_landmarks,
     pooling,
     reduce,
     sequence,
