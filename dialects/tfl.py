@@ -590,11 +590,11 @@ class ReshapeOp(TflOp):
 
     def verify_(self) -> None:
         x, y = self.input.type, self.output.type
-        if isinstance(x, TensorType) and isinstance(y, TensorType):
-            if x.element_count() != y.element_count():
-                raise VerifyException(
-                    f"tfl.reshape: {x.element_count()} elements cannot become {y.element_count()}"
-                )
+        both = isinstance(x, TensorType) and isinstance(y, TensorType)
+        if both and x.element_count() != y.element_count():
+            raise VerifyException(
+                f"tfl.reshape: {x.element_count()} elements cannot become {y.element_count()}"
+            )
 
 
 @irdl_op_definition

@@ -58,9 +58,21 @@ def fetch(quiet: bool = False) -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-               "-d", tmp, f"mediapipe=={MEDIAPIPE_VERSION}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "-d",
+            tmp,
+            f"mediapipe=={MEDIAPIPE_VERSION}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1:] or ["pip failed"]
@@ -73,8 +85,9 @@ def fetch(quiet: bool = False) -> Path:
                     out = target / Path(info.filename).name
                     out.write_bytes(zf.read(info))
                     entries[out.name] = {"sha256": _sha256(out), "from": info.filename}
-    manifest.write_text(json.dumps({"wheel": f"mediapipe=={MEDIAPIPE_VERSION}",
-                                    "models": entries}, indent=1))
+    manifest.write_text(
+        json.dumps({"wheel": f"mediapipe=={MEDIAPIPE_VERSION}", "models": entries}, indent=1)
+    )
     if not quiet:
         print(f"litec: {len(entries)} MediaPipe models in {target}")
     return target

@@ -166,7 +166,9 @@ def table(paths, seed: int = 0) -> str:
             result = "; ".join(str(d) for d in diffs)
         except Exception as e:  # noqa: BLE001 - the table reports failures
             elapsed, result = "-", f"FAILED: {e}"
-        rows.append(f"| {Path(path).name} | {n_ops} | {model_dtype(model)} | {result} | {elapsed} |")
+        rows.append(
+            f"| {Path(path).name} | {n_ops} | {model_dtype(model)} | {result} | {elapsed} |"
+        )
     return "\n".join(rows)
 
 

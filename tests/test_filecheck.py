@@ -16,7 +16,9 @@ FILES = sorted(p.relative_to(ROOT) for p in ROOT.rglob("*.mlir") if "Output" not
 def test_filecheck(path):
     proc = subprocess.run(
         [sys.executable, "-m", "lit", "-v", str(ROOT / path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Unsupported" not in proc.stdout or "REQUIRES" in (ROOT / path).read_text()

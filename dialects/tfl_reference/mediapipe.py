@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-
 from litec.dialects.tfl_reference.core import KERNELS, KernelCall, TensorInfo, kernel
 
 _PADDING = {1: "SAME", 2: "VALID"}
@@ -37,10 +36,18 @@ def convolution_2d_transpose_bias(call: KernelCall, x, w, bias):
     out_shape = np.asarray(call.out.shape, dtype=np.int32)
     inner = KernelCall(
         builtin="TRANSPOSE_CONV",
-        opts={"padding": padding, "stride_w": stride_w, "stride_h": stride_h,
-              "fused_activation_function": "NONE"},
-        inputs=[TensorInfo(out_shape.shape, out_shape.dtype), call.inputs[1], call.inputs[0],
-                call.inputs[2]],
+        opts={
+            "padding": padding,
+            "stride_w": stride_w,
+            "stride_h": stride_h,
+            "fused_activation_function": "NONE",
+        },
+        inputs=[
+            TensorInfo(out_shape.shape, out_shape.dtype),
+            call.inputs[1],
+            call.inputs[0],
+            call.inputs[2],
+        ],
         outputs=call.outputs,
         op_index=call.op_index,
     )
