@@ -3,7 +3,9 @@
 Written once, at the bottom of the stack, for the reference interpreter, the CPU
 lowering (to compute kernel parameters) and the NPU simulator. Every function matches
 TFLite's C++ (gemmlowp-style) definition bit for bit, including C++'s truncating
-division and its rounding rules; the tests check them against big-integer references.
+division, its rounding rules and int32 wrap-around, in the default build
+(double-rounding `MultiplyByQuantizedMultiplier`, `TFLITE_SINGLE_ROUNDING` off); the
+tests check them against big-integer references.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ INT32_MAX = (1 << 31) - 1
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real = q * 2^shift with q a Q31 int32 in [2^30, 2^31)."""
+    """TFLite's QuantizeMultiplier: real = q * 2^(shift - 31) with |q| a Q31 int32 in [2^30, 2^31).
+
+    Reals below 2^-32 or so flush to (0, 0) as TFLite does; shifts above 30 are kept (only
+    the single-rounding build saturates them).
+    """
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
@@ -27,9 +33,6 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         return 0, 0
-    if shift > 30:
-        shift = 30
-        q_fixed = (1 << 31) - 1
     return int(q_fixed), int(shift)
 
 
@@ -43,18 +46,38 @@ def quantize_multiplier_array(reals) -> tuple[np.ndarray, np.ndarray]:
 
 def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
     """TFLite's QuantizeMultiplierSmallerThanOneExp: returns (multiplier, left_shift <= 0)."""
-    assert 0.0 < real < 1.0, real
+    if not 0.0 < real < 1.0:
+        raise ValueError(f"multiplier {real} is not in (0, 1)")
     return quantize_multiplier(real)
 
 
 def _round_half_away(x: float) -> int:
-    """C's round(): halves away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    """C's round() of a double: halves away from zero (exact: x - trunc(x) is representable)."""
+    t = math.trunc(x)
+    frac = x - t
+    return t + (frac >= 0.5) - (frac <= -0.5)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Vectorised C round() (TfLiteRound): halves away from zero; keeps the float dtype."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """Vectorised C round() (TfLiteRound): halves away from zero; keeps the float dtype.
+
+    Exact for every float: the fraction x - trunc(x) is representable, so no
+    `floor(|x| + 0.5)` double rounding (which sends 0.49999997f to 1).
+    """
+    t = np.trunc(x)
+    with np.errstate(invalid="ignore"):  # inf - inf: infinities stay themselves
+        return t + np.sign(x) * (np.abs(x - t) >= 0.5)
+
+
+def round_to_int32(x) -> np.ndarray:
+    """C++ `static_cast<int32_t>(std::round(x))` on x86-64, as int64.
+
+    Halves away from zero; values outside the int32 range (and NaN) become INT32_MIN,
+    the "integer indefinite" value that x86's conversion returns.
+    """
+    r = round_half_away(np.asarray(x, dtype=np.float64))
+    in_range = (r >= INT32_MIN) & (r <= INT32_MAX)
+    return np.where(in_range, r, INT32_MIN).astype(np.int64)
 
 
 def _trunc_div_pow2(x: np.ndarray, bits: int) -> np.ndarray:
@@ -75,7 +98,7 @@ def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
-    """gemmlowp's RoundingDivideByPOT: x / 2^exponent, rounding half away from zero."""
+    """gemmlowp's RoundingDivideByPOT: x / 2^exponent (0..31), rounding half away from zero."""
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
     mask = (np.int64(1) << exponent) - 1
@@ -90,16 +113,32 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
-    """TFLite's MultiplyByQuantizedMultiplier (double rounding, the reference default).
+    """TFLite's MultiplyByQuantizedMultiplier(int32_t x, ...) (double rounding, the default).
 
-    x: int32 values (any int array); multiplier, shift: scalars or arrays broadcasting
-    against x (per-channel). Returns int64 holding int32 results.
+    x: int32 values (wider integers wrap to int32, as passing them to the C++ function
+    does); multiplier, shift: scalars or arrays broadcasting against x (per-channel).
+    Returns int64 holding int32 results.
     """
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << left)
+    shifted = wrap_int32(wrap_int32(x) << left)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_int64(x, multiplier, shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(int64_t x, ...) of the 16x8 kernels.
+
+    The Q31 multiplier is rounded to Q15, the product is rounded half up with one shift,
+    and the result is truncated to int32 (`int32_t result = x >> total_shift`).
+    x: int64 accumulators (|x| < 2^47); returns int64 holding int32 results.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    rounded = x * reduced + (np.int64(1) << (total_shift - 1))
+    return wrap_int32(rounded >> total_shift)
 
 
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, multiplier, left_shift) -> np.ndarray:
