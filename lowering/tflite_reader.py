@@ -35,6 +35,16 @@ from tflite.TensorType import TensorType as TflTensorType
 MAX_TENSOR_BYTES = 1 << 32
 """Largest tensor litec accepts (4 GiB); a bigger one is a corrupted shape."""
 
+SUBGRAPH_OPTIONS = (
+    "body_subgraph_index",
+    "cond_subgraph_index",
+    "else_subgraph_index",
+    "init_subgraph_index",
+    "subgraph_index",
+    "then_subgraph_index",
+)
+"""Option fields that name another subgraph (WHILE, IF, CALL_ONCE, CALL)."""
+
 
 def _enum_names(enum_cls) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
@@ -72,13 +82,42 @@ OPTION_ENUMS = {
 }
 """Option fields that hold a schema enum: they are kept as the enum's name."""
 
+_OPTIONS_TABLE_EXCEPTIONS = {
+    "AVERAGE_POOL_2D": "Pool2DOptions",
+    "MAX_POOL_2D": "Pool2DOptions",
+    "L2_POOL_2D": "Pool2DOptions",
+    "L2_NORMALIZATION": "L2NormOptions",
+    "UNIDIRECTIONAL_SEQUENCE_RNN": "SequenceRNNOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "CONV_3D_TRANSPOSE": "Conv3DOptions",
+    "RANDOM_UNIFORM": "RandomOptions",
+    "RANDOM_STANDARD_NORMAL": "RandomOptions",
+    "MULTINOMIAL": "RandomOptions",
+    **dict.fromkeys(
+        ("MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY", "REDUCE_ALL"),
+        "ReducerOptions",
+    ),
+}
+_OPTIONS_TABLES = {name.lower(): name for name in OPTIONS_CLASS_NAMES.values()}
+
+
+def options_table(builtin: str) -> str | None:
+    """The BuiltinOptions table a builtin's options are read from (None: not known).
+
+    Mostly the builtin's name in CamelCase + "Options" (CONV_2D -> Conv2DOptions); the
+    exceptions share a table (pools, reducers, MAXIMUM/MINIMUM) or are named otherwise."""
+    if builtin in _OPTIONS_TABLE_EXCEPTIONS:
+        return _OPTIONS_TABLE_EXCEPTIONS[builtin]
+    return _OPTIONS_TABLES.get(builtin.replace("_", "").lower() + "options")
+
 
 @dataclass
 class TensorDesc:
     """One TFLite tensor, checked."""
 
     index: int
-    name: str
+    name: str  # as in the file; may be empty
     dtype: str
     shape: tuple[int, ...]
     shape_signature: tuple[int, ...] | None
@@ -86,6 +125,11 @@ class TensorDesc:
     data: bytes | None
     is_variable: bool = False
     sparse: bool = False
+
+    @property
+    def label(self) -> str:
+        """How messages name the tensor: its name, or its index when it has none."""
+        return self.name or f"#{self.index}"
 
     @property
     def is_constant(self) -> bool:
@@ -166,16 +210,23 @@ def _snake(name: str) -> str:
 
 
 class _Reader:
-    """Reads one model; `self.where` names what is being read, for error messages."""
+    """Reads one model.
+
+    For error messages, `self.where` names the operator being read (index, name),
+    `self.sg` its subgraph and `self.section` the part of the file being read."""
 
     def __init__(self, path: str, buf: bytes):
         self.path = path
         self.buf = buf
         self.where: tuple[int | None, str | None] = (None, None)
+        self.sg = 0
+        self.section = "the model table"
 
     def error(self, message: str) -> LitecError:
         op_index, op_name = self.where
-        return LitecError(message, file=self.path, op_index=op_index, op_name=op_name)
+        return LitecError(
+            message, file=self.path, op_index=op_index, op_name=op_name, subgraph=self.sg
+        )
 
     def length(self, n: int, what: str, elem_bytes: int = 4) -> int:
         """A vector length that fits in the file; a corrupted one must not become a long loop."""
@@ -209,6 +260,8 @@ class _Reader:
         if n_sub == 0:
             raise self.error("the model has no subgraphs")
         subgraphs = [self.subgraph(model.Subgraphs(i), i, opcodes, buffers) for i in range(n_sub)]
+        self.check_calls(subgraphs)
+        self.sg, self.section = 0, "the signatures"
         keys = [
             self.string(model.SignatureDefs(i).SignatureKey())
             for i in range(self.length(model.SignatureDefsLength(), "signatures"))
@@ -224,12 +277,14 @@ class _Reader:
         )
 
     def opcode(self, code) -> tuple[str, str, int]:
+        self.section = "the operator codes"
         value = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         name = BUILTIN_NAMES.get(value, f"BUILTIN_{value}")
         custom = self.string(code.CustomCode()) if name == "CUSTOM" else ""
         return name, custom, code.Version()
 
     def buffer(self, b, index: int) -> bytes | None:
+        self.section = f"buffer {index}"
         offset, size = b.Offset(), b.Size()
         if offset > 1:
             if offset + size > len(self.buf):
@@ -246,34 +301,82 @@ class _Reader:
     # ------------------------------------------------------------------ subgraph
 
     def subgraph(self, sg, index, opcodes, buffers) -> SubgraphDesc:
+        self.sg, self.section = index, f"subgraph {index}"
         n_tensors = self.length(sg.TensorsLength(), "tensors")
         tensors = [self.tensor(sg.Tensors(i), i, buffers) for i in range(n_tensors)]
         operators = [
             self.operator(sg.Operators(i), i, opcodes, n_tensors)
             for i in range(self.length(sg.OperatorsLength(), "operators"))
         ]
+        self.section = f"subgraph {index}"
         inputs, outputs = self.ints(sg, "Inputs"), self.ints(sg, "Outputs")
         for t in inputs + outputs:
             if not 0 <= t < n_tensors:
                 raise self.error(
                     f"corrupted model: subgraph {index} names tensor {t} of {n_tensors}"
                 )
+        self.check_writers(tensors, operators, inputs)
         return SubgraphDesc(index, self.string(sg.Name()), tensors, operators, inputs, outputs)
 
+    def check_writers(self, tensors, operators, inputs) -> None:
+        """Each tensor has at most one producer: a subgraph input, a constant, or one op."""
+        written = {t: "it is a subgraph input" for t in inputs}
+        for op in operators:
+            self.where = (op.index, op.display_name)
+            for t in op.outputs:
+                if tensors[t].is_constant:
+                    raise self.error(f"corrupted model: writes the constant tensor {t}")
+                if t in written:
+                    raise self.error(f"corrupted model: writes tensor {t}, but {written[t]}")
+                written[t] = f"op #{op.index} writes it too"
+        self.where = (None, None)
+
+    def check_calls(self, subgraphs: list[SubgraphDesc]) -> None:
+        """Ops that name subgraphs (WHILE, IF, ...) name existing ones, and none recurses."""
+        calls: dict[int, list[tuple[int, OperatorDesc]]] = {}
+        for sg in subgraphs:
+            for op in sg.operators:
+                for key in SUBGRAPH_OPTIONS:
+                    if key not in op.options:
+                        continue
+                    callee = op.options[key]
+                    self.where = (op.index, op.display_name)
+                    if not 0 <= callee < len(subgraphs):
+                        raise self.error(f"corrupted model: {key} {callee} is not a subgraph")
+                    calls.setdefault(sg.index, []).append((callee, op))
+        for start in calls:
+            stack, seen = [start], set()
+            while stack:
+                for callee, op in calls.get(stack.pop(), []):
+                    if callee == start:
+                        self.where = (op.index, op.display_name)
+                        raise self.error(f"corrupted model: subgraph {start} calls itself")
+                    if callee not in seen:
+                        seen.add(callee)
+                        stack.append(callee)
+        self.where = (None, None)
+
     def tensor(self, t, index: int, buffers: list[bytes | None]) -> TensorDesc:
-        name = self.string(t.Name()) or f"tensor_{index}"
+        self.section = f"tensor {index} of subgraph {self.sg}"
+        raw_name = self.string(t.Name())
+        name = raw_name or f"#{index}"
         type_name = TENSOR_TYPE_NAMES.get(t.Type(), f"type {t.Type()}")
         shape = self.ints(t, "Shape")
         signature = self.ints(t, "ShapeSignature") or None
         if any(d < 0 for d in shape):
             raise self.error(f"tensor '{name}' has no static shape {list(shape)}")
+        if signature is not None and len(signature) != len(shape):
+            raise self.error(
+                f"tensor '{name}' has no static shape: its shape {list(shape)} does not have "
+                f"the rank of its shape_signature {list(signature)}"
+            )
         b = t.Buffer()
         if not 0 <= b < max(len(buffers), 1):
             raise self.error(f"corrupted model: tensor '{name}' names buffer {b} of {len(buffers)}")
         data = buffers[b] if buffers else None
         sparse = t.Sparsity() is not None
         desc = TensorDesc(
-            index, name, type_name, shape, signature, None, None, bool(t.IsVariable()), sparse
+            index, raw_name, type_name, shape, signature, None, None, bool(t.IsVariable()), sparse
         )
         if type_name not in NUMPY_DTYPES:
             if data is not None:
@@ -298,7 +401,8 @@ class _Reader:
 
     def densify(self, t, name, shape, type_name, data) -> bytes:
         try:
-            return densify(t.Sparsity(), shape, np.dtype(NUMPY_DTYPES[type_name]), data)
+            dtype = np.dtype(NUMPY_DTYPES[type_name])
+            return densify(t.Sparsity(), shape, dtype, data, len(self.buf))
         except ValueError as e:
             raise self.error(f"sparse tensor '{name}': {e}") from None
 
@@ -332,6 +436,7 @@ class _Reader:
     # ------------------------------------------------------------------ operator
 
     def operator(self, op, index: int, opcodes, n_tensors: int) -> OperatorDesc:
+        self.section = f"operator {index} of subgraph {self.sg}"
         k = op.OpcodeIndex()
         self.where = (index, None)
         if not 0 <= k < len(opcodes):
@@ -354,7 +459,7 @@ class _Reader:
             builtin,
             inputs,
             outputs,
-            self.options(op),
+            self.options(op, builtin),
             version,
             custom_code,
             custom_options,
@@ -363,11 +468,15 @@ class _Reader:
         self.where = (None, None)
         return desc
 
-    def options(self, op) -> dict:
-        """The builtin options as a dict: snake_case field names, enums by name."""
+    def options(self, op, builtin: str) -> dict:
+        """The builtin options as a dict: snake_case field names, enums by name.
+
+        Options of another table than the builtin's are ignored, as TFLite ignores them
+        (the op then runs with the schema's defaults)."""
         table = op.BuiltinOptions()
         class_name = OPTIONS_CLASS_NAMES.get(op.BuiltinOptionsType())
-        if table is None or class_name in (None, "NONE"):
+        expected = options_table(builtin)
+        if table is None or class_name in (None, "NONE") or expected not in (None, class_name):
             return {}
         module = getattr(tflite, class_name, None)
         cls = getattr(module, class_name, module)
@@ -400,6 +509,8 @@ def read_model(path: str | Path) -> ModelDesc:
     path = str(path)
     name = Path(path).name
     try:
+        if Path(path).exists() and not Path(path).is_dir() and not Path(path).is_file():
+            raise LitecError("is not a regular file", file=path)
         buf = Path(path).read_bytes()
     except FileNotFoundError:
         raise LitecError("no such file", file=path) from None
@@ -434,5 +545,10 @@ def read_model_bytes(buf: bytes, path: str = "<bytes>") -> ModelDesc:
         KeyError,
         MemoryError,
         RecursionError,
+        ZeroDivisionError,
     ) as e:
-        raise reader.error(f"corrupted model ({type(e).__name__} while reading)") from None
+        if isinstance(e, IndexError | struct.error):
+            what = "an offset or length points outside the file"
+        else:
+            what = f"inconsistent data ({type(e).__name__})"
+        raise reader.error(f"corrupted model: {what} (while reading {reader.section})") from None
