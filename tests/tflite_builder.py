@@ -13,7 +13,7 @@ Tensors are referred to by index or by name; -1 (or None) is an absent optional 
 A tensor with `data` is a constant (its own buffer); `scales` makes it quantized.
 Options are the schema's field names in snake_case, enums by name ("RELU6", "SAME") or
 value, lists become vectors; the options table is chosen from the builtin's name
-(`options_type` overrides it). A builtin may also be an int, to write an operator code
+(`options_type` overrides it; `litec.lowering.tflite_reader.options_table`). A builtin may also be an int, to write an operator code
 no TFLite version knows. Nothing is validated: tests of bad input build bad models on
 purpose (a zero scale, a -1 in a shape, an out-of-range zero point).
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import flatbuffers
 import numpy as np
+from litec.lowering.tflite_reader import options_table
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
@@ -48,25 +49,6 @@ OPTION_ENUMS = {
     "quantized_bias_type": TensorType,
 }
 """Option fields whose value may be given as the schema enum's name."""
-
-OPTIONS_EXCEPTIONS = {
-    "AVERAGE_POOL_2D": "Pool2DOptions",
-    "MAX_POOL_2D": "Pool2DOptions",
-    "L2_POOL_2D": "Pool2DOptions",
-    "L2_NORMALIZATION": "L2NormOptions",
-    "UNIDIRECTIONAL_SEQUENCE_RNN": "SequenceRNNOptions",
-    "MAXIMUM": "MaximumMinimumOptions",
-    "MINIMUM": "MaximumMinimumOptions",
-    "CONV_3D_TRANSPOSE": "Conv3DOptions",
-    **{
-        b: "ReducerOptions"
-        for b in ("MEAN", "SUM", "REDUCE_PROD", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_ANY")
-    },
-    "REDUCE_ALL": "ReducerOptions",
-}
-"""Builtins whose options table is not named after the builtin."""
-
-_OPTIONS_BY_LOWER = {k.lower(): k for k in vars(BuiltinOptions) if not k.startswith("_")}
 
 
 @dataclass
@@ -108,13 +90,6 @@ class Subgraph:
     inputs: list[int | str]
     outputs: list[int | str]
     name: str = ""
-
-
-def options_type(builtin: str) -> str | None:
-    """The BuiltinOptions table an operator's options use (None: it has none)."""
-    if builtin in OPTIONS_EXCEPTIONS:
-        return OPTIONS_EXCEPTIONS[builtin]
-    return _OPTIONS_BY_LOWER.get(builtin.replace("_", "").lower() + "options")
 
 
 def _schema(table: str):
@@ -209,7 +184,7 @@ class _Writer:
         """(BuiltinOptions type, table offset) of an op's options; (0, 0) when it has none."""
         if isinstance(op.builtin, int):
             return 0, 0
-        table = op.options_type or options_type(op.builtin)
+        table = op.options_type or options_table(op.builtin)
         if table is None:
             if op.options:
                 raise KeyError(f"{op.builtin} takes no builtin options")
