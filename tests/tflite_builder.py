@@ -12,9 +12,9 @@
 Tensors are referred to by index or by name; -1 (or None) is an absent optional input.
 A tensor with `data` is a constant (its own buffer); `scales` makes it quantized.
 Options are the schema's field names in snake_case, enums by name ("RELU6", "SAME") or
-value, lists become vectors; the options table is chosen from the builtin's name
-(`options_type` overrides it; `litec.lowering.tflite_reader.options_table`). A builtin may also be an int, to write an operator code
-no TFLite version knows. Nothing is validated: tests of bad input build bad models on
+value, lists become vectors; the options table is the one the reader expects for the
+builtin (`options_table`; `options_type` overrides it). A builtin may also be an int, to
+write an operator code no TFLite version knows. Nothing is validated: tests of bad input build bad models on
 purpose (a zero scale, a -1 in a shape, an out-of-range zero point).
 """
 
