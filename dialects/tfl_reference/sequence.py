@@ -16,7 +16,7 @@ import numpy as np
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.common import float_activation
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
-from litec.runtime import lstm_fixedpoint as gemmlowp
+from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
@@ -53,10 +53,6 @@ class _Lstm:
         return not self.has("input_to_input_weights")
 
     @property
-    def peephole(self) -> bool:
-        return self.has("cell_to_output_weights")
-
-    @property
     def layer_norm(self) -> bool:
         return self.has("forget_layer_norm_coefficients")
 
@@ -71,10 +67,12 @@ class _Lstm:
 
 @kernel("UNIDIRECTIONAL_SEQUENCE_LSTM")
 def unidirectional_sequence_lstm(call: KernelCall, *args: np.ndarray | None) -> np.ndarray:
-    """TFLite UNIDIRECTIONAL_SEQUENCE_LSTM: float32, or integer 8x8_16 (int8 in/out, int16 cell).
+    """TFLite UNIDIRECTIONAL_SEQUENCE_LSTM: float32, hybrid or integer 8x8_16.
 
-    Runs the sequence from the op's state inputs (the variables' values) and returns the
-    output of every time step, time-major or batch-major like the input.
+    Hybrid: float input and state, int8 weights. Integer: int8 input and output, int8
+    weights, int16 cell state, gate scales from TFLite's intermediate tensors. Runs the
+    sequence from the op's state inputs (the variables' values) and returns the output
+    of every time step, time-major or batch-major like the input.
     """
     x = args[0]
     if x.ndim != 3:
@@ -394,8 +392,8 @@ class _IntegerLstm:
         if p.ln_weights is not None:
             acc = _integer_layer_norm(acc, p)
         if gate == "cell":
-            return gemmlowp.tanh(acc, 3)
-        return gemmlowp.logistic(acc, 3)
+            return gemmlowp.tanh(acc, 3, 16)
+        return gemmlowp.logistic(acc, 3, 16)
 
     def _peephole(self, acc: np.ndarray, c: np.ndarray, p: _IntegerGate) -> np.ndarray:
         """VectorBatchVectorCwiseProductAccumulate as the integer LSTM calls it.
@@ -426,7 +424,7 @@ class _IntegerLstm:
         if self.cell_clip > 0:
             c = np.clip(c, -self.cell_clip, self.cell_clip)
         output_gate = self.gate("output", x, h, c)
-        cell_tanh = gemmlowp.tanh(c, 15 + self.cell_scale)
+        cell_tanh = gemmlowp.tanh(c, 15 + self.cell_scale, 16)
         hidden = multiply_by_quantized_multiplier(output_gate * cell_tanh, *self.hidden_scale)
         hidden = np.clip(hidden + self.hidden_zp, -128, 127)
         if not self.lstm.projection:
@@ -449,6 +447,7 @@ class _IntegerLstm:
 
 
 def _project(v, weights, bias, scale) -> np.ndarray:
+    """The rescaled int32 product W v + b of an integer matrix-vector multiply."""
     return multiply_by_quantized_multiplier(wrap_int32(v @ weights.T + bias), *scale)
 
 
@@ -464,11 +463,9 @@ def _integer_layer_norm(x: np.ndarray, p: _IntegerGate) -> np.ndarray:
     variance = (x * x).sum(axis=-1) * ((1 << 20) // n) - mean * mean
     variance = wrap_int32(_trunc_div(variance, 1 << 20))
     variance = np.where(variance < 1, p.variance_guard, variance)
-    inv = [gemmlowp.inv_sqrt_quantized_multiplier_exp(int(v), -1) for v in variance]
-    inv_mult = np.array([m for m, _ in inv], np.int64)[:, None]
-    inv_shift = np.array([s for _, s in inv], np.int64)[:, None]
+    inv_mult, inv_shift = gemmlowp.inv_sqrt_quantized_multiplier_exp(variance, -1)
     rescaled = multiply_by_quantized_multiplier(
-        wrap_int32(1024 * x - mean[:, None]), inv_mult, inv_shift
+        wrap_int32(1024 * x - mean[:, None]), inv_mult[:, None], inv_shift[:, None]
     )
     weighted = wrap_int32(wrap_int32(rescaled * p.ln_weights) + p.ln_bias)
     rounded = _trunc_div(np.where(weighted > 0, weighted + 512, weighted - 512), 1024)
@@ -518,7 +515,9 @@ def _integer_svdf(call: KernelCall, x, weights_feature, weights_time, bias, memo
         raise call.error("an int8 SVDF must have a RELU activation (as TFLite requires)")
     i, f32 = call.inputs, np.float32
     scale_1 = quantize_multiplier(float(f32(f32(i[0].scale) * f32(i[1].scale)) / f32(i[4].scale)))
-    scale_2 = quantize_multiplier(float(f32(f32(i[4].scale) * f32(i[2].scale)) / call.out.scale))
+    scale_2 = quantize_multiplier(
+        float(f32(f32(i[4].scale) * f32(i[2].scale)) / f32(call.out.scale))
+    )
     features = (x.astype(np.int64) - i[0].zero_point) @ weights_feature.astype(np.int64).T
     activation = saturate(
         multiply_by_quantized_multiplier(wrap_int32(features), *scale_1), np.int16
