@@ -380,6 +380,50 @@ def test_bilinear_half_scale_averages_2x2_blocks():
     np.testing.assert_allclose(out, blocks, rtol=1e-6)
 
 
+def bilinear_loop(image: np.ndarray, matrix: np.ndarray, out_hw) -> np.ndarray:
+    """MediaPipe's TransformTensorBilinearV2 transcribed loop by loop: float32 where the C++
+    has float, float64 where it has double (its 0.5 and 1.0 literals)."""
+    f, d = np.float32, np.float64
+    _, h, w, c = image.shape
+    m = [f(v) for v in matrix.reshape(-1)[:8]]
+    rows = [m[0:4], m[4:8]]
+    for r in rows:
+        r[3] = f(d(r[3]) + (d(r[0]) * 0.5 + d(r[1]) * 0.5 - 0.5))
+    out = np.zeros((1, *out_hw, c), f)
+
+    def read(y: int, x: int) -> np.ndarray:
+        return image[0, y, x] if y < h and x < w else np.zeros(c, f)
+
+    def lerp(t, a, b) -> np.ndarray:
+        return ((1.0 - d(t)) * a.astype(d) + (t * b).astype(d)).astype(f)
+
+    for oy in range(out_hw[0]):
+        for ox in range(out_hw[1]):
+            tx, ty = (((r[0] * f(ox) + r[1] * f(oy)) + r[2] * f(0)) + r[3] * f(1) for r in rows)
+            if tx < 0.0 or tx > w - 1 or ty < 0.0 or ty > h - 1:
+                continue
+            x0, y0 = int(np.floor(tx)), int(np.floor(ty))
+            upper = lerp(tx - f(x0), read(y0, x0), read(y0, x0 + 1))
+            lower = lerp(tx - f(x0), read(y0 + 1, x0), read(y0 + 1, x0 + 1))
+            lc = ty - f(y0)
+            out[0, oy, ox] = ((lc * lower).astype(d) + (1.0 - d(lc)) * upper.astype(d)).astype(f)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bilinear_is_bit_exact_with_the_transcribed_loop(seed):
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(-4, 4, (1, 10, 9, 3)).astype(F32)
+    matrix = _crop_matrix(rng, rng.uniform(0.5, 1.6), rng.uniform(0, 9, 2), (8, 7))
+    np.testing.assert_array_equal(
+        bilinear(image, matrix, (8, 7)), bilinear_loop(image, matrix, (8, 7))
+    )
+    # The whole image through the identity: the last row and column sample exactly on the
+    # edge, where the taps beyond it read 0 with weight 0.
+    eye = np.eye(4, dtype=F32)[None]
+    np.testing.assert_array_equal(bilinear(image, eye, (10, 9)), bilinear_loop(image, eye, (10, 9)))
+
+
 def test_transform_landmarks_translate_and_scale():
     m = np.eye(4, dtype=F32)
     m[0, 0], m[1, 1], m[:2, 3] = 2, 3, (10, -1)
@@ -464,9 +508,18 @@ def test_unsupported_forms_are_errors(code, options, shapes, message):
         KERNELS[f"CUSTOM:{code}"](call, *arrays)
 
 
-def test_landmark_index_out_of_range_is_an_error():
-    with pytest.raises(LitecError, match="outside"):
-        l2tm(_landmarks({}), subset_idxs=[2, 8])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"subset_idxs": [2, 8]}, "outside [0, 8)"),
+        ({"subset_idxs": []}, "empty"),
+        ({"scale_x": "1.5"}, "wrong type: scale_x"),
+        ({"output_width": 0}, "output_width must be positive"),
+    ],
+)
+def test_bad_matrix_options_are_errors(options, message):
+    with pytest.raises(LitecError, match=re.escape(message)):
+        l2tm(_landmarks({}), **options)
 
 
 # ------------------------------------------------------------ the face model

@@ -56,26 +56,32 @@ def _matmul4(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------- Landmarks2TransformMatrix
 
 
+_L2TM_OPTIONS = {
+    "subset_idxs": list,
+    "left_rotation_idx": int,
+    "right_rotation_idx": int,
+    "target_rotation_radians": (int, float),
+    "output_height": int,
+    "output_width": int,
+    "scale_x": (int, float),
+    "scale_y": (int, float),
+}
+"""Landmarks2TransformMatrix v2 options and the Python types flexbuffers decodes them to."""
+
+
 def _l2tm_params(call: KernelCall, n_landmarks: int) -> dict:
     """Checked version-2 options of Landmarks2TransformMatrix (as MediaPipe's Eval checks)."""
     opts = flexbuffer_options(call)
-    keys = (
-        "subset_idxs",
-        "left_rotation_idx",
-        "right_rotation_idx",
-        "target_rotation_radians",
-        "output_height",
-        "output_width",
-        "scale_x",
-        "scale_y",
-    )
-    missing = [k for k in keys if k not in opts]
+    missing = [k for k in _L2TM_OPTIONS if k not in opts]
     if missing:
         raise call.error(f"options lack {', '.join(missing)} (only version 2 is supported)")
-    p = {k: opts[k] for k in keys}
-    idxs = [p["left_rotation_idx"], p["right_rotation_idx"], *p["subset_idxs"]]
+    wrong = [k for k, kind in _L2TM_OPTIONS.items() if not isinstance(opts[k], kind)]
+    if wrong or not all(isinstance(i, int) for i in opts["subset_idxs"]):
+        raise call.error(f"options of the wrong type: {', '.join(wrong) or 'subset_idxs'}")
+    p = {k: opts[k] for k in _L2TM_OPTIONS}
     if not p["subset_idxs"]:
         raise call.error("subset_idxs is empty")
+    idxs = [p["left_rotation_idx"], p["right_rotation_idx"], *p["subset_idxs"]]
     if any(not 0 <= i < n_landmarks for i in idxs):
         raise call.error(f"a landmark index is outside [0, {n_landmarks})")
     for key in ("output_height", "output_width", "scale_x", "scale_y"):
@@ -109,10 +115,9 @@ def landmarks_to_matrix(xyz: np.ndarray, p: dict) -> np.ndarray:
     out_w, out_h = p["output_width"], p["output_height"]
     scale_x = F32(p["scale_x"]) * crop_w / F32(out_w)
     scale_y = F32(p["scale_y"]) * crop_h / F32(out_h)
-    back = _rotation2(-rotation)
     t_shift, t_rot, t_scale, t_shift2 = (np.eye(4, dtype=F32) for _ in range(4))
     t_shift[:2, 3] = crop_x, crop_y
-    t_rot[:2, :2] = back
+    t_rot[:2, :2] = _rotation2(-rotation)
     t_scale[0, 0], t_scale[1, 1] = scale_x, scale_y
     t_shift2[:2, 3] = -1.0 * (out_w / 2.0), -1.0 * (out_h / 2.0)
     t = np.eye(4, dtype=F32)
