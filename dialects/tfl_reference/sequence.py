@@ -333,8 +333,9 @@ class _IntegerLstm:
             self.proj_scale = quantize_multiplier(
                 float(f32(f32(proj.scale) * hidden_scale) / state_scale)
             )
-            # The hidden state carries its zero point (CwiseMul adds it, since TFLite's
-            # fix of PR 56493), so the projection folds -zp like every other input.
+            # The hidden state carries its zero point (the oracle's CwiseMul adds it;
+            # older TFLite sources subtracted it), so the projection folds -zp like
+            # every other input does. Both signs were checked against the oracle.
             self.proj_bias = _fold_zero_point(
                 a["projection_weights"], -self.hidden_zp, a["projection_bias"]
             )
