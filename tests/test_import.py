@@ -13,14 +13,17 @@ from litec.lowering.import_tflite import IMPORT_TABLE, import_model
 from litec.lowering.tflite_reader import read_model
 from xdsl.dialects import func
 
-CUSTOM_OP_MODELS = {
-    "face_landmark_with_attention.tflite": "CUSTOM 'Landmarks2TransformMatrix'",
-}
-"""MediaPipe models with custom ops the importer does not know yet: a clear error."""
+CUSTOM_OP_MODELS: dict[str, str] = {}
+"""Models with custom ops the importer does not know: model -> the expected error."""
 
-TFLITE_CANNOT_RUN = {"selfie_segmentation.tflite", "selfie_segmentation_landscape.tflite"}
+TFLITE_CANNOT_RUN = {
+    "selfie_segmentation.tflite",
+    "selfie_segmentation_landscape.tflite",
+    "face_landmark_with_attention.tflite",
+}
 """Models with MediaPipe custom ops litec knows but TFLite alone cannot run
-(checked against a rewritten model in test_mediapipe_custom.py)."""
+(checked against models rewritten with builtins: test_mediapipe_custom.py,
+test_mediapipe_landmarks.py)."""
 
 ALL_MODELS = corpus_models() + mediapipe_models()
 
