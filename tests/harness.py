@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from litec.dialects.tfl_reference import KERNELS, Interpreter, TensorInfo, signature  # noqa: E402
-from litec.dialects.tfl_reference.core import make_call  # noqa: E402
+from litec.dialects import tfl  # noqa: E402
+from litec.dialects.tfl_reference.core import source_value, make_call  # noqa: E402
 from litec.lowering.import_tflite import import_model  # noqa: E402
 from litec.lowering.tflite_reader import read_model  # noqa: E402
 from oracle import run_oracle  # noqa: E402
@@ -101,6 +102,15 @@ def compare_model(path, seed: int = 0) -> list[Diff]:
     return [diff(name, arr, ref[f"out{i}"]) for i, (name, arr) in enumerate(ours.items())]
 
 
+def _op_input(value, tensor_id: int, tensors: dict):
+    """TFLite's tensor for an op input; a variable's initial value (TFLite keeps the final one)."""
+    if tensor_id == -1:
+        return None
+    if isinstance(value.owner, tfl.VariableOp):
+        return source_value(value.owner, make_call(value.owner))
+    return tensors[f"t{tensor_id}"]
+
+
 def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
     """Every op of subgraph 0, run alone on TFLite's inputs; (op index, builtin, diffs)."""
     model = read_model(path)
@@ -118,7 +128,7 @@ def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
         desc = by_index[idx]
         n_ops = len(step.op.operands)
         tensor_ids = list(desc.inputs) + [-1] * (n_ops - len(desc.inputs))
-        args = [None if t == -1 else tensors[f"t{t}"] for t in tensor_ids]
+        args = [_op_input(v, t, tensors) for v, t in zip(step.op.operands, tensor_ids, strict=True)]
         call = make_call(step.op)
         call.run_function = interp.run_function
         try:

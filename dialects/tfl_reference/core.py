@@ -252,7 +252,7 @@ class Interpreter:
 
     def _run_step(self, fn_name: str, step: _Step, values: dict) -> None:
         if step.kernel is _source_kernel:
-            values[step.op.results[0]] = _source_value(step.op, step.call)
+            values[step.op.results[0]] = source_value(step.op, step.call)
             return
         args = [values[v] for v in step.op.operands]
         try:
@@ -286,7 +286,7 @@ def _source_kernel(call, *args):  # marker for ops that produce values from noth
     raise AssertionError("not called")
 
 
-def _source_value(op: Operation, call: KernelCall) -> np.ndarray | None:
+def source_value(op: Operation, call: KernelCall) -> np.ndarray | None:
     if isinstance(op, tfl.NoValueOp):
         return None
     info = call.outputs[0]
