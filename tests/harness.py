@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from litec.dialects.tfl_reference import KERNELS, Interpreter, TensorInfo, signature  # noqa: E402
 from litec.dialects import tfl  # noqa: E402
-from litec.dialects.tfl_reference.core import source_value, make_call  # noqa: E402
+from litec.dialects.tfl_reference import KERNELS, Interpreter, TensorInfo, signature  # noqa: E402
+from litec.dialects.tfl_reference.core import make_call, source_value  # noqa: E402
 from litec.lowering.import_tflite import import_model  # noqa: E402
 from litec.lowering.tflite_reader import read_model  # noqa: E402
 from oracle import run_oracle  # noqa: E402
