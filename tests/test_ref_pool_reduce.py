@@ -13,8 +13,12 @@ import pytest
 from conftest import model_path
 from harness import compare_model, compare_ops
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
+from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
+from litec.lowering.tflite_reader import read_model
+from oracle import run_oracle
 from test_mediapipe_custom import rewrite_transpose_conv_bias
+from test_mediapipe_landmarks import rewrite_landmark_ops
 from tflite_builder import Op, Tensor, build_model
 
 POOL_REDUCE = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "SUM", "REDUCE_MAX", "ARG_MAX")
@@ -69,12 +73,24 @@ def test_real_model_ops(name, monkeypatch):
 )
 def test_selfie_pools_and_means(name, count, tmp_path, monkeypatch):
     """Huge windows (up to 128x128): TFLite runs the model with its custom op rewritten."""
-    from litec.lowering.tflite_reader import read_model
-
     path = tmp_path / name
     path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
     mine_only(monkeypatch, POOL_REDUCE)
     check_ops(path, POOL_REDUCE, count)
+
+
+def test_face_landmark_with_attention_pools(tmp_path, monkeypatch):
+    """TFLite runs the model with its custom ops rewritten into builtins (same tensor indices)."""
+    import harness
+
+    path = model_path("face_landmark_with_attention.tflite")
+    rewritten = tmp_path / "rewritten.tflite"
+    rewritten.write_bytes(rewrite_landmark_ops(read_model(path)))
+    monkeypatch.setattr(
+        harness, "run_oracle", lambda _, inputs, **kw: run_oracle(rewritten, inputs, **kw)
+    )
+    mine_only(monkeypatch, POOL_REDUCE)
+    check_ops(path, POOL_REDUCE, 16)
 
 
 # ----------------------------------------------------------------------------- synthetic models
@@ -265,8 +281,6 @@ def test_integer_average_rounds_half_away_from_zero():
 
 
 def test_window_entirely_in_padding_is_an_error():
-    from litec.ir.diagnostics import LitecError
-
     x = np.zeros((1, 2, 2, 1), np.float32)
     opts = dict(POOL_OPTS, filter_height=1, filter_width=1, stride_h=3, stride_w=3)
     opts["padding"] = "VALID"

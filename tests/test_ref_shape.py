@@ -25,6 +25,7 @@ from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from test_import import TFLITE_CANNOT_RUN
 from test_mediapipe_custom import rewrite_transpose_conv_bias
+from test_mediapipe_landmarks import rewrite_landmark_ops
 from tflite_builder import Op, Tensor, build_model
 
 SHAPE_OPS = (
@@ -102,6 +103,20 @@ def test_real_model_ops(name, tmp_path, monkeypatch):
     if name in TFLITE_CANNOT_RUN:
         path = tmp_path / name
         path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
+    mine_only(monkeypatch)
+    check_ops(path)
+
+
+def test_face_landmark_with_attention_ops(tmp_path, monkeypatch):
+    """TFLite runs the model with its custom ops rewritten into builtins (same tensor indices)."""
+    import harness
+
+    path = model_path("face_landmark_with_attention.tflite")
+    rewritten = tmp_path / "rewritten.tflite"
+    rewritten.write_bytes(rewrite_landmark_ops(read_model(path)))
+    monkeypatch.setattr(
+        harness, "run_oracle", lambda _, inputs, **kw: run_oracle(rewritten, inputs, **kw)
+    )
     mine_only(monkeypatch)
     check_ops(path)
 
