@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from conftest import model_path
 from harness import compare_model, compare_ops
-from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
+from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
+from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from test_mediapipe_custom import rewrite_transpose_conv_bias
@@ -320,3 +321,22 @@ def test_int8_sum_differs_from_builtin_ref(tmp_path):
     ]
     path = write(tmp_path, "sum_int8", tensors, [Op("SUM", ["x", "axes"], ["y"])], ["x"])
     check_ops(path, POOL_REDUCE, 1)
+
+
+def test_nan_never_wins_max_or_arg_max(tmp_path):
+    """TFLite keeps `in > current`: NaN is skipped, except as the first of an all-axes max."""
+    tensors = [tensor("x", (4, 3)), const("a1", [1]), const("a01", [0, 1])]
+    tensors += [tensor("m", (4,)), tensor("all", ()), tensor("am", (4,), "INT32")]
+    ops = [
+        Op("REDUCE_MAX", ["x", "a1"], ["m"]),
+        Op("REDUCE_MAX", ["x", "a01"], ["all"]),
+        Op("ARG_MAX", ["x", "a1"], ["am"], {"output_type": "INT32"}),
+    ]
+    path = write(tmp_path, "nan_max", tensors, ops, ["x"])
+    nan, inf = np.nan, np.inf
+    x = np.array([[nan, -inf, 3], [nan, nan, nan], [1, nan, 5], [nan, -inf, -inf]], np.float32)
+    ours = Interpreter(import_model(read_model(path))).run([x])
+    ref = run_oracle(path, [x])
+    for i, (name, arr) in enumerate(ours.items()):
+        np.testing.assert_array_equal(arr, ref[f"out{i}"], err_msg=name)
+    np.testing.assert_array_equal(ours["am"], [2, 0, 2, 1])

@@ -57,6 +57,8 @@ def _quantized_sum_or_mean(call: KernelCall, x: np.ndarray, axes, mean: bool) ->
         raise call.error(f"{call.builtin} of unquantized {x.dtype} is not supported")
     if x.dtype == np.int16 and (src.zero_point != 0 or dst.zero_point != 0):
         raise call.error("int16 reductions need zero points of 0")
+    if x.size == 0:
+        return np.zeros(dst.shape, dst.dtype)
     g = _grouped(x, axes).astype(np.int64)
     n = g.shape[-1]
     total = wrap_int32(g.sum(axis=-1))
@@ -93,33 +95,46 @@ def sum_(call: KernelCall, x, axis):
     return _sequential_sum(_grouped(x, axes)).reshape(call.out.shape)
 
 
+def _lowest(dtype: np.dtype):
+    return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
+
+
 @kernel("REDUCE_MAX")
 def reduce_max(call: KernelCall, x, axis):
-    """TFLite REDUCE_MAX: the largest element (quantized: input and output scales must match)."""
+    """TFLite REDUCE_MAX: the largest element; NaN never wins (TFLite keeps `in > current`)."""
     src, dst = call.inputs[0], call.out
-    if src.quant is not None and (src.quant.scales, src.quant.zero_points) != (
-        dst.quant.scales,
-        dst.quant.zero_points,
+    if (src.quant is None) != (dst.quant is None) or (
+        src.quant is not None
+        and (src.quant.scales, src.quant.zero_points) != (dst.quant.scales, dst.quant.zero_points)
     ):
         raise call.error("REDUCE_MAX needs the same scale and zero point on input and output")
-    g = _grouped(x, _axes(call, x, axis))
-    if g.shape[-1] == 0:
-        lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        return np.full(dst.shape, lowest, x.dtype)
-    return g.max(axis=-1).reshape(dst.shape)
+    axes = _axes(call, x, axis)
+    g = _grouped(x, axes)
+    if x.dtype.kind != "f":
+        return g.max(axis=-1, initial=_lowest(x.dtype)).reshape(dst.shape)
+    if len(axes) == x.ndim and x.size and np.isnan(x.flat[0]):
+        # reducing every axis, TFLite starts from the first element, not from the lowest value
+        return np.full(dst.shape, np.nan, x.dtype)
+    return np.fmax.reduce(g, axis=-1, initial=_lowest(x.dtype)).reshape(dst.shape)
 
 
-ARG_MAX_TYPES = {"INT32": np.int32, "INT64": np.int64}
+ARG_MAX_INPUTS = (np.float32, np.int8, np.uint8, np.int32, np.bool_)
 
 
 @kernel("ARG_MAX")
 def arg_max(call: KernelCall, x, axis):
-    """TFLite ARG_MAX: the index of the first largest element along one axis."""
+    """TFLite ARG_MAX: the index of the first largest element; NaN is never the largest."""
     a = int(np.asarray(axis).ravel()[0])
     a = a + x.ndim if a < 0 else a
-    if not 0 <= a < x.ndim:
-        raise call.error(f"ARG_MAX axis {a} is out of range for rank {x.ndim}")
-    out_type = ARG_MAX_TYPES.get(call.opts["output_type"])
-    if out_type is None:
-        raise call.error(f"ARG_MAX output type {call.opts['output_type']} is not supported")
-    return np.argmax(x, axis=a).astype(out_type).reshape(call.out.shape)
+    if not 0 <= a < x.ndim or x.shape[a] == 0:
+        raise call.error(f"ARG_MAX axis {a} is out of range or empty for shape {list(x.shape)}")
+    if x.dtype not in ARG_MAX_INPUTS or call.out.dtype not in (np.int32, np.int64):
+        raise call.error(f"ARG_MAX from {x.dtype} to {call.out.dtype} is not supported")
+    if x.dtype.kind != "f":
+        return np.argmax(x, axis=a).astype(call.out.dtype).reshape(call.out.shape)
+    nan = np.isnan(x)
+    index = np.argmax(np.where(nan, -np.inf, x), axis=a)
+    # where every finite value is -inf, the first of them wins (the first element if all NaN)
+    picked_nan = np.take_along_axis(nan, np.expand_dims(index, a), axis=a).squeeze(a)
+    index = np.where(picked_nan, np.argmax(~nan, axis=a), index)
+    return index.astype(call.out.dtype).reshape(call.out.shape)
