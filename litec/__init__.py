@@ -54,8 +54,7 @@ def parse_mlir(text: str, name: str = "<text>") -> ModuleOp:
     try:
         module = parse_module(text, context(), name)
     except ParseError as e:
-        loc = e.span.get_location()
-        raise LitecError(f"{loc.filename}:{loc.line}:{loc.col}: {e.msg}") from None
+        raise LitecError(f"{e.span.get_location()}: {_first_line(e.msg)}") from None
     try:
         module.verify()
     except VerifyException as e:
