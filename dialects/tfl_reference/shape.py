@@ -13,14 +13,12 @@ import numpy as np
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import round_half_away
 
-QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 
-
-def _axis(call: KernelCall, axis: int, rank: int, what: str = "axis") -> int:
+def _axis(call: KernelCall, axis: int, rank: int) -> int:
     """A possibly negative axis, wrapped into [0, rank) or refused."""
     a = axis + rank if axis < 0 else axis
     if not 0 <= a < rank:
-        raise call.error(f"{what} {axis} is out of range for rank {rank}")
+        raise call.error(f"axis {axis} is out of range for rank {rank}")
     return a
 
 
