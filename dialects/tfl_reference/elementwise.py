@@ -162,6 +162,19 @@ def _count_leading_sign_bits(x: np.ndarray) -> np.ndarray:
     return gemmlowp.count_leading_zeros32(np.where(x < 0, ~x, x)) - 1
 
 
+def _rounding_divide_by_pot_x86(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """gemmlowp's int32 RoundingDivideByPOT as TFLite's x86 build computes it, exponents > 31 too.
+
+    DIV asks for shifts past 31 when the dividend is tiny (0 or +-1). There (and for negative
+    shifts) the int32 mask (2^e - 1) truncates to -1 and the shift count wraps mod 32 (x86 `sar`), so
+    0 / 2^40 rounds to 1: TFLite's reference DIV really outputs zero point + 1 there.
+    """
+    out_of_range = (exponent < 0) | (exponent > 31)
+    in_range = rounding_divide_by_pot(x, np.where(out_of_range, 0, exponent))
+    wrapped = (x >> (exponent & 31)) + (x > (x < 0) - 1)
+    return np.where(out_of_range, wrapped, in_range)
+
+
 @kernel("DIV")
 def div(call: KernelCall, a, b):
     """TFLite DIV with a fused activation; quantized through a fixed-point reciprocal."""
@@ -185,7 +198,7 @@ def div(call: KernelCall, a, b):
     headroom = _count_leading_sign_bits(v1)
     unscaled = multiply_by_quantized_multiplier_greater_than_one(v1, reciprocal, headroom)
     total_shift = shift - recip_shift - headroom
-    y = multiply_by_quantized_multiplier_smaller_than_one_exp(unscaled, mult, total_shift)
+    y = _rounding_divide_by_pot_x86(gemmlowp.mul(unscaled, mult, 32), -total_shift)
     lo, hi = _act_range(call)
     return np.clip(y + out.zero_point, lo, hi).astype(out.dtype)
 
@@ -244,29 +257,31 @@ def _comparison_scaled(call: KernelCall, x: np.ndarray, info: TensorInfo) -> np.
     return multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, mult, shift)
 
 
-def _compare(call: KernelCall, op, a, b) -> np.ndarray:
+def _compare(call: KernelCall, op, a, b, scaled_int16: bool = False) -> np.ndarray:
+    """Compare; int8/uint8 (and for EQUAL quantized int16) on a common scale, as TFLite does."""
     i1, i2 = call.inputs[0], call.inputs[1]
-    if a.dtype in QUANTIZED_DTYPES and i1.quant is not None and i2.quant is not None:
+    scaled = a.dtype in (np.int8, np.uint8) or (a.dtype == np.int16 and scaled_int16)
+    if scaled and i1.quant is not None and i2.quant is not None:
         a, b = _comparison_scaled(call, a, i1), _comparison_scaled(call, b, i2)
     return op(a, b)
 
 
 @kernel("LESS")
 def less(call: KernelCall, a, b):
-    """TFLite LESS (quantized inputs compared on a common scale)."""
+    """TFLite LESS (int8/uint8 compared on a common scale, int16 on the stored values)."""
     return _compare(call, np.less, a, b)
 
 
 @kernel("GREATER")
 def greater(call: KernelCall, a, b):
-    """TFLite GREATER (quantized inputs compared on a common scale)."""
+    """TFLite GREATER (int8/uint8 compared on a common scale, int16 on the stored values)."""
     return _compare(call, np.greater, a, b)
 
 
 @kernel("EQUAL")
 def equal(call: KernelCall, a, b):
     """TFLite EQUAL (quantized inputs compared on a common scale)."""
-    return _compare(call, np.equal, a, b)
+    return _compare(call, np.equal, a, b, scaled_int16=True)
 
 
 @kernel("LOGICAL_AND")
