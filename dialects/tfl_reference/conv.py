@@ -1,3 +1,513 @@
-"""Reference kernels: conv."""
+"""Reference kernels: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED, BATCH_MATMUL.
 
-from litec.dialects.tfl_reference.core import kernel  # noqa: F401
+Each kernel takes the path TFLite's reference kernels (BUILTIN_REF) take for its types:
+
+- float32: sums of products in float64 (closer to exact than TFLite's float32 loop, well
+  inside the 1e-5 contract), then bias and the fused activation's clamp.
+- quantized (int8 or uint8 activations, or int16 activations with int8 weights, "16x8"):
+  exact integer sums of (x - zp_x)(w - zp_w), wrapped to the C++ accumulator's width,
+  then TFLite's requantization. The convolutions and BATCH_MATMUL use Q31 multipliers
+  with double rounding (the 64-bit variant for 16x8 with int64 bias); FULLY_CONNECTED's
+  reference kernel rescales in double precision, `round(acc * s_in * s_w / s_out)`.
+- hybrid (float32 activations, int8 weights): TFLite's dynamic quantization of the input
+  (per batch; symmetric, or asymmetric with a zero point), integer sums, float32 scaling.
+
+Integer sums run as float64 BLAS products of integer-valued operands, exact while no
+partial sum can reach 2^53 (checked; int64 products otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from litec.dialects.tfl_reference.common import float_activation, quantized_activation_range
+from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
+from litec.runtime.fixedpoint import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_int64,
+    quantize_multiplier,
+    quantize_multiplier_array,
+    round_half_away,
+    round_to_int32,
+    wrap_int32,
+)
+
+F32, I8, U8, I16, I32, I64 = (
+    np.dtype(t) for t in (np.float32, np.int8, np.uint8, np.int16, np.int32, np.int64)
+)
+QUANTIZED_KINDS = {(I8, I8), (U8, U8), (I16, I8)}
+"""(activation, weight) dtypes of the fully quantized kernels."""
+
+FLOAT_ACT_RANGE = {"RELU": (0.0, np.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+"""TFLite's CalculateActivationRange; TANH and SIGN_BIT clamp nothing in these kernels."""
+
+Sums = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(input, weights) -> the op's sums of products, in float64 or exact int64."""
+
+
+def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
+    """ActivationFunctionWithMinMax: clamp to the fused activation's range, as float32."""
+    lo, hi = FLOAT_ACT_RANGE.get(act, (-np.inf, np.inf))
+    return np.clip(x, lo, hi).astype(F32)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b (batched); integer operands give exact int64 sums."""
+    if a.dtype.kind == "f":
+        return a @ b
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
+    if bound < 2.0**53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def _bias(bias: np.ndarray | None, dtype) -> np.ndarray | int:
+    """The bias in the accumulator's dtype (0 when the op has none)."""
+    return 0 if bias is None else bias.astype(dtype)
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def _out_size_and_pad(padding: str, size: int, k: int, stride: int, dilation: int):
+    """TFLite's ComputeOutSize and ComputePaddingWithOffset: (output size, padding before)."""
+    eff = (k - 1) * dilation + 1
+    out = (size + stride - (1 if padding == "SAME" else eff)) // stride
+    return out, max((out - 1) * stride + eff - size, 0) // 2
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where a 2-D window op reads: kernel size, strides, dilations, padding before, output size."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int]
+    out: tuple[int, int]
+
+
+def _window(call: KernelCall, in_hw, kernel_hw, out_hw) -> _Window:
+    """The window of a (transposed) convolution; `in_hw` is where TFLite computes padding from."""
+    o = call.opts
+    stride = (o["stride_h"], o["stride_w"])
+    dilation = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1))
+    if min(*stride, *dilation) < 1:
+        raise call.error("strides and dilations must be positive")
+    dims = [
+        _out_size_and_pad(o["padding"], *args)
+        for args in zip(in_hw, kernel_hw, stride, dilation, strict=True)
+    ]
+    computed = tuple(d[0] for d in dims)
+    if computed != tuple(out_hw):
+        raise call.error(
+            f"spatial size {list(out_hw)} does not match the computed {list(computed)}"
+        )
+    return _Window(tuple(kernel_hw), stride, dilation, tuple(d[1] for d in dims), computed)
+
+
+def _taps(x: np.ndarray, win: _Window) -> Iterator[np.ndarray]:
+    """For each kernel tap (row-major): the input each output pixel meets there, [N, OH, OW, C].
+
+    The input is zero-padded, so quantized callers subtract the zero point first.
+    """
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw), (oh, ow) = (
+        win.kernel,
+        win.stride,
+        win.dilation,
+        win.pad,
+        win.out,
+    )
+    rows = max((oh - 1) * sh + (kh - 1) * dh + 1, ph + h)
+    cols = max((ow - 1) * sw + (kw - 1) * dw + 1, pw + w)
+    padded = np.zeros((n, rows, cols, c), x.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = x
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            yield padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw]
+
+
+def _conv_sums(win: _Window) -> Sums:
+    """Convolution sums (im2col + matmul) for OHWI weights; grouped when the filter is shallower."""
+
+    def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        n, o, cg = x.shape[0], w.shape[0], w.shape[3]
+        groups = x.shape[3] // cg
+        taps = win.kernel[0] * win.kernel[1]
+        patches = np.stack(list(_taps(x, win)), axis=3).reshape(-1, taps, groups, cg)
+        weights = w.reshape(groups, o // groups, taps * cg)
+        parts = [_dot(patches[:, :, g].reshape(-1, taps * cg), weights[g].T) for g in range(groups)]
+        return np.concatenate(parts, axis=-1).reshape(n, *win.out, o)
+
+    return sums
+
+
+def _depthwise_sums(win: _Window) -> Sums:
+    """Depthwise sums for 1HW(C·M) weights: output channel c·M + m reads input channel c."""
+
+    def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        mult = w.shape[3] // x.shape[3]
+        acc = np.zeros((x.shape[0], *win.out, w.shape[3]), np.result_type(x, w))
+        for tap, wt in zip(_taps(x, win), w[0].reshape(-1, w.shape[3]), strict=True):
+            acc += (tap if mult == 1 else np.repeat(tap, mult, axis=3)) * wt
+        return acc
+
+    return sums
+
+
+def _transpose_conv_sums(win: _Window) -> Sums:
+    """Transposed-convolution sums: every input pixel scatters x · w over a kernel-sized patch."""
+
+    def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        n, h, wd, c = x.shape
+        o, kh, kw, _ = w.shape
+        (sh, sw), (ph, pw), (oh, ow) = win.stride, win.pad, win.out
+        spread = _dot(x.reshape(-1, c), w.transpose(3, 1, 2, 0).reshape(c, -1))
+        spread = spread.reshape(n, h, wd, kh, kw, o)
+        rows, cols = max((h - 1) * sh + kh, ph + oh), max((wd - 1) * sw + kw, pw + ow)
+        full = np.zeros((n, rows, cols, o), spread.dtype)
+        for ky in range(kh):
+            for kx in range(kw):
+                full[:, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (wd - 1) * sw + 1 : sw] += (
+                    spread[:, :, :, ky, kx]
+                )
+        return full[:, ph : ph + oh, pw : pw + ow]
+
+    return sums
+
+
+# ----------------------------------------------------------------------------- dynamic quantization
+
+
+def _round_like_tflite(v: np.ndarray) -> np.ndarray:
+    """How TFLite's x86 build rounds in its input quantizers (NEON code through NEON_2_SSE).
+
+    Each row's leading multiple of 8 values goes through RoundToNearest, which truncates
+    v ± 0.5 computed in float32; the remaining tail uses round(), halves away from zero.
+    """
+    vectorised = v.shape[1] & ~7
+    out = round_half_away(v)
+    head = v[:, :vectorised]
+    out[:, :vectorised] = np.trunc(head + np.where(head < 0, F32.type(-0.5), F32.type(0.5)))
+    return out
+
+
+def _quantize_symmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's SymmetricQuantizeFloats per row: int8 values in [-127, 127], float32 scales."""
+    rng = np.maximum(np.abs(rows.min(axis=1)), np.abs(rows.max(axis=1)))
+    zero = rng == 0
+    safe = np.where(zero, F32.type(1), rng)
+    scale = np.where(zero, F32.type(1), safe / F32.type(127))
+    q = np.clip(_round_like_tflite(rows * (F32.type(127) / safe)[:, None]), -127, 127)
+    q[zero] = 0
+    return q.astype(np.int64), scale
+
+
+def _quantize_asymmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TFLite's AsymmetricQuantizeFloats per row: int8 values, float32 scales, zero points."""
+    rmin = np.minimum(rows.min(axis=1), 0).astype(np.float64)
+    rmax = np.maximum(rows.max(axis=1), 0).astype(np.float64)
+    flat = rmin == rmax
+    scale = np.where(flat, 1.0, (rmax - rmin) / 255.0)
+    from_min_error = 128.0 + np.abs(rmin / scale)
+    from_max_error = 127.0 + np.abs(rmax / scale)
+    zp = np.where(from_min_error < from_max_error, -128.0 - rmin / scale, 127.0 - rmax / scale)
+    offset = np.where(flat, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
+    scale32 = scale.astype(F32)
+    inverse = (1.0 / scale32.astype(np.float64)).astype(F32)
+    q = _round_like_tflite(rows * inverse[:, None]).astype(np.int64) + offset[:, None]
+    q = np.clip(q, -128, 127)
+    q[flat] = 0
+    return q, scale32, offset
+
+
+def _quantize_rows(rows: np.ndarray, asymmetric: bool):
+    """TFLite's BatchQuantizeFloats: (int8 values, float32 scales, zero points) per row."""
+    if asymmetric:
+        return _quantize_asymmetric(rows)
+    q, scale = _quantize_symmetric(rows)
+    return q, scale, np.zeros(len(rows), np.int64)
+
+
+# ----------------------------------------------------------------------------- requantization
+
+
+def _channel_scales(call: KernelCall, w: TensorInfo, channels: int) -> np.ndarray:
+    """The weight scales as float32, one per output channel (a per-tensor scale broadcast)."""
+    scales = w.quant.scale_array()
+    if len(scales) not in (1, channels):
+        raise call.error(f"the weights have {len(scales)} scales for {channels} output channels")
+    return np.broadcast_to(scales, (channels,))
+
+
+def _conv_multipliers(call: KernelCall, x: TensorInfo, w: TensorInfo, channels: int):
+    """Per-channel Q31 multipliers and shifts as PopulateConvolutionQuantizationParams computes.
+
+    int8/int16: (double)s_x * (double)s_w / (double)s_out; uint8 keeps the legacy
+    GetQuantizedConvolutionMultipler, whose s_x * s_w is a float32 product.
+    """
+    out = call.out
+    if x.dtype == U8:
+        real = float(F32.type(x.scale) * F32.type(w.scale)) / float(out.scale)
+        mult, shift = quantize_multiplier(real)
+        return np.full(channels, mult, np.int64), np.full(channels, shift, np.int64)
+    scales = _channel_scales(call, w, channels).astype(np.float64)
+    return quantize_multiplier_array(np.float64(x.scale) * scales / np.float64(out.scale))
+
+
+def _finish_quantized(call: KernelCall, scaled: np.ndarray) -> np.ndarray:
+    """Add the output zero point (int32 arithmetic), clamp to the fused activation, cast."""
+    act = call.opts.get("fused_activation_function", "NONE")
+    lo, hi = quantized_activation_range(act, call.out)
+    return np.clip(wrap_int32(scaled + call.out.zero_point), lo, hi).astype(call.out.dtype)
+
+
+def _wide_accumulator(call: KernelCall, x: TensorInfo, bias: np.ndarray | None) -> bool:
+    """Whether TFLite accumulates in int64: 16x8 kernels unless the bias type is int32.
+
+    TFLite decides by the quantized_bias_type option; where an op does not carry it, the
+    bias tensor's type says the same (an int32 bias without the option is misread by
+    TFLite itself).
+    """
+    if x.dtype != I16:
+        return False
+    declared = call.opts.get("quantized_bias_type")
+    if declared in ("INT32", "INT64"):
+        return declared == "INT64"
+    return bias is None or bias.dtype != I32
+
+
+def _requantize_q31(call, acc, bias, mult, shift, wide: bool) -> np.ndarray:
+    """Bias, then MultiplyByQuantizedMultiplier (int32, or the int64 variant), zero point, clamp."""
+    total = acc + _bias(bias, I64)
+    rescale = multiply_by_quantized_multiplier_int64 if wide else multiply_by_quantized_multiplier
+    return _finish_quantized(call, rescale(total, mult, shift))
+
+
+# ----------------------------------------------------------------------------- conv-like kernels
+
+
+def _weights_zero_point(x: TensorInfo, w: TensorInfo) -> int:
+    """The weight offset the kernel applies: only uint8 kernels have one (int8 weights are symmetric)."""
+    return w.zero_point if x.dtype == U8 else 0
+
+
+def _float_conv(call: KernelCall, sums: Sums, x, w, bias) -> np.ndarray:
+    """Float32 convolution: sums in float64, bias, clamp."""
+    acc = sums(x.astype(np.float64), w.astype(np.float64)) + _bias(bias, np.float64)
+    return _clamp_float(acc, call.opts["fused_activation_function"])
+
+
+def _quantized_conv(call: KernelCall, sums: Sums, x, w, bias, xi: TensorInfo, wi: TensorInfo):
+    """int8 / uint8 / 16x8 convolution: exact sums, TFLite's per-channel requantization."""
+    mult, shift = _conv_multipliers(call, xi, wi, call.out.shape[-1])
+    acc = sums(x.astype(np.int64) - xi.zero_point, w.astype(np.int64) - _weights_zero_point(xi, wi))
+    return _requantize_q31(call, acc, bias, mult, shift, _wide_accumulator(call, xi, bias))
+
+
+def _hybrid_scaled(call, sums: Sums, x, w, wi: TensorInfo, per_channel: bool) -> np.ndarray:
+    """Hybrid sums scaled back to float32, [N, OH, OW, O]: TFLite's conv hybrid arithmetic.
+
+    Per channel: inputs quantized asymmetrically per batch, float(acc) * s_w[o] * s_x[b];
+    per tensor: symmetric, float(acc) * (s_x[b] * s_w).
+    """
+    n, channels = x.shape[0], call.out.shape[-1]
+    if per_channel:
+        q, scale, offset = _quantize_asymmetric(x.reshape(n, -1))
+        q = (q - offset[:, None]).reshape(x.shape)
+        acc = wrap_int32(sums(q, w.astype(np.int64))).astype(F32)
+        return acc * _channel_scales(call, wi, channels) * scale[:, None, None, None]
+    q, scale = _quantize_symmetric(x.reshape(n, -1))
+    acc = wrap_int32(sums(q.reshape(x.shape), w.astype(np.int64))).astype(F32)
+    return acc * (scale * F32.type(wi.scale))[:, None, None, None]
+
+
+def _check_kind(call: KernelCall, xi: TensorInfo, wi: TensorInfo) -> tuple[np.dtype, np.dtype]:
+    kind = (xi.dtype, wi.dtype)
+    if kind not in QUANTIZED_KINDS | {(F32, F32), (F32, I8)}:
+        raise call.error(f"{xi.dtype} input with {wi.dtype} weights is not supported")
+    if kind != (F32, F32) and wi.quant is None:
+        raise call.error("the weights are not quantized")
+    if xi.dtype != F32 and (xi.quant is None or call.out.quant is None):
+        raise call.error("quantized inputs and outputs need quantization parameters")
+    return kind
+
+
+@kernel("CONV_2D")
+def conv_2d(call: KernelCall, x, w, bias=None):
+    """TFLite CONV_2D: NHWC input, OHWI filter (grouped when shallower than the input)."""
+    xi, wi = call.inputs[0], call.inputs[1]
+    kind = _check_kind(call, xi, wi)
+    cin, o, cg = x.shape[3], w.shape[0], w.shape[3]
+    if cin % cg or o % (cin // cg):
+        raise call.error(f"{cin} input channels do not split into groups of {cg} for {o} filters")
+    win = _window(call, x.shape[1:3], w.shape[1:3], call.out.shape[1:3])
+    sums = _conv_sums(win)
+    if kind == (F32, F32):
+        return _float_conv(call, sums, x, w, bias)
+    if kind in QUANTIZED_KINDS:
+        return _quantized_conv(call, sums, x, w, bias, xi, wi)
+    scales = wi.quant.scales
+    if cin != cg and len(scales) != o:
+        raise call.error("hybrid grouped convolution needs one weight scale per output channel")
+    per_channel = cin != cg or any(s != scales[0] for s in scales)
+    out = _hybrid_scaled(call, sums, x, w, wi, per_channel) + _bias(bias, F32)
+    return _clamp_float(out, call.opts["fused_activation_function"])
+
+
+@kernel("DEPTHWISE_CONV_2D")
+def depthwise_conv_2d(call: KernelCall, x, w, bias=None):
+    """TFLite DEPTHWISE_CONV_2D: NHWC input, 1HW(C·M) filter; output channel c·M + m reads c."""
+    xi, wi = call.inputs[0], call.inputs[1]
+    kind = _check_kind(call, xi, wi)
+    if w.shape[0] != 1 or w.shape[3] % x.shape[3]:
+        raise call.error(f"filter {list(w.shape)} is not 1HW(C·M) for {x.shape[3]} channels")
+    win = _window(call, x.shape[1:3], w.shape[1:3], call.out.shape[1:3])
+    sums = _depthwise_sums(win)
+    if kind == (F32, F32):
+        return _float_conv(call, sums, x, w, bias)
+    if kind in QUANTIZED_KINDS:
+        return _quantized_conv(call, sums, x, w, bias, xi, wi)
+    channels = call.out.shape[-1]
+    if len(wi.quant.scales) != channels:
+        raise call.error("hybrid depthwise convolution needs one weight scale per output channel")
+    q, scale, offset = _quantize_asymmetric(x.reshape(x.shape[0], -1))
+    acc = wrap_int32(sums((q - offset[:, None]).reshape(x.shape), w.astype(np.int64)))
+    per_output = wi.quant.scale_array() * scale[:, None, None, None]
+    out = acc.astype(F32) * per_output + _bias(bias, F32)
+    return _clamp_float(out, call.opts["fused_activation_function"])
+
+
+@kernel("TRANSPOSE_CONV")
+def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
+    """TFLite TRANSPOSE_CONV: inputs (output shape, OHWI filter, NHWC input, optional bias)."""
+    xi, wi = call.inputs[2], call.inputs[1]
+    kind = _check_kind(call, xi, wi)
+    if w.shape[3] != x.shape[3]:
+        raise call.error(f"filter depth {w.shape[3]} does not match {x.shape[3]} input channels")
+    if list(np.asarray(output_shape).ravel()) != list(call.out.shape):
+        raise call.error(f"output_shape {list(output_shape)} differs from {list(call.out.shape)}")
+    win = _window(call, call.out.shape[1:3], w.shape[1:3], x.shape[1:3])
+    sums = _transpose_conv_sums(
+        _Window(win.kernel, win.stride, (1, 1), win.pad, call.out.shape[1:3])
+    )
+    if kind == (F32, F32):
+        return _float_conv(call, sums, x, w, bias)
+    if kind in QUANTIZED_KINDS:
+        return _quantized_conv(call, sums, x, w, bias, xi, wi)
+    out = _hybrid_scaled(call, sums, x, w, wi, per_channel=True) + _bias(bias, F32)
+    return _clamp_float(out, call.opts["fused_activation_function"])
+
+
+# ----------------------------------------------------------------------------- matrix products
+
+
+def _double_rescale(call: KernelCall, acc, xi: TensorInfo, wi: TensorInfo) -> np.ndarray:
+    """TFLite's reference FULLY_CONNECTED requantization: (int32)round(acc * s_x * s_w / s_out)."""
+    scales = _channel_scales(call, wi, call.out.shape[-1]).astype(np.float64)
+    effective = np.float64(xi.scale) * scales / np.float64(call.out.scale)
+    return _finish_quantized(call, round_to_int32(acc.astype(np.float64) * effective))
+
+
+@kernel("FULLY_CONNECTED")
+def fully_connected(call: KernelCall, x, w, bias=None):
+    """TFLite FULLY_CONNECTED: y = x · Wᵀ + b over the flattened leading dimensions of x."""
+    xi, wi = call.inputs[0], call.inputs[1]
+    if call.opts.get("weights_format", "DEFAULT") != "DEFAULT":
+        raise call.error(f"weights format {call.opts['weights_format']} is not supported")
+    kind = _check_kind(call, xi, wi)
+    act = call.opts["fused_activation_function"]
+    if x.size % w.shape[1]:
+        raise call.error(f"input of {x.size} values does not split into rows of {w.shape[1]}")
+    rows = x.reshape(-1, w.shape[1])
+    if kind == (F32, I8):
+        return _hybrid_fully_connected(call, rows, w, bias, wi).reshape(call.out.shape)
+    if act not in ("NONE", *FLOAT_ACT_RANGE):
+        raise call.error(f"fused activation {act} is only supported with hybrid weights")
+    if kind == (F32, F32):
+        acc = _dot(rows.astype(np.float64), w.T.astype(np.float64)) + _bias(bias, np.float64)
+        return _clamp_float(acc, act).reshape(call.out.shape)
+    if xi.dtype == U8 and call.out.dtype != U8:
+        raise call.error(f"uint8 input with {call.out.dtype} output is not supported")
+    per_channel = len(wi.quant.scales) > 1
+    if per_channel and xi.dtype == U8:
+        raise call.error("uint8 FULLY_CONNECTED needs per-tensor weights")
+    w_zp = 0 if per_channel else wi.zero_point
+    acc = _dot(rows.astype(np.int64) - xi.zero_point, (w.astype(np.int64) - w_zp).T)
+    acc = acc + _bias(bias, I64)
+    if not _wide_accumulator(call, xi, bias):
+        acc = wrap_int32(acc)
+    return _double_rescale(call, acc, xi, wi).reshape(call.out.shape)
+
+
+def _hybrid_fully_connected(call: KernelCall, rows, w, bias, wi: TensorInfo) -> np.ndarray:
+    """TFLite's EvalHybridDense: quantized rows, int32 dot products, b + dot * s_x[b] * s_w."""
+    q, scale, offset = _quantize_rows(rows, call.opts["asymmetric_quantize_inputs"])
+    w64 = w.astype(np.int64)
+    dot = wrap_int32(_dot(q, w64.T) - w64.sum(axis=1) * offset[:, None])
+    if len(wi.quant.scales) > 1:
+        per_output = scale[:, None] * _channel_scales(call, wi, w.shape[0])
+    else:
+        per_output = (scale * F32.type(wi.scale))[:, None]
+    out = _bias(bias, F32) + dot.astype(F32) * per_output
+    return float_activation(out.astype(F32), call.opts["fused_activation_function"])
+
+
+def _matmul_operands(call: KernelCall, lhs, rhs):
+    """lhs as [..., M, K] and rhs as [..., K, N] after the adjoint options."""
+    a = np.swapaxes(lhs, -1, -2) if call.opts["adj_x"] else lhs
+    b = np.swapaxes(rhs, -1, -2) if call.opts["adj_y"] else rhs
+    if a.shape[-1] != b.shape[-2]:
+        raise call.error(f"cannot multiply {list(a.shape)} by {list(b.shape)}")
+    return a, b
+
+
+@kernel("BATCH_MATMUL")
+def batch_matmul(call: KernelCall, lhs, rhs):
+    """TFLite BATCH_MATMUL: lhs · rhs over broadcast batch dimensions, optional adjoints."""
+    li, ri, out = call.inputs[0], call.inputs[1], call.out
+    a, b = _matmul_operands(call, lhs, rhs)
+    kind = (li.dtype, ri.dtype)
+    if kind == (F32, F32):
+        return _dot(a.astype(np.float64), b.astype(np.float64)).astype(F32).reshape(out.shape)
+    if kind == (F32, I8):
+        return _hybrid_batch_matmul(call, a, b, ri).reshape(out.shape)
+    if kind == (I8, I8) and out.dtype == I32:
+        return (
+            wrap_int32(_dot(a.astype(np.int64), b.astype(np.int64))).astype(I32).reshape(out.shape)
+        )
+    if kind not in {(I8, I8), (I16, I16), (I16, I8)} or out.dtype != li.dtype:
+        raise call.error(f"{li.dtype} x {ri.dtype} -> {out.dtype} is not supported")
+    if li.quant is None or ri.quant is None or out.quant is None:
+        raise call.error("quantized operands need quantization parameters")
+    real = float(F32.type(li.scale) * F32.type(ri.scale)) / float(out.scale)
+    mult, shift = quantize_multiplier(real)
+    acc = _dot(a.astype(np.int64) - li.zero_point, b.astype(np.int64) - ri.zero_point)
+    if li.dtype == I16:
+        scaled = multiply_by_quantized_multiplier_int64(acc, mult, shift)
+    else:
+        scaled = multiply_by_quantized_multiplier(acc, mult, shift)
+    return _finish_quantized(call, scaled).reshape(out.shape)
+
+
+def _hybrid_batch_matmul(call: KernelCall, a, b, ri: TensorInfo) -> np.ndarray:
+    """TFLite's hybrid BatchMatMul: quantized lhs rows, int32 sums, offsets corrected in float."""
+    k = a.shape[-1]
+    q, scale, offset = _quantize_rows(
+        a.reshape(-1, k).astype(F32), call.opts["asymmetric_quantize_inputs"]
+    )
+    q = q.reshape(a.shape)
+    scale, offset = scale.reshape(a.shape[:-1])[..., None], offset.reshape(a.shape[:-1])[..., None]
+    b64 = b.astype(np.int64)
+    total = wrap_int32(_dot(q, b64)).astype(F32)
+    correction = b64.sum(axis=-2, keepdims=True).astype(F32) * offset.astype(F32)
+    total = np.trunc(total - correction)
+    if len(ri.quant.scales) > 1:
+        scale = scale * _channel_scales(call, ri, b.shape[-1])
+    else:
+        scale = scale * F32.type(ri.scale)
+    return (scale * total).astype(F32)
