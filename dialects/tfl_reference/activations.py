@@ -82,9 +82,19 @@ def lut_int8(transform, src: TensorInfo, dst: TensorInfo) -> np.ndarray:
     info = np.iinfo(src.dtype)
     values = np.arange(info.min, info.max + 1)
     dequantized = f32(src.scale) * (values - src.zero_point).astype(f32)
-    rescaled = round_half_away(transform(dequantized) * (f32(1) / f32(dst.scale)))
-    quantized = (rescaled + f32(dst.zero_point)).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rescaled = round_half_away(transform(dequantized) * (f32(1) / f32(dst.scale)))
+        quantized = float_to_int32_saturating(rescaled + f32(dst.zero_point))
     return np.clip(quantized, info.min, info.max).astype(src.dtype)
+
+
+def float_to_int32_saturating(x: np.ndarray) -> np.ndarray:
+    """C++ static_cast<int32_t> of floats as TFLite's build behaves: saturating.
+
+    Out-of-range conversions are undefined in C++; the oracle's compiled tables saturate
+    them (expf of a large input, even inf, ends at the top of the table), so do the same.
+    """
+    return np.trunc(np.clip(x, -(2.0**31), 2.0**31 - 1)).astype(np.int64)
 
 
 def lookup_int8(x: np.ndarray, table: np.ndarray) -> np.ndarray:
