@@ -486,3 +486,17 @@ def test_negative_padding_is_an_error():
     x = np.ones((2, 2), np.float32)
     with pytest.raises(LitecError, match="non-negative"):
         KERNELS["PAD"](pad_call("PAD", x, (2, 2)), x, np.array([[0, -1], [0, 0]], np.int32))
+
+
+def test_int8_concatenation_with_other_scales_is_an_error():
+    """TFLite refuses int8 CONCATENATION across scales (only uint8 is rescaled)."""
+    a, b = np.zeros((1, 2), np.int8), np.ones((1, 3), np.int8)
+    q1, q2 = QuantParams("i8", (0.5,), (0,)), QuantParams("i8", (0.25,), (0,))
+    call = KernelCall(
+        "CONCATENATION",
+        {"axis": 1, "fused_activation_function": "NONE"},
+        [TensorInfo(a.shape, a.dtype, q1), TensorInfo(b.shape, b.dtype, q2)],
+        [TensorInfo((1, 5), a.dtype, q1)],
+    )
+    with pytest.raises(LitecError, match="same scale"):
+        KERNELS["CONCATENATION"](call, a, b)
