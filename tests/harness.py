@@ -103,20 +103,30 @@ def compare_model(path, seed: int = 0) -> list[Diff]:
 
 
 def _op_input(value, tensor_id: int, tensors: dict):
-    """TFLite's tensor for an op input; a variable's initial value (TFLite keeps the final one)."""
+    """TFLite's tensor for an op input, except for constants and variables.
+
+    Constants come from litec's IR (a sparse constant is dense there, TFLite still holds
+    the sparse buffer); a variable starts at its initial value (TFLite keeps the final one).
+    """
     if tensor_id == -1:
         return None
-    if isinstance(value.owner, tfl.VariableOp):
+    if isinstance(value.owner, tfl.VariableOp | tfl.ConstOp):
         return source_value(value.owner, make_call(value.owner))
     return tensors[f"t{tensor_id}"]
 
 
-def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
-    """Every op of subgraph 0, run alone on TFLite's inputs; (op index, builtin, diffs)."""
+def compare_ops(
+    path, seed: int = 0, *, builtins: set[str] | None = None, oracle_path=None
+) -> list[tuple[int, str, list[Diff]]]:
+    """Every op of subgraph 0, run alone on TFLite's inputs; (op index, builtin, diffs).
+
+    `builtins` limits the ops compared; `oracle_path` is the model TFLite runs instead
+    (a builtin rewrite of a custom-op model with the same tensor indices).
+    """
     model = read_model(path)
     module = import_model(model)
     inputs = seeded_inputs(module, seed)
-    tensors = run_oracle(path, inputs, all_tensors=True)
+    tensors = run_oracle(oracle_path or path, inputs, all_tensors=True)
     interp = Interpreter(module)
     _, steps = interp.plan("main")
     by_index = {op.index: op for op in model.main.operators}
@@ -124,6 +134,8 @@ def compare_ops(path, seed: int = 0) -> list[tuple[int, str, list[Diff]]]:
     for step in steps:
         idx = step.call.op_index
         if idx is None or step.call.builtin not in KERNELS:
+            continue
+        if builtins is not None and step.call.builtin not in builtins:
             continue
         desc = by_index[idx]
         n_ops = len(step.op.operands)
