@@ -80,21 +80,19 @@ def round_to_int32(x) -> np.ndarray:
     return np.where(in_range, r, INT32_MIN).astype(np.int64)
 
 
-def _trunc_div_pow2(x: np.ndarray, bits: int) -> np.ndarray:
-    """C++ integer division x / 2^bits (truncation toward zero) on int64."""
-    q = np.abs(x) >> bits
-    return np.where(x < 0, -q, q)
-
-
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
-    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (returns int64 holding int32)."""
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (returns int64 holding int32).
+
+    gemmlowp nudges a·b by ±2^30 and divides by 2^31 truncating; that is a·b / 2^31
+    rounded half up, i.e. (a·b + 2^30) >> 31, except that INT32_MIN · INT32_MIN saturates.
+    """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    result = _trunc_div_pow2(ab + nudge, 31)
+    result = (a * b + (1 << 30)) >> 31
     overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, INT32_MAX, result)
+    if overflow.any():
+        return np.where(overflow, INT32_MAX, result)
+    return result
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
@@ -108,8 +106,8 @@ def rounding_divide_by_pot(x, exponent) -> np.ndarray:
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap of int64 values to the int32 range (C++ int32 overflow)."""
-    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    """Two's-complement wrap of int64 values to the int32 range (C++ int32 overflow), as int64."""
+    return np.asarray(x, dtype=np.int64).astype(np.int32).astype(np.int64)
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
@@ -121,9 +119,11 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     """
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    shifted = wrap_int32(wrap_int32(x) << left)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+    shifted = wrap_int32(x)
+    if left.any():
+        shifted = wrap_int32(shifted << left)
+    high = saturating_rounding_doubling_high_mul(shifted, multiplier)
+    return rounding_divide_by_pot(high, np.maximum(-shift, 0))
 
 
 def multiply_by_quantized_multiplier_int64(x, multiplier, shift) -> np.ndarray:

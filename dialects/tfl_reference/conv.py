@@ -12,13 +12,13 @@ Each kernel takes the path TFLite's reference kernels (BUILTIN_REF) take for its
 - hybrid (float32 activations, int8 weights): TFLite's dynamic quantization of the input
   (per batch; symmetric, or asymmetric with a zero point), integer sums, float32 scaling.
 
-Integer sums run as float64 BLAS products of integer-valued operands, exact while no
-partial sum can reach 2^53 (checked; int64 products otherwise).
+Integer sums run as float64 BLAS products of integer-valued operands: exact, because
+no partial sum of the (checked) depth can reach 2^53.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,8 @@ FLOAT_ACT_RANGE = {"RELU": (0.0, np.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (
 """TFLite's CalculateActivationRange; TANH and SIGN_BIT clamp nothing in these kernels."""
 
 Sums = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(input, weights) -> the op's sums of products, in float64 or exact int64."""
+"""(input, weights) -> the op's sums of products: float32 operands in TFLite's order and
+rounding, integer-valued float64 operands exactly."""
 
 
 def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
@@ -53,14 +54,18 @@ def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
     return np.clip(x, lo, hi).astype(F32)
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b (batched); integer operands give exact int64 sums."""
-    if a.dtype.kind == "f":
-        return a @ b
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
-    if bound < 2.0**53:
-        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
-    return a @ b
+EXACT_DEPTH = 2**53 // 2**32
+"""Sums of this many products of integers below 2^16 in magnitude are exact in float64."""
+
+
+def _centred(v: np.ndarray, zero_point: int = 0) -> np.ndarray:
+    """Integer values minus a zero point, as float64 for BLAS (exact up to EXACT_DEPTH)."""
+    return v.astype(np.float64) - zero_point
+
+
+def _check_depth(call: KernelCall, depth: int) -> None:
+    if depth > EXACT_DEPTH:
+        raise call.error(f"sums of {depth} products are too deep for exact accumulation")
 
 
 def _bias(bias: np.ndarray | None, dtype) -> np.ndarray | int:
@@ -131,23 +136,49 @@ def _taps(x: np.ndarray, win: _Window) -> Iterator[np.ndarray]:
             yield padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw]
 
 
+def _in_order(terms: Iterable[tuple[np.ndarray, np.ndarray]], shape) -> np.ndarray:
+    """Σ a·b over `terms` in order, each product and each sum rounded to float32.
+
+    TFLite's reference loops (`total += x * w`, no fused multiply-add) vectorised over every
+    output at once, so float results match them bit for bit.
+    """
+    acc = np.zeros(shape, F32)
+    product = np.empty(shape, F32)
+    for a, b in terms:
+        np.multiply(a, b, out=product)
+        acc += product
+    return acc
+
+
 def _conv_sums(win: _Window) -> Sums:
-    """Convolution sums (im2col + matmul) for OHWI weights; grouped when the filter is shallower."""
+    """Convolution sums for OHWI weights, grouped when the filter is shallower than the input.
+
+    float32: in TFLite's order (filter row, filter column, input channel); integers: im2col
+    and one matmul per group.
+    """
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         n, o, cg = x.shape[0], w.shape[0], w.shape[3]
-        groups = x.shape[3] // cg
-        taps = win.kernel[0] * win.kernel[1]
+        groups, taps = x.shape[3] // cg, win.kernel[0] * win.kernel[1]
         patches = np.stack(list(_taps(x, win)), axis=3).reshape(-1, taps, groups, cg)
-        weights = w.reshape(groups, o // groups, taps * cg)
-        parts = [_dot(patches[:, :, g].reshape(-1, taps * cg), weights[g].T) for g in range(groups)]
-        return np.concatenate(parts, axis=-1).reshape(n, *win.out, o)
+        weights = w.reshape(groups, o // groups, taps, cg)
+        if x.dtype == F32:
+            columns = np.ascontiguousarray(patches.transpose(1, 3, 0, 2))[..., None]
+            per_step = weights.transpose(2, 3, 0, 1)
+            terms = ((columns[t, c], per_step[t, c]) for t in range(taps) for c in range(cg))
+            acc = _in_order(terms, (len(patches), groups, o // groups))
+        else:
+            flat = weights.reshape(groups, o // groups, taps * cg)
+            acc = np.stack(
+                [patches[:, :, g].reshape(-1, taps * cg) @ flat[g].T for g in range(groups)], 1
+            )
+        return acc.reshape(n, *win.out, o)
 
     return sums
 
 
 def _depthwise_sums(win: _Window) -> Sums:
-    """Depthwise sums for 1HW(C·M) weights: output channel c·M + m reads input channel c."""
+    """Depthwise sums for 1HW(C·M) weights, tap by tap (TFLite's order); channel c·M + m reads c."""
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         mult = w.shape[3] // x.shape[3]
@@ -159,23 +190,59 @@ def _depthwise_sums(win: _Window) -> Sums:
     return sums
 
 
+def _transposed_canvas(win: _Window, x_shape, w_shape, dtype):
+    """The uncropped output of a transposed convolution and, per kernel tap, where it lands."""
+    n, h, wd, _ = x_shape
+    o, kh, kw, _ = w_shape
+    (sh, sw), (ph, pw), (oh, ow) = win.stride, win.pad, win.out
+    rows, cols = max((h - 1) * sh + kh, ph + oh), max((wd - 1) * sw + kw, pw + ow)
+    full = np.zeros((n, rows, cols, o), dtype)
+
+    def at(ky: int, kx: int) -> np.ndarray:
+        return full[:, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (wd - 1) * sw + 1 : sw]
+
+    return full, at
+
+
+def _crop(win: _Window, full: np.ndarray) -> np.ndarray:
+    (ph, pw), (oh, ow) = win.pad, win.out
+    return full[:, ph : ph + oh, pw : pw + ow]
+
+
+def _transpose_conv_in_order(win: _Window, x_shape, w_shape, term) -> np.ndarray:
+    """Float32 transposed-convolution sums of `term(ky, kx, c)` in TFLite's order.
+
+    TFLite scatters input pixel by input pixel (row, column, channel); for one output that
+    visits the kernel taps from the last to the first, channels innermost.
+    """
+    full, at = _transposed_canvas(win, x_shape, w_shape, F32)
+    _, kh, kw, cin = w_shape
+    for ky in reversed(range(kh)):
+        for kx in reversed(range(kw)):
+            patch = at(ky, kx)
+            for c in range(cin):
+                patch += term(ky, kx, c)
+    return _crop(win, full)
+
+
 def _transpose_conv_sums(win: _Window) -> Sums:
-    """Transposed-convolution sums: every input pixel scatters x · w over a kernel-sized patch."""
+    """Transposed-convolution sums: each input pixel scatters x · w over a kernel-sized patch."""
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if x.dtype == F32:
+            return _transpose_conv_in_order(
+                win, x.shape, w.shape, lambda ky, kx, c: x[..., c, None] * w[:, ky, kx, c]
+            )
         n, h, wd, c = x.shape
         o, kh, kw, _ = w.shape
-        (sh, sw), (ph, pw), (oh, ow) = win.stride, win.pad, win.out
-        spread = _dot(x.reshape(-1, c), w.transpose(3, 1, 2, 0).reshape(c, -1))
-        spread = spread.reshape(n, h, wd, kh, kw, o)
-        rows, cols = max((h - 1) * sh + kh, ph + oh), max((wd - 1) * sw + kw, pw + ow)
-        full = np.zeros((n, rows, cols, o), spread.dtype)
+        spread = (x.reshape(-1, c) @ w.transpose(3, 1, 2, 0).reshape(c, -1)).reshape(
+            n, h, wd, kh, kw, o
+        )
+        full, at = _transposed_canvas(win, x.shape, w.shape, spread.dtype)
         for ky in range(kh):
             for kx in range(kw):
-                full[:, ky : ky + (h - 1) * sh + 1 : sh, kx : kx + (wd - 1) * sw + 1 : sw] += (
-                    spread[:, :, :, ky, kx]
-                )
-        return full[:, ph : ph + oh, pw : pw + ow]
+                at(ky, kx)[...] += spread[:, :, :, ky, kx]
+        return _crop(win, full)
 
     return sums
 
@@ -204,7 +271,7 @@ def _quantize_symmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(zero, F32.type(1), safe / F32.type(127))
     q = np.clip(_round_like_tflite(rows * (F32.type(127) / safe)[:, None]), -127, 127)
     q[zero] = 0
-    return q.astype(np.int64), scale
+    return q.astype(np.float64), scale
 
 
 def _quantize_asymmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,8 +286,7 @@ def _quantize_asymmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     offset = np.where(flat, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
     scale32 = scale.astype(F32)
     inverse = (1.0 / scale32.astype(np.float64)).astype(F32)
-    q = _round_like_tflite(rows * inverse[:, None]).astype(np.int64) + offset[:, None]
-    q = np.clip(q, -128, 127)
+    q = np.clip(_round_like_tflite(rows * inverse[:, None]) + offset[:, None], -128, 127)
     q[flat] = 0
     return q, scale32, offset
 
@@ -297,15 +363,22 @@ def _weights_zero_point(x: TensorInfo, w: TensorInfo) -> int:
 
 
 def _float_conv(call: KernelCall, sums: Sums, x, w, bias) -> np.ndarray:
-    """Float32 convolution: sums in float64, bias, clamp."""
-    acc = sums(x.astype(np.float64), w.astype(np.float64)) + _bias(bias, np.float64)
+    """Float32 convolution: sums in TFLite's order, bias, clamp."""
+    acc = sums(x.astype(F32), w.astype(F32)) + _bias(bias, F32)
     return _clamp_float(acc, call.opts["fused_activation_function"])
+
+
+def _integer_conv_sums(call: KernelCall, sums: Sums, x, w) -> np.ndarray:
+    """Exact int64 sums of integer (already centred) inputs and weights."""
+    _check_depth(call, w.size // call.out.shape[-1])
+    return sums(x, _centred(w)).astype(np.int64)
 
 
 def _quantized_conv(call: KernelCall, sums: Sums, x, w, bias, xi: TensorInfo, wi: TensorInfo):
     """int8 / uint8 / 16x8 convolution: exact sums, TFLite's per-channel requantization."""
     mult, shift = _conv_multipliers(call, xi, wi, call.out.shape[-1])
-    acc = sums(x.astype(np.int64) - xi.zero_point, w.astype(np.int64) - _weights_zero_point(xi, wi))
+    w = w.astype(np.int64) - _weights_zero_point(xi, wi)
+    acc = _integer_conv_sums(call, sums, _centred(x, xi.zero_point), w)
     return _requantize_q31(call, acc, bias, mult, shift, _wide_accumulator(call, xi, bias))
 
 
@@ -318,12 +391,15 @@ def _hybrid_scaled(call, sums: Sums, x, w, wi: TensorInfo, per_channel: bool) ->
     n, channels = x.shape[0], call.out.shape[-1]
     if per_channel:
         q, scale, offset = _quantize_asymmetric(x.reshape(n, -1))
-        q = (q - offset[:, None]).reshape(x.shape)
-        acc = wrap_int32(sums(q, w.astype(np.int64))).astype(F32)
-        return acc * _channel_scales(call, wi, channels) * scale[:, None, None, None]
+        acc = _integer_conv_sums(call, sums, (q - offset[:, None]).reshape(x.shape), w)
+        return (
+            wrap_int32(acc).astype(F32)
+            * _channel_scales(call, wi, channels)
+            * scale[:, None, None, None]
+        )
     q, scale = _quantize_symmetric(x.reshape(n, -1))
-    acc = wrap_int32(sums(q.reshape(x.shape), w.astype(np.int64))).astype(F32)
-    return acc * (scale * F32.type(wi.scale))[:, None, None, None]
+    acc = _integer_conv_sums(call, sums, q.reshape(x.shape), w)
+    return wrap_int32(acc).astype(F32) * (scale * F32.type(wi.scale))[:, None, None, None]
 
 
 def _check_kind(call: KernelCall, xi: TensorInfo, wi: TensorInfo) -> tuple[np.dtype, np.dtype]:
@@ -376,7 +452,7 @@ def depthwise_conv_2d(call: KernelCall, x, w, bias=None):
     if len(wi.quant.scales) != channels:
         raise call.error("hybrid depthwise convolution needs one weight scale per output channel")
     q, scale, offset = _quantize_asymmetric(x.reshape(x.shape[0], -1))
-    acc = wrap_int32(sums((q - offset[:, None]).reshape(x.shape), w.astype(np.int64)))
+    acc = wrap_int32(_integer_conv_sums(call, sums, (q - offset[:, None]).reshape(x.shape), w))
     per_output = wi.quant.scale_array() * scale[:, None, None, None]
     out = acc.astype(F32) * per_output + _bias(bias, F32)
     return _clamp_float(out, call.opts["fused_activation_function"])
@@ -392,15 +468,27 @@ def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
     if list(np.asarray(output_shape).ravel()) != list(call.out.shape):
         raise call.error(f"output_shape {list(output_shape)} differs from {list(call.out.shape)}")
     win = _window(call, call.out.shape[1:3], w.shape[1:3], x.shape[1:3])
-    sums = _transpose_conv_sums(
-        _Window(win.kernel, win.stride, (1, 1), win.pad, call.out.shape[1:3])
-    )
+    win = _Window(win.kernel, win.stride, (1, 1), win.pad, call.out.shape[1:3])
     if kind == (F32, F32):
-        return _float_conv(call, sums, x, w, bias)
+        return _float_conv(call, _transpose_conv_sums(win), x, w, bias)
     if kind in QUANTIZED_KINDS:
-        return _quantized_conv(call, sums, x, w, bias, xi, wi)
-    out = _hybrid_scaled(call, sums, x, w, wi, per_channel=True) + _bias(bias, F32)
+        return _quantized_conv(call, _transpose_conv_sums(win), x, w, bias, xi, wi)
+    out = _hybrid_transpose_conv(call, win, x, w, wi) + _bias(bias, F32)
     return _clamp_float(out, call.opts["fused_activation_function"])
+
+
+def _hybrid_transpose_conv(call: KernelCall, win: _Window, x, w, wi: TensorInfo) -> np.ndarray:
+    """TFLite's HybridTransposeConv: each int32 product scaled to float32, then summed in order."""
+    q, scale, offset = _quantize_asymmetric(x.reshape(x.shape[0], -1))
+    q = (q - offset[:, None]).reshape(x.shape).astype(np.int64)
+    scales = _channel_scales(call, wi, call.out.shape[-1])
+    per_batch = scale[:, None, None, None]
+
+    def term(ky: int, kx: int, c: int) -> np.ndarray:
+        products = q[..., c, None] * w[:, ky, kx, c].astype(np.int64)
+        return wrap_int32(products).astype(F32) * scales * per_batch
+
+    return _transpose_conv_in_order(win, x.shape, w.shape, term)
 
 
 # ----------------------------------------------------------------------------- matrix products
@@ -429,16 +517,17 @@ def fully_connected(call: KernelCall, x, w, bias=None):
     if act not in ("NONE", *FLOAT_ACT_RANGE):
         raise call.error(f"fused activation {act} is only supported with hybrid weights")
     if kind == (F32, F32):
-        acc = _dot(rows.astype(np.float64), w.T.astype(np.float64)) + _bias(bias, np.float64)
-        return _clamp_float(acc, act).reshape(call.out.shape)
+        columns, weights = np.ascontiguousarray(rows.T)[..., None], np.ascontiguousarray(w.T)
+        acc = _in_order(zip(columns, weights, strict=True), (len(rows), w.shape[0]))
+        return _clamp_float(acc + _bias(bias, F32), act).reshape(call.out.shape)
     if xi.dtype == U8 and call.out.dtype != U8:
         raise call.error(f"uint8 input with {call.out.dtype} output is not supported")
     per_channel = len(wi.quant.scales) > 1
     if per_channel and xi.dtype == U8:
         raise call.error("uint8 FULLY_CONNECTED needs per-tensor weights")
-    w_zp = 0 if per_channel else wi.zero_point
-    acc = _dot(rows.astype(np.int64) - xi.zero_point, (w.astype(np.int64) - w_zp).T)
-    acc = acc + _bias(bias, I64)
+    _check_depth(call, w.shape[1])
+    w_centred = _centred(w, 0 if per_channel else wi.zero_point)
+    acc = (_centred(rows, xi.zero_point) @ w_centred.T).astype(np.int64) + _bias(bias, I64)
     if not _wide_accumulator(call, xi, bias):
         acc = wrap_int32(acc)
     return _double_rescale(call, acc, xi, wi).reshape(call.out.shape)
@@ -447,8 +536,9 @@ def fully_connected(call: KernelCall, x, w, bias=None):
 def _hybrid_fully_connected(call: KernelCall, rows, w, bias, wi: TensorInfo) -> np.ndarray:
     """TFLite's EvalHybridDense: quantized rows, int32 dot products, b + dot * s_x[b] * s_w."""
     q, scale, offset = _quantize_rows(rows, call.opts["asymmetric_quantize_inputs"])
-    w64 = w.astype(np.int64)
-    dot = wrap_int32(_dot(q, w64.T) - w64.sum(axis=1) * offset[:, None])
+    _check_depth(call, w.shape[1])
+    row_sums = w.astype(np.int64).sum(axis=1)
+    dot = wrap_int32((q @ _centred(w).T).astype(np.int64) - row_sums * offset[:, None])
     if len(wi.quant.scales) > 1:
         per_output = scale[:, None] * _channel_scales(call, wi, w.shape[0])
     else:
@@ -473,20 +563,24 @@ def batch_matmul(call: KernelCall, lhs, rhs):
     a, b = _matmul_operands(call, lhs, rhs)
     kind = (li.dtype, ri.dtype)
     if kind == (F32, F32):
-        return _dot(a.astype(np.float64), b.astype(np.float64)).astype(F32).reshape(out.shape)
+        shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+        terms = zip(
+            np.moveaxis(a, -1, 0)[..., None], np.moveaxis(b, -2, 0)[..., None, :], strict=True
+        )
+        return _in_order(terms, shape).reshape(out.shape)
+    _check_depth(call, a.shape[-1])
     if kind == (F32, I8):
         return _hybrid_batch_matmul(call, a, b, ri).reshape(out.shape)
     if kind == (I8, I8) and out.dtype == I32:
-        return (
-            wrap_int32(_dot(a.astype(np.int64), b.astype(np.int64))).astype(I32).reshape(out.shape)
-        )
+        acc = (_centred(a) @ _centred(b)).astype(np.int64)
+        return wrap_int32(acc).astype(I32).reshape(out.shape)
     if kind not in {(I8, I8), (I16, I16), (I16, I8)} or out.dtype != li.dtype:
         raise call.error(f"{li.dtype} x {ri.dtype} -> {out.dtype} is not supported")
     if li.quant is None or ri.quant is None or out.quant is None:
         raise call.error("quantized operands need quantization parameters")
     real = float(F32.type(li.scale) * F32.type(ri.scale)) / float(out.scale)
     mult, shift = quantize_multiplier(real)
-    acc = _dot(a.astype(np.int64) - li.zero_point, b.astype(np.int64) - ri.zero_point)
+    acc = (_centred(a, li.zero_point) @ _centred(b, ri.zero_point)).astype(np.int64)
     if li.dtype == I16:
         scaled = multiply_by_quantized_multiplier_int64(acc, mult, shift)
     else:
@@ -502,9 +596,9 @@ def _hybrid_batch_matmul(call: KernelCall, a, b, ri: TensorInfo) -> np.ndarray:
     )
     q = q.reshape(a.shape)
     scale, offset = scale.reshape(a.shape[:-1])[..., None], offset.reshape(a.shape[:-1])[..., None]
-    b64 = b.astype(np.int64)
-    total = wrap_int32(_dot(q, b64)).astype(F32)
-    correction = b64.sum(axis=-2, keepdims=True).astype(F32) * offset.astype(F32)
+    total = wrap_int32((q @ _centred(b)).astype(np.int64)).astype(F32)
+    column_sums = b.astype(np.int64).sum(axis=-2, keepdims=True)
+    correction = column_sums.astype(F32) * offset.astype(F32)
     total = np.trunc(total - correction)
     if len(ri.quant.scales) > 1:
         scale = scale * _channel_scales(call, ri, b.shape[-1])
