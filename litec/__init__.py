@@ -13,6 +13,7 @@ the file (and the operator, where there is one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +44,29 @@ def load_tflite(path: str | Path) -> ModuleOp:
     return _load(path)
 
 
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n\v\f]++|\\["nt\\]|\\[0-9A-Fa-f]{2})*+"')
+"""A string literal as xDSL's lexer accepts it; possessive, so it never backtracks."""
+_QUOTE_OR_COMMENT = re.compile(r'"|//')
+
+
+def _check_string_literals(text: str, name: str) -> None:
+    """Every string literal is well formed. xDSL's lexer nests `+` in `*` in its pattern
+    for them, so one missing quote before a long hex blob makes it backtrack for hours."""
+    pos = 0
+    while (m := _QUOTE_OR_COMMENT.search(text, pos)) is not None:
+        if m.group() == "//":
+            pos = text.find("\n", m.end())
+            if pos < 0:
+                return
+            continue
+        literal = _STRING_LITERAL.match(text, m.start())
+        if literal is None:
+            line = text.count("\n", 0, m.start()) + 1
+            col = m.start() - text.rfind("\n", 0, m.start())
+            raise LitecError(f"{name}:{line}:{col}: unterminated or malformed string literal")
+        pos = literal.end()
+
+
 def parse_mlir(text: str, name: str = "<text>") -> ModuleOp:
     """Parse and verify `tfl` IR text (as `print_mlir` writes it)."""
     from xdsl.utils.exceptions import ParseError, VerifyException
@@ -51,10 +75,15 @@ def parse_mlir(text: str, name: str = "<text>") -> ModuleOp:
     from litec.ir.resources import get_blob
     from litec.ir.text import parse_module, resource_handles
 
+    _check_string_literals(text, name)
     try:
         module = parse_module(text, context(), name)
     except ParseError as e:
         raise LitecError(f"{e.span.get_location()}: {_first_line(e.msg)}") from None
+    except (ValueError, OverflowError, RecursionError, MemoryError) as e:
+        # resource data that is not hex, an integer type of 10^20 bits, nesting too deep
+        reason = _first_line(str(e)) or type(e).__name__
+        raise LitecError(f"malformed IR: {reason}", file=name) from None
     try:
         module.verify()
     except VerifyException as e:
