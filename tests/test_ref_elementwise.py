@@ -75,7 +75,7 @@ def check_zoo(path, tensors: list[Tensor], ops: list[Op], builtins) -> None:
     inputs = [t.name for t in tensors if t.data is None and t.name not in produced]
     path.write_bytes(build_model(tensors, ops, inputs, produced))
     expected = sum(op.builtin in builtins for op in ops)
-    assert_ops_match(compare_ops(path), builtins, expected)
+    assert_ops_match(compare_ops(path, builtins=builtins), builtins, expected)
 
 
 def assert_ops_match(results, builtins, expected: int | None = None) -> None:
@@ -127,7 +127,7 @@ CORPUS_MODELS = [
 @pytest.mark.parametrize("name", CORPUS_MODELS)
 def test_model_ops_match_tflite(name):
     """Each elementwise op of a real model, run alone on TFLite's inputs."""
-    assert_ops_match(compare_ops(model_path(name)), ELEMENTWISE)
+    assert_ops_match(compare_ops(model_path(name), builtins=ELEMENTWISE), ELEMENTWISE)
 
 
 # ----------------------------------------------------------------------------- synthetic models
