@@ -28,6 +28,7 @@ from litec.dialects.tfl_reference.conv import (
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
 from litec.lowering.tflite_reader import read_model
+from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op, Tensor, build_model
 
 MINE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
@@ -99,6 +100,21 @@ def test_real_model_ops_slow(name, monkeypatch):
     check_ops(model_path(name), SLOW_MODEL_OPS[name])
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "selfie_segmentation.tflite",
+        pytest.param("selfie_segmentation_landscape.tflite", marks=pytest.mark.slow),
+    ],
+)
+def test_selfie_segmentation_ops(name, tmp_path, monkeypatch):
+    """TFLite runs these with their Convolution2DTransposeBias rewritten to TRANSPOSE_CONV."""
+    path = tmp_path / name
+    path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
+    mine_only(monkeypatch)
+    check_ops(path, 55)
+
+
 @pytest.mark.parametrize("name", ["mobilenet_v1_dr8.tflite", "mobilenet_v2_int8.tflite"])
 def test_whole_model(name):
     """Whole models, where every kernel they use is present (others' kernels included)."""
@@ -124,6 +140,7 @@ class Variant:
     w: str  # weight type
     per_channel: bool
     bias: str  # bias type
+    w_zero_point: int = 0  # of int8 weights; only FULLY_CONNECTED accepts one
 
 
 VARIANTS = {
@@ -206,7 +223,7 @@ class ModelWriter:
                 "INT8",
                 data=data,
                 scales=[float(s) for s in scales],
-                zero_points=[0] * count,
+                zero_points=[v.w_zero_point] * count,
                 quantized_dimension=axis,
             )
         )
@@ -412,6 +429,14 @@ def test_fully_connected_asymmetric_input_quantization(variant, tmp_path, monkey
     check_ops(path, len(FULLY_CONNECTED))
 
 
+def test_fully_connected_int8_weights_with_zero_point(tmp_path, monkeypatch):
+    """Per-tensor int8 weights may have a zero point in FULLY_CONNECTED (not in convolutions)."""
+    variant = Variant("INT8", "INT8", False, "INT32", w_zero_point=9)
+    path = fully_connected_model(ModelWriter(variant), tmp_path)
+    mine_only(monkeypatch)
+    check_ops(path, len(FULLY_CONNECTED))
+
+
 def test_hybrid_fully_connected_applies_any_activation(tmp_path, monkeypatch):
     """The hybrid path applies TANH and SIGN_BIT (the float path rejects them, like TFLite)."""
     cases = [((3, 10), 7, False, "TANH", True), ((2, 9), 4, False, "SIGN_BIT", True)]
@@ -443,6 +468,7 @@ BMM_VARIANTS = {
     "int8": ("INT8", "INT8", "INT8", None, False),
     "int8_to_int32": ("INT8", "INT8", "INT32", None, False),
     "int16": ("INT16", "INT16", "INT16", None, False),
+    "int16_int8": ("INT16", "INT8", "INT16", None, False),
     "hybrid": ("FLOAT32", "INT8", "FLOAT32", False, False),
     "hybrid_asymmetric": ("FLOAT32", "INT8", "FLOAT32", False, True),
     "hybrid_per_channel": ("FLOAT32", "INT8", "FLOAT32", True, True),
@@ -475,6 +501,7 @@ def batch_matmul_model(variant: str, tmp_path, cases=BATCH_MATMULS):
                 tensors.append(Tensor(f"b{k}", rs))
             else:
                 _, (s, z), _ = BMM_QUANT[rt]
+                z = 0 if lt == "INT16" else z  # 16-bit kernels are symmetric
                 tensors.append(Tensor(f"b{k}", rs, rt, scales=[s], zero_points=[z]))
             inputs.append(f"b{k}")
         else:

@@ -318,6 +318,8 @@ def _conv_multipliers(call: KernelCall, x: TensorInfo, w: TensorInfo, channels: 
     """
     out = call.out
     if x.dtype == U8:
+        if len(w.quant.scales) > 1:
+            raise call.error("uint8 kernels need per-tensor weights")
         real = float(F32.type(x.scale) * F32.type(w.scale)) / float(out.scale)
         mult, shift = quantize_multiplier(real)
         return np.full(channels, mult, np.int64), np.full(channels, shift, np.int64)
