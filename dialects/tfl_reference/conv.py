@@ -2,8 +2,9 @@
 
 Each kernel takes the path TFLite's reference kernels (BUILTIN_REF) take for its types:
 
-- float32: sums of products in float64 (closer to exact than TFLite's float32 loop, well
-  inside the 1e-5 contract), then bias and the fused activation's clamp.
+- float32: each product and each partial sum rounded to float32 in the order of TFLite's
+  reference loops (no fused multiply-add), then bias and the fused activation's clamp:
+  bit-exact with TFLite, so no drift accumulates through deep models.
 - quantized (int8 or uint8 activations, or int16 activations with int8 weights, "16x8"):
   exact integer sums of (x - zp_x)(w - zp_w), wrapped to the C++ accumulator's width,
   then TFLite's requantization. The convolutions and BATCH_MATMUL use Q31 multipliers
@@ -360,7 +361,7 @@ def _requantize_q31(call, acc, bias, mult, shift, wide: bool) -> np.ndarray:
 
 
 def _weights_zero_point(x: TensorInfo, w: TensorInfo) -> int:
-    """The weight offset the kernel applies: only uint8 kernels have one (int8 weights are symmetric)."""
+    """The weight offset a convolution applies: uint8 kernels only (int8 weights are symmetric)."""
     return w.zero_point if x.dtype == U8 else 0
 
 
@@ -511,6 +512,8 @@ def fully_connected(call: KernelCall, x, w, bias=None):
         raise call.error(f"weights format {call.opts['weights_format']} is not supported")
     kind = _check_kind(call, xi, wi)
     act = call.opts["fused_activation_function"]
+    if w.shape[1] == 0:
+        return np.zeros(call.out.shape, call.out.dtype)  # TFLite writes zeros, bias or not
     if x.size % w.shape[1]:
         raise call.error(f"input of {x.size} values does not split into rows of {w.shape[1]}")
     rows = x.reshape(-1, w.shape[1])
