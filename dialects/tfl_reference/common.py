@@ -8,20 +8,28 @@ from litec.runtime.fixedpoint import round_half_away
 
 
 def float_activation(x: np.ndarray, act: str) -> np.ndarray:
-    """Apply a TFLite fused activation to float values (dtype kept)."""
-    if act in ("NONE", "", None):
+    """Apply a TFLite fused activation to float values (dtype kept).
+
+    As TFLite's CalculateActivationRange: only the ReLU family clamps; NONE, TANH and
+    SIGN_BIT leave the values as they are.
+    """
+    bounds = _FLOAT_ACTIVATION_RANGES.get(act)
+    if bounds is None:
         return x
-    if act == "RELU":
-        return np.maximum(x, 0).astype(x.dtype)
-    if act == "RELU6":
-        return np.clip(x, 0, 6).astype(x.dtype)
-    if act == "RELU_N1_TO_1":
-        return np.clip(x, -1, 1).astype(x.dtype)
+    return np.clip(x, *bounds).astype(x.dtype)
+
+
+_FLOAT_ACTIVATION_RANGES = {"RELU": (0, None), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
+
+
+def apply_activation(x: np.ndarray, act: str) -> np.ndarray:
+    """An activation applied as a function (TFLite's ApplyActivationsToVector, e.g. LSTM's
+    cell activation): TANH is tanh, SIGN_BIT is the sign bit; the ReLU family clamps."""
     if act == "TANH":
         return np.tanh(x).astype(x.dtype)
     if act == "SIGN_BIT":
         return np.signbit(x).astype(x.dtype)
-    raise ValueError(f"unknown fused activation {act}")
+    return float_activation(x, act)
 
 
 def quantize_value(f: float, info: TensorInfo) -> int:

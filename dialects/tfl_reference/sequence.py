@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from litec.dialects import tfl
-from litec.dialects.tfl_reference.common import float_activation
+from litec.dialects.tfl_reference.common import apply_activation, float_activation
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
@@ -151,7 +151,7 @@ class _FloatLstm:
 
     def step(self, x, h, c) -> tuple[np.ndarray, np.ndarray]:
         def act(v):
-            return float_activation(v, self.activation)
+            return apply_activation(v, self.activation)
 
         x, h_in = self.prepare(x), self.prepare(h)
         forget = self.gate("forget", x, h_in, c, _sigmoid)
