@@ -23,7 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from litec.dialects.tfl_reference.common import float_activation, quantized_activation_range
+from litec.dialects.tfl_reference.common import (
+    apply_activation,
+    float_activation,
+    quantized_activation_range,
+)
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
@@ -41,8 +45,8 @@ F32, I8, U8, I16, I32, I64 = (
 QUANTIZED_KINDS = {(I8, I8), (U8, U8), (I16, I8)}
 """(activation, weight) dtypes of the fully quantized kernels."""
 
-FLOAT_ACT_RANGE = {"RELU": (0.0, np.inf), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
-"""TFLite's CalculateActivationRange; TANH and SIGN_BIT clamp nothing in these kernels."""
+CLAMPING_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+"""The fused activations FULLY_CONNECTED accepts unless its weights are hybrid."""
 
 Sums = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(input, weights) -> the op's sums of products: float32 operands in TFLite's order and
@@ -50,9 +54,8 @@ rounding, integer-valued float64 operands exactly."""
 
 
 def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
-    """ActivationFunctionWithMinMax: clamp to the fused activation's range, as float32."""
-    lo, hi = FLOAT_ACT_RANGE.get(act, (-np.inf, np.inf))
-    return np.clip(x, lo, hi).astype(F32)
+    """ActivationFunctionWithMinMax as float32 (TANH and SIGN_BIT clamp nothing here)."""
+    return float_activation(x.astype(F32), act)
 
 
 EXACT_DEPTH = 2**53 // 2**32
@@ -519,7 +522,7 @@ def fully_connected(call: KernelCall, x, w, bias=None):
     rows = x.reshape(-1, w.shape[1])
     if kind == (F32, I8):
         return _hybrid_fully_connected(call, rows, w, bias, wi).reshape(call.out.shape)
-    if act not in ("NONE", *FLOAT_ACT_RANGE):
+    if act not in CLAMPING_ACTIVATIONS:
         raise call.error(f"fused activation {act} is only supported with hybrid weights")
     if kind == (F32, F32):
         columns, weights = np.ascontiguousarray(rows.T)[..., None], np.ascontiguousarray(w.T)
@@ -549,7 +552,7 @@ def _hybrid_fully_connected(call: KernelCall, rows, w, bias, wi: TensorInfo) -> 
     else:
         per_output = (scale * F32.type(wi.scale))[:, None]
     out = _bias(bias, F32) + dot.astype(F32) * per_output
-    return float_activation(out.astype(F32), call.opts["fused_activation_function"])
+    return apply_activation(out.astype(F32), call.opts["fused_activation_function"])
 
 
 def _matmul_operands(call: KernelCall, lhs, rhs):
