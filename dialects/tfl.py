@@ -403,6 +403,7 @@ class Conv2DOp(ConvLikeOp):
     dilation_h_factor = _int()
     dilation_w_factor = _int()
     fused_activation_function = _act()
+    quantized_bias_type = opt_prop_def(StringAttr)
     traits = traits_def(Pure())
 
     def verify_(self) -> None:
@@ -451,6 +452,7 @@ class TransposeConvOp(TflOp):
     stride_h = _int()
     stride_w = _int()
     fused_activation_function = _act()
+    quantized_bias_type = opt_prop_def(StringAttr)
     traits = traits_def(Pure())
 
 
@@ -468,6 +470,7 @@ class FullyConnectedOp(TflOp):
     weights_format = _str()
     keep_num_dims = _bool()
     asymmetric_quantize_inputs = _bool()
+    quantized_bias_type = opt_prop_def(StringAttr)
     traits = traits_def(Pure())
 
     def verify_(self) -> None:

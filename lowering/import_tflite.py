@@ -54,7 +54,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import VarOperandDef, VarResultDef
+from xdsl.irdl import OptionalDef, VarOperandDef, VarResultDef
 from xdsl.irdl.constraints import VerificationContext
 from xdsl.utils.exceptions import VerifyException
 
@@ -117,7 +117,9 @@ def generic_options(op_cls: type[tfl.TflOp], desc: OperatorDesc, ctx: _Importer)
     for name, prop in op_cls.get_irdl_definition().properties.items():
         if name in desc.options:
             props[name] = _to_attr(desc.options[name])
-        elif prop.__class__.__name__ == "PropertyDef":
+        elif isinstance(prop, OptionalDef):
+            continue
+        else:
             base = getattr(prop.constr, "attr", None)
             props[name] = _to_attr(_ENUM_DEFAULTS.get(name, _DEFAULTS.get(base, 0)))
     return props

@@ -7,7 +7,7 @@ from pathlib import Path
 import lit.formats
 
 config.name = "litec"  # noqa: F821 - lit provides `config`
-config.test_format = lit.formats.ShTest(True)  # noqa: F821
+config.test_format = lit.formats.ShTest(execute_external=False)  # noqa: F821
 config.suffixes = [".mlir"]  # noqa: F821
 config.test_source_root = os.path.dirname(__file__)  # noqa: F821
 config.environment["PATH"] = os.environ.get("PATH", "")  # noqa: F821

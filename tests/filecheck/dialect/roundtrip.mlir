@@ -19,7 +19,7 @@ builtin.module {
   }
 #-}
 
-// CHECK: func.func @main(%{{.*}}: tensor<1x8x8x3x!quant.uniform<i8:f32, 0.5:-3>>)
+// CHECK: func.func @main(%{{.*}}: tensor<1x8x8x3x!quant.uniform<i8:f32, 0.5:-3>>
 // CHECK: tfl.const dense_resource<rt_w> : tensor<4x1x1x3x!quant.uniform<i8:f32:0, {0.5:0, 0.25:0, 0.125:0, 1.5:0}>>
 // CHECK: tfl.no_value : none
 // CHECK: tfl.conv_2d {{.*}} fused_activation_function = "RELU6"

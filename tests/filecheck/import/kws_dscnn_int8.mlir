@@ -11,8 +11,8 @@
 // CHECK:      %[[W:.*]] = tfl.const dense_resource<{{.*}}> : tensor<64x10x4x1x!quant.uniform<i8:f32:0, {
 // CHECK:      %[[B:.*]] = tfl.const dense_resource<{{.*}}> : tensor<64x!quant.uniform<i32:f32:0, {
 // CHECK:      tfl.conv_2d %[[X]], %[[W]], %[[B]] {
-// CHECK-SAME:   fused_activation_function = "RELU"
 // CHECK-SAME:   padding = "SAME"
+// CHECK-SAME:   fused_activation_function = "RELU"
 // CHECK:      tfl.depthwise_conv_2d
 // CHECK-SAME:   depth_multiplier = 1 : i32
 // CHECK:      tfl.mean
