@@ -285,7 +285,7 @@ def cmd_interpret(args) -> int:
         inputs = litec.random_inputs(module, args.seed)
         print(
             f"litec: no --inputs given: seeded random inputs (seed {args.seed}; floats uniform "
-            "in [-1, 1), integers over their range)",
+            "in [-1, 1), quantized and 8/16-bit integers over their range, wider ones in [0, 8])",
             file=sys.stderr,
         )
     else:
