@@ -15,60 +15,24 @@ from harness import diff, seeded_inputs
 from litec.dialects.tfl_reference import Interpreter
 from litec.dialects.tfl_reference.mediapipe import transpose_conv_params
 from litec.lowering.import_tflite import import_model
-from litec.lowering.tflite_reader import ModelDesc, read_model
+from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model
+from model_rewrite import Graph, rewrite
 from oracle import run_oracle
-from tflite_builder import Op, Subgraph, Tensor, build_model
 
 
-def _tensor(t) -> Tensor:
-    q = t.quant
-    return Tensor(
-        t.name,
-        t.shape,
-        t.dtype,
-        t.data,
-        scales=list(q.scales) if q else None,
-        zero_points=list(q.zero_points) if q else None,
-        quantized_dimension=q.axis or 0 if q else 0,
-        shape_signature=t.shape_signature,
-        is_variable=t.is_variable,
-    )
+def _transpose_conv_bias_ops(g: Graph, op: OperatorDesc) -> None:
+    """Convolution2DTransposeBias as TRANSPOSE_CONV (version 3 takes a bias)."""
+    padding, stride_w, stride_h = transpose_conv_params(op.custom_options.hex())
+    x, w, b = op.inputs
+    out = op.outputs[0]
+    out_shape = g.const(g.shape(out), np.int32)
+    options = {"padding": padding, "stride_w": stride_w, "stride_h": stride_h}
+    g.op("TRANSPOSE_CONV", [out_shape, w, x, b], None, options, out=out, version=3)
 
 
 def rewrite_transpose_conv_bias(model: ModelDesc) -> bytes:
     """The model with each Convolution2DTransposeBias replaced by TRANSPOSE_CONV + bias."""
-    sg = model.main
-    tensors = [_tensor(t) for t in sg.tensors]
-    ops = []
-    for op in sg.operators:
-        if op.custom_code != "Convolution2DTransposeBias":
-            ops.append(
-                Op(
-                    op.builtin,
-                    list(op.inputs),
-                    list(op.outputs),
-                    op.options,
-                    custom_code=op.custom_code,
-                    custom_options=op.custom_options,
-                    intermediates=list(op.intermediates),
-                    version=op.version,
-                )
-            )
-            continue
-        padding, stride_w, stride_h = transpose_conv_params(op.custom_options.hex())
-        out_shape = np.asarray(sg.tensors[op.outputs[0]].shape, dtype=np.int32)
-        tensors.append(Tensor(f"{sg.tensors[op.outputs[0]].name}/shape", (4,), "INT32", out_shape))
-        x, w, b = op.inputs
-        ops.append(
-            Op(
-                "TRANSPOSE_CONV",
-                [len(tensors) - 1, w, x, b],
-                list(op.outputs),
-                {"padding": padding, "stride_w": stride_w, "stride_h": stride_h},
-                version=3,
-            )
-        )
-    return build_model(subgraphs=[Subgraph(tensors, ops, list(sg.inputs), list(sg.outputs))])
+    return rewrite(model, {"Convolution2DTransposeBias": _transpose_conv_bias_ops})
 
 
 @pytest.mark.parametrize(

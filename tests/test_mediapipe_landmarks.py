@@ -27,60 +27,15 @@ from litec.dialects.tfl_reference import KERNELS, Interpreter
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, make_call
 from litec.ir.diagnostics import LitecError
 from litec.lowering.import_tflite import import_model
-from litec.lowering.tflite_reader import ModelDesc, read_model, read_model_bytes
+from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model, read_model_bytes
+from model_rewrite import F32, I32, Graph, op_of, rewrite, tensor_of
 from oracle import run_oracle
-from tflite_builder import Op, Subgraph, Tensor, build_model
+from tflite_builder import Op, Tensor, build_model
 
 FACE = "face_landmark_with_attention.tflite"
-F32, I32 = np.float32, np.int32
-_TYPE_NAMES = {np.dtype(F32): "FLOAT32", np.dtype(I32): "INT32", np.dtype(np.bool_): "BOOL"}
 
 
 # ------------------------------------------------------------ rewriting into builtins
-
-
-class Graph:
-    """The tensors and operators of a model being rewritten; new tensors go at the end."""
-
-    def __init__(self, tensors: list[Tensor]):
-        self.tensors = tensors
-        self.ops: list[Op] = []
-
-    def shape(self, t: int) -> tuple[int, ...]:
-        return tuple(self.tensors[t].shape)
-
-    def _tensor(self, shape, dtype, data=None) -> int:
-        name = f"rewrite/{len(self.tensors)}"
-        self.tensors.append(Tensor(name, tuple(shape), _TYPE_NAMES[np.dtype(dtype)], data))
-        return len(self.tensors) - 1
-
-    def const(self, values, dtype=F32) -> int:
-        a = np.asarray(values, dtype=dtype)
-        return self._tensor(a.shape, dtype, a)
-
-    def op(self, builtin, inputs, shape, options=None, *, dtype=F32, out=None) -> int:
-        """Append a builtin op; its output is `out` or a new tensor of `shape`."""
-        if out is None:
-            out = self._tensor(shape, dtype)
-        self.ops.append(Op(builtin, list(inputs), [out], options or {}))
-        return out
-
-    def slice(self, t: int, begin, size, *, dtype=F32, out=None) -> int:
-        return self.op(
-            "SLICE", [t, self.const(begin, I32), self.const(size, I32)], size, dtype=dtype, out=out
-        )
-
-    def reshape(self, t: int, shape, *, out=None) -> int:
-        return self.op(
-            "RESHAPE", [t, self.const(shape, I32)], shape, {"new_shape": list(shape)}, out=out
-        )
-
-    def binary(self, builtin, a: int, b: int, *, dtype=F32, out=None) -> int:
-        shape = np.broadcast_shapes(self.shape(a), self.shape(b))
-        return self.op(builtin, [a, b], shape, dtype=dtype, out=out)
-
-    def unary(self, builtin, a: int, *, dtype=F32) -> int:
-        return self.op(builtin, [a], self.shape(a), dtype=dtype)
 
 
 def transform_landmarks_ops(g: Graph, landmarks: int, matrix: int, out: int) -> None:
@@ -198,50 +153,24 @@ def landmarks_to_matrix_ops(g: Graph, landmarks: int, out: int, p: dict) -> None
     g.reshape(flat, (1, 4, 4), out=out)
 
 
-def _tensor(t) -> Tensor:
-    q = t.quant
-    return Tensor(
-        t.name,
-        t.shape,
-        t.dtype,
-        t.data,
-        scales=list(q.scales) if q else None,
-        zero_points=list(q.zero_points) if q else None,
-        quantized_dimension=q.axis or 0 if q else 0,
-    )
+def _landmarks_to_matrix(g: Graph, op: OperatorDesc) -> None:
+    params = flexbuffers.Loads(op.custom_options)
+    landmarks_to_matrix_ops(g, op.inputs[0], op.outputs[0], params)
+
+
+LANDMARK_OPS = {
+    "Landmarks2TransformMatrix": _landmarks_to_matrix,
+    "TransformTensorBilinear": lambda g, op: transform_tensor_bilinear_ops(
+        g, *op.inputs, op.outputs[0]
+    ),
+    "TransformLandmarks": lambda g, op: transform_landmarks_ops(g, *op.inputs, op.outputs[0]),
+}
+"""Each landmark custom op's builtin chain."""
 
 
 def rewrite_landmark_ops(model: ModelDesc) -> bytes:
-    """The model with each landmark custom op replaced by its builtin chain.
-
-    Every original tensor keeps its index, so TFLite's intermediate tensors line up with
-    litec's op by op.
-    """
-    sg = model.main
-    g = Graph([_tensor(t) for t in sg.tensors])
-    for op in sg.operators:
-        code = op.custom_code
-        if code == "Landmarks2TransformMatrix":
-            params = flexbuffers.Loads(op.custom_options)
-            landmarks_to_matrix_ops(g, op.inputs[0], op.outputs[0], params)
-        elif code == "TransformTensorBilinear":
-            transform_tensor_bilinear_ops(g, *op.inputs, op.outputs[0])
-        elif code == "TransformLandmarks":
-            transform_landmarks_ops(g, *op.inputs, op.outputs[0])
-        else:
-            g.ops.append(
-                Op(
-                    op.builtin,
-                    list(op.inputs),
-                    list(op.outputs),
-                    op.options,
-                    custom_code=op.custom_code,
-                    custom_options=op.custom_options,
-                    intermediates=list(op.intermediates),
-                    version=op.version,
-                )
-            )
-    return build_model(subgraphs=[Subgraph(g.tensors, g.ops, list(sg.inputs), list(sg.outputs))])
+    """The model with each landmark custom op replaced by its builtin chain."""
+    return rewrite(model, LANDMARK_OPS)
 
 
 # ------------------------------------------------------------ one op, tiny models
@@ -589,14 +518,9 @@ def prune(model: ModelDesc, outputs: list[str]) -> bytes:
             continue
         needed.add(op.index)
         todo.extend(t for t in op.inputs if t >= 0)
-    ops = [
-        Op(op.builtin, list(op.inputs), list(op.outputs), op.options, version=op.version)
-        for op in sg.operators
-        if op.index in needed
-    ]
-    tensors = [_tensor(t) for t in sg.tensors]
-    outs = [by_name[n] for n in outputs]
-    return build_model(subgraphs=[Subgraph(tensors, ops, list(sg.inputs), outs)])
+    g = Graph([tensor_of(t) for t in sg.tensors])
+    g.ops = [op_of(op) for op in sg.operators if op.index in needed]
+    return g.build(sg.inputs, [by_name[n] for n in outputs])
 
 
 def test_face_model_custom_op_free_outputs(tmp_path):
