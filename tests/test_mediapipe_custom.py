@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import diff, seeded_inputs
+from harness import seeded_inputs
 from litec.dialects.tfl_reference import Interpreter
 from litec.dialects.tfl_reference.mediapipe import transpose_conv_params
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model
 from model_rewrite import Graph, rewrite
 from oracle import run_oracle
+from zoo import assert_close
 
 
 def _transpose_conv_bias_ops(g: Graph, op: OperatorDesc) -> None:
@@ -48,5 +49,4 @@ def test_convolution_2d_transpose_bias_matches_transpose_conv(name, tmp_path):
     ours = Interpreter(module).run(inputs)
     ref = run_oracle(rewritten, inputs)
     for i, (out_name, arr) in enumerate(ours.items()):
-        d = diff(out_name, arr, ref[f"out{i}"])
-        assert d.ok, str(d)
+        assert_close(out_name, arr, ref[f"out{i}"])

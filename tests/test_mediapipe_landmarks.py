@@ -22,15 +22,16 @@ import numpy as np
 import pytest
 from conftest import model_path
 from flatbuffers import flexbuffers
-from harness import compare_model, diff, seeded_inputs
+from harness import compare_ops, seeded_inputs
 from litec.dialects.tfl_reference import KERNELS, Interpreter
-from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, make_call
+from litec.dialects.tfl_reference.core import KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model, read_model_bytes
 from model_rewrite import F32, I32, Graph, op_of, rewrite, tensor_of
 from oracle import run_oracle
 from tflite_builder import Op, Tensor, build_model
+from zoo import assert_close, assert_ops_match, check_model
 
 FACE = "face_landmark_with_attention.tflite"
 
@@ -196,11 +197,6 @@ def run_both(data: bytes, inputs: list[np.ndarray], tmp_path) -> tuple[np.ndarra
     return next(iter(ours.values())), ref["out0"]
 
 
-def _assert_close(name: str, ours: np.ndarray, ref: np.ndarray) -> None:
-    d = diff(name, ours, ref)
-    assert d.ok, str(d)
-
-
 def _crop_matrix(rng, scale: float, centre, out_hw) -> np.ndarray:
     """A 4x4 crop matrix: random rotation, `scale`, the output's middle mapped to `centre`."""
     angle = rng.uniform(-np.pi, np.pi)
@@ -217,7 +213,7 @@ def test_transform_landmarks_matches_builtins(dims, tmp_path):
     matrix = rng.uniform(-3, 3, (1, 4, 4)).astype(F32)
     data = single_op_model("TransformLandmarks", None, [(1, 37, dims), (1, 4, 4)], (1, 37, dims))
     ours, ref = run_both(data, [landmarks, matrix], tmp_path)
-    _assert_close("transform_landmarks", ours, ref)
+    assert_close("transform_landmarks", ours, ref)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -233,7 +229,7 @@ def test_transform_tensor_bilinear_matches_builtins(seed, tmp_path):
         "TransformTensorBilinear", options, [(1, 13, 11, 5), (1, 4, 4)], (1, 9, 7, 5)
     )
     ours, ref = run_both(data, [image, matrix], tmp_path)
-    _assert_close("transform_tensor_bilinear", ours, ref)
+    assert_close("transform_tensor_bilinear", ours, ref)
     assert (ours == 0).all(axis=-1).any() and not (ours == 0).all()
 
 
@@ -258,7 +254,7 @@ def test_landmarks_to_transform_matrix_matches_builtins(seed, tmp_path):
         "Landmarks2TransformMatrix", _l2tm_options(rng, 20), [(1, 20, 3)], (1, 4, 4)
     )
     ours, ref = run_both(data, [landmarks], tmp_path)
-    _assert_close("landmarks_to_transform_matrix", ours, ref)
+    assert_close("landmarks_to_transform_matrix", ours, ref)
 
 
 # ------------------------------------------------------------ hand-derived expectations
@@ -466,18 +462,11 @@ def face(tmp_path_factory):
 
 
 def test_face_model_custom_ops_match_builtins_op_by_op(face):
-    model, module, _, _, tensors = face
-    steps = Interpreter(module).plan("main")[1]
-    checked = []
-    for step in steps:
-        if not step.call.builtin.startswith("CUSTOM:"):
-            continue
-        desc = model.main.operators[step.call.op_index]
-        args = [tensors[f"t{t}"] for t in desc.inputs]
-        out = step.kernel(make_call(step.op), *args)
-        _assert_close(f"op #{desc.index} {desc.custom_code}", out, tensors[f"t{desc.outputs[0]}"])
-        checked.append(desc.custom_code)
-    assert len(checked) == 11
+    """Each custom op alone on the tensors TFLite computed for its inputs (harness.compare_ops)."""
+    rewritten = face[2]
+    kernels = {f"CUSTOM:{code}" for code in LANDMARK_OPS}
+    results = compare_ops(model_path(FACE), builtins=kernels, oracle_path=rewritten)
+    assert_ops_match(results, {f"CUSTOM '{code}'" for code in LANDMARK_OPS}, 11)
 
 
 def test_face_model_crops_lie_inside_the_feature_map(face):
@@ -488,22 +477,12 @@ def test_face_model_crops_lie_inside_the_feature_map(face):
             assert np.count_nonzero(tensors[f"t{op.outputs[0]}"]) > 0
 
 
-def _missing_kernels(model: ModelDesc) -> list[str]:
-    names = {
-        f"CUSTOM:{op.custom_code}" if op.custom_code else op.builtin for op in model.main.operators
-    }
-    return sorted(names - set(KERNELS))
-
-
 def test_face_model_whole_matches_builtin_rewrite(face):
-    model, module, path, inputs, _ = face
-    missing = _missing_kernels(model)
-    if missing:
-        pytest.skip(f"no litec kernel yet for {', '.join(missing)}")
+    _, module, path, inputs, _ = face
     ours = Interpreter(module).run(inputs)
     ref = run_oracle(path, inputs)
     for i, (name, arr) in enumerate(ours.items()):
-        _assert_close(name, arr, ref[f"out{i}"])
+        assert_close(name, arr, ref[f"out{i}"])
 
 
 def prune(model: ModelDesc, outputs: list[str]) -> bytes:
@@ -528,10 +507,6 @@ def test_face_model_custom_op_free_outputs(tmp_path):
     data = prune(model, ["output_mesh_identity", "conv_faceflag"])
     pruned = read_model_bytes(data, "pruned.tflite")
     assert not any(op.custom_code for op in pruned.main.operators)
-    missing = _missing_kernels(pruned)
-    if missing:
-        pytest.skip(f"no litec kernel yet for {', '.join(missing)}")
     path = tmp_path / "pruned.tflite"
     path.write_bytes(data)
-    for d in compare_model(path):
-        assert d.ok, f"{d.name}: {d}"
+    check_model(path)

@@ -11,24 +11,19 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import compare_model, compare_ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litec.dialects.tfl_reference.activations import erfc, lookup_int16, lut_int16
 from litec.lowering.tflite_reader import read_model
 from litec.runtime import gemmlowp
-from test_ref_elementwise import (
-    assert_ops_match,
-    check_zoo,
-    random_scale,
-    random_zero_point,
-    tensor,
-)
+from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op
+from zoo import check_model, check_ops, check_zoo, random_quant, tensor
 
 ACTIVATIONS = {
     "RELU",
@@ -66,7 +61,7 @@ ACTIVATIONS = {
 )
 def test_model_ops_match_tflite(name):
     """Each activation op of a real model, run alone on TFLite's inputs."""
-    assert_ops_match(compare_ops(model_path(name), builtins=ACTIVATIONS), ACTIVATIONS)
+    check_ops(model_path(name), ACTIVATIONS)
 
 
 def test_selfie_segmentation_ops_match_tflite(tmp_path):
@@ -75,13 +70,11 @@ def test_selfie_segmentation_ops_match_tflite(tmp_path):
     TFLite cannot run the model's custom transpose convolution, so TFLite runs the model
     with that op rewritten to the equivalent builtin (see test_mediapipe_custom).
     """
-    from test_mediapipe_custom import rewrite_transpose_conv_bias
-
     path = model_path("selfie_segmentation.tflite")
     rewritten = tmp_path / "selfie_builtin.tflite"
     rewritten.write_bytes(rewrite_transpose_conv_bias(read_model(path)))
     builtins = ACTIVATIONS | {"ADD", "MUL"}
-    assert_ops_match(compare_ops(path, builtins=builtins, oracle_path=rewritten), builtins)
+    check_ops(path, builtins, oracle_path=rewritten)
 
 
 @pytest.mark.parametrize(
@@ -96,8 +89,7 @@ def test_selfie_segmentation_ops_match_tflite(tmp_path):
 )
 def test_whole_model_matches_tflite(name):
     """Whole models (every kernel present) match: int8 bit-exact, float within tolerance."""
-    for d in compare_model(model_path(name)):
-        assert d.ok, f"{d.name}: {d}"
+    check_model(model_path(name))
 
 
 # ----------------------------------------------------------------------------- synthetic models
@@ -148,8 +140,7 @@ def test_quantized_activations(tmp_path, seed):
     """Every quantized activation TFLite's reference supports, with random parameters."""
     rng = np.random.default_rng(seed)
 
-    def q(dtype, low=-3.0, high=0.0):
-        return random_scale(rng, low, high), random_zero_point(rng, dtype)
+    q = partial(random_quant, rng)
 
     tensors, ops = [], []
     for dtype in ("INT8", "UINT8", "INT16"):

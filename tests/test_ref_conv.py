@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import compare_model, compare_ops
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
 from litec.dialects.tfl_reference.conv import (
     _out_size_and_pad,
@@ -29,7 +28,8 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
 from litec.lowering.tflite_reader import read_model
 from test_mediapipe_custom import rewrite_transpose_conv_bias
-from tflite_builder import Op, Tensor, build_model
+from tflite_builder import Op, Tensor
+from zoo import check_model, check_ops, write_model
 
 MINE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
 
@@ -68,36 +68,15 @@ SLOW_MODEL_OPS = {
 }
 
 
-def mine_only(monkeypatch) -> None:
-    """Make the op-by-op harness run only the kernels under test."""
-    import harness
-
-    monkeypatch.setattr(harness, "KERNELS", {b: KERNELS[b] for b in MINE})
-
-
-def check_ops(path, expected: int) -> None:
-    """Every op of ours in the model matches TFLite when fed TFLite's inputs."""
-    results = [r for r in compare_ops(path) if r[1] in MINE]
-    bad = [
-        f"op #{i} {name}: {'; '.join(map(str, d))}"
-        for i, name, d in results
-        if not all(x.ok for x in d)
-    ]
-    assert not bad, "\n".join(bad)
-    assert len(results) == expected
-
-
 @pytest.mark.parametrize("name", sorted(MODEL_OPS))
-def test_real_model_ops(name, monkeypatch):
-    mine_only(monkeypatch)
-    check_ops(model_path(name), MODEL_OPS[name])
+def test_real_model_ops(name):
+    check_ops(model_path(name), MINE, MODEL_OPS[name])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW_MODEL_OPS))
-def test_real_model_ops_slow(name, monkeypatch):
-    mine_only(monkeypatch)
-    check_ops(model_path(name), SLOW_MODEL_OPS[name])
+def test_real_model_ops_slow(name):
+    check_ops(model_path(name), MINE, SLOW_MODEL_OPS[name])
 
 
 @pytest.mark.parametrize(
@@ -107,24 +86,17 @@ def test_real_model_ops_slow(name, monkeypatch):
         pytest.param("selfie_segmentation_landscape.tflite", marks=pytest.mark.slow),
     ],
 )
-def test_selfie_segmentation_ops(name, tmp_path, monkeypatch):
+def test_selfie_segmentation_ops(name, tmp_path):
     """TFLite runs these with their Convolution2DTransposeBias rewritten to TRANSPOSE_CONV."""
     path = tmp_path / name
     path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
-    mine_only(monkeypatch)
-    check_ops(path, 55)
+    check_ops(path, MINE, 55)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_dr8.tflite", "mobilenet_v2_int8.tflite"])
 def test_whole_model(name):
-    """Whole models, where every kernel they use is present (others' kernels included)."""
-    path = model_path(name)
-    ops = {op.display_name for op in read_model(path).main.operators}
-    missing = sorted(ops - set(KERNELS))
-    if missing:
-        pytest.skip(f"no kernel yet for {missing}")
-    bad = [str(d) for d in compare_model(path) if not d.ok]
-    assert not bad
+    """Whole models (others' kernels included)."""
+    check_model(model_path(name))
 
 
 # ----------------------------------------------------------------------------- synthetic models
@@ -254,9 +226,7 @@ class ModelWriter:
         self.ops.append(Op(builtin, inputs, [output], options))
 
     def write(self, path) -> object:
-        outputs = [op.outputs[0] for op in self.ops]
-        path.write_bytes(build_model(self.tensors, self.ops, self.inputs, outputs))
-        return path
+        return write_model(path, self.tensors, self.ops, self.inputs)
 
 
 def _out(size, k, stride, dilation, padding):
@@ -264,6 +234,17 @@ def _out(size, k, stride, dilation, padding):
     if padding == "SAME":
         return -(-size // stride)
     return (size - eff) // stride + 1
+
+
+def _window_options(padding, stride, dilation, activation) -> dict:
+    return {
+        "padding": padding,
+        "stride_h": stride[0],
+        "stride_w": stride[1],
+        "dilation_h_factor": dilation[0],
+        "dilation_w_factor": dilation[1],
+        "fused_activation_function": activation,
+    }
 
 
 def _bias_type_option(v: Variant) -> dict:
@@ -289,15 +270,7 @@ def conv_model(m: ModelWriter, tmp_path, cases=CONVS):
         b = m.bias(f"b{k}", w_scales, acc_std)
         oh, ow = (_out(xs[i + 1], ws[i + 1], stride[i], dil[i], pad) for i in range(2))
         y = m.activation(f"y{k}", (xs[0], oh, ow, ws[0]), output=True, scale=scale)
-        opts = {
-            "padding": pad,
-            "stride_h": stride[0],
-            "stride_w": stride[1],
-            "dilation_h_factor": dil[0],
-            "dilation_w_factor": dil[1],
-            "fused_activation_function": act,
-            **_bias_type_option(m.v),
-        }
+        opts = _window_options(pad, stride, dil, act) | _bias_type_option(m.v)
         m.op("CONV_2D", [x, w, b], y, opts)
     return m.write(tmp_path / "conv.tflite")
 
@@ -320,15 +293,7 @@ def depthwise_model(m: ModelWriter, tmp_path, cases=DEPTHWISE):
         b = m.bias(f"b{k}", w_scales, acc_std)
         oh, ow = (_out(xs[i + 1], kern[i], stride[i], dil[i], pad) for i in range(2))
         y = m.activation(f"y{k}", (xs[0], oh, ow, ch), output=True, scale=scale)
-        opts = {
-            "padding": pad,
-            "stride_h": stride[0],
-            "stride_w": stride[1],
-            "dilation_h_factor": dil[0],
-            "dilation_w_factor": dil[1],
-            "depth_multiplier": mult,
-            "fused_activation_function": act,
-        }
+        opts = _window_options(pad, stride, dil, act) | {"depth_multiplier": mult}
         m.op("DEPTHWISE_CONV_2D", [x, w, b], y, opts)
     return m.write(tmp_path / "depthwise.tflite")
 
@@ -406,7 +371,7 @@ UNSUPPORTED_BY_TFLITE = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("builtin", sorted(MODELS))
-def test_synthetic_cases(builtin, variant, tmp_path, monkeypatch):
+def test_synthetic_cases(builtin, variant, tmp_path):
     if (builtin, variant) in UNSUPPORTED_BY_TFLITE:
         pytest.skip("TFLite itself does not run this combination")
     make, cases = MODELS[builtin]
@@ -417,40 +382,35 @@ def test_synthetic_cases(builtin, variant, tmp_path, monkeypatch):
         # carry yet, says the accumulator is int32.
         cases = [c for c in cases if c[-1] is not False]
     path = make(ModelWriter(VARIANTS[variant]), tmp_path, cases=cases)
-    mine_only(monkeypatch)
-    check_ops(path, len(cases))
-    assert all(d.ok for d in compare_model(path))
+    check_ops(path, MINE, len(cases))
+    check_model(path)
 
 
 @pytest.mark.parametrize("variant", ["hybrid", "hybrid_per_tensor"])
-def test_fully_connected_asymmetric_input_quantization(variant, tmp_path, monkeypatch):
+def test_fully_connected_asymmetric_input_quantization(variant, tmp_path):
     path = fully_connected_model(ModelWriter(VARIANTS[variant]), tmp_path, asymmetric=True)
-    mine_only(monkeypatch)
-    check_ops(path, len(FULLY_CONNECTED))
+    check_ops(path, MINE, len(FULLY_CONNECTED))
 
 
-def test_fully_connected_int8_weights_with_zero_point(tmp_path, monkeypatch):
+def test_fully_connected_int8_weights_with_zero_point(tmp_path):
     """Per-tensor int8 weights may have a zero point in FULLY_CONNECTED (not in convolutions)."""
     variant = Variant("INT8", "INT8", False, "INT32", w_zero_point=9)
     path = fully_connected_model(ModelWriter(variant), tmp_path)
-    mine_only(monkeypatch)
-    check_ops(path, len(FULLY_CONNECTED))
+    check_ops(path, MINE, len(FULLY_CONNECTED))
 
 
-def test_hybrid_fully_connected_applies_any_activation(tmp_path, monkeypatch):
+def test_hybrid_fully_connected_applies_any_activation(tmp_path):
     """The hybrid path applies TANH and SIGN_BIT (the float path rejects them, like TFLite)."""
     cases = [((3, 10), 7, False, "TANH", True), ((2, 9), 4, False, "SIGN_BIT", True)]
     path = fully_connected_model(ModelWriter(VARIANTS["hybrid"]), tmp_path, cases=cases)
-    mine_only(monkeypatch)
-    check_ops(path, 2)
+    check_ops(path, MINE, 2)
 
 
-def test_hybrid_conv_with_equal_scales_is_per_tensor(tmp_path, monkeypatch):
+def test_hybrid_conv_with_equal_scales_is_per_tensor(tmp_path):
     """Per-channel scales that are all equal take TFLite's per-tensor (symmetric) path."""
     cases = CONVS[:2] + CONVS[3:]  # not the grouped one: groups always go per channel
     path = conv_model(ModelWriter(VARIANTS["hybrid"], equal_scales=True), tmp_path, cases)
-    mine_only(monkeypatch)
-    check_ops(path, len(cases))
+    check_ops(path, MINE, len(cases))
 
 
 BATCH_MATMULS = [
@@ -528,16 +488,12 @@ def batch_matmul_model(variant: str, tmp_path, cases=BATCH_MATMULS):
             )
         opts = {"adj_x": adj_x, "adj_y": adj_y, "asymmetric_quantize_inputs": asym}
         ops.append(Op("BATCH_MATMUL", [f"a{k}", f"b{k}"], [f"y{k}"], opts))
-    path = tmp_path / f"bmm_{variant}.tflite"
-    path.write_bytes(build_model(tensors, ops, inputs, [f"y{k}" for k in range(len(cases))]))
-    return path
+    return write_model(tmp_path / f"bmm_{variant}.tflite", tensors, ops, inputs)
 
 
 @pytest.mark.parametrize("variant", sorted(BMM_VARIANTS))
-def test_batch_matmul_cases(variant, tmp_path, monkeypatch):
-    path = batch_matmul_model(variant, tmp_path)
-    mine_only(monkeypatch)
-    check_ops(path, len(BATCH_MATMULS))
+def test_batch_matmul_cases(variant, tmp_path):
+    check_ops(batch_matmul_model(variant, tmp_path), MINE, len(BATCH_MATMULS))
 
 
 # ----------------------------------------------------------------------------- by hand
@@ -615,14 +571,7 @@ def test_conv_output_size_mismatch_is_reported():
     f32 = np.dtype(np.float32)
     call = KernelCall(
         "CONV_2D",
-        {
-            "padding": "VALID",
-            "stride_h": 1,
-            "stride_w": 1,
-            "dilation_h_factor": 1,
-            "dilation_w_factor": 1,
-            "fused_activation_function": "NONE",
-        },
+        _window_options("VALID", (1, 1), (1, 1), "NONE"),
         [TensorInfo((1, 5, 5, 1), f32), TensorInfo((1, 3, 3, 1), f32), None],
         [TensorInfo((1, 5, 5, 1), f32)],
     )

@@ -13,14 +13,23 @@ Quantized results must be bit-exact; float within the harness tolerance.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import compare_ops
-from litec.dialects.tfl_reference.core import KERNELS, KernelCall, TensorInfo
+from litec.dialects.tfl_reference.core import KERNELS, KernelCall
 from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
-from tflite_builder import Op, Tensor, build_model
+from tflite_builder import Op
+from zoo import (
+    check_ops,
+    check_zoo,
+    random_quant,
+    random_scale,
+    random_zero_point,
+    tensor,
+    tensor_info,
+)
 
 ELEMENTWISE = {
     "ADD",
@@ -49,63 +58,6 @@ ELEMENTWISE = {
     "DEQUANTIZE",
 }
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def tensor(name, shape, dtype="FLOAT32", scale=None, zero_point=0, data=None) -> Tensor:
-    """A tensor for a synthetic model; quantized (per-tensor) when `scale` is given."""
-    quantized = scale is not None
-    return Tensor(
-        name,
-        tuple(shape),
-        dtype,
-        data,
-        scales=[scale] if quantized else None,
-        zero_points=[zero_point] if quantized else None,
-    )
-
-
-def check_zoo(path, tensors: list[Tensor], ops: list[Op], builtins) -> None:
-    """Write a model of `ops` and check each op of `builtins` against TFLite, op by op.
-
-    The model's inputs are the tensors no op produces (random, seeded); its outputs are all
-    op results. Every op of `builtins` must have been compared and match.
-    """
-    produced = [o for op in ops for o in op.outputs]
-    inputs = [t.name for t in tensors if t.data is None and t.name not in produced]
-    path.write_bytes(build_model(tensors, ops, inputs, produced))
-    expected = sum(op.builtin in builtins for op in ops)
-    assert_ops_match(compare_ops(path, builtins=builtins), builtins, expected)
-
-
-def assert_ops_match(results, builtins, expected: int | None = None) -> None:
-    """Every compared op of `builtins` matches TFLite; `expected` of them were compared."""
-    mine = [(idx, name, diffs) for idx, name, diffs in results if name in builtins]
-    bad = [
-        f"op #{idx} {name}: " + "; ".join(str(d) for d in diffs)
-        for idx, name, diffs in mine
-        if not all(d.ok for d in diffs)
-    ]
-    assert not bad, "\n".join(bad)
-    assert mine, "no op of interest was compared"
-    if expected is not None:
-        assert len(mine) == expected
-
-
-def random_scale(rng, low=-3.0, high=0.0) -> float:
-    """A float32-representable scale, log-uniform in [10^low, 10^high]."""
-    return float(np.float32(10 ** rng.uniform(low, high)))
-
-
-def random_zero_point(rng, dtype: str) -> int:
-    """A zero point TFLite accepts for the storage type (0 for int16)."""
-    if dtype == "INT8":
-        return int(rng.integers(-128, 128))
-    if dtype == "UINT8":
-        return int(rng.integers(0, 256))
-    return 0
-
-
 # ----------------------------------------------------------------------------- real models
 
 CORPUS_MODELS = [
@@ -127,7 +79,7 @@ CORPUS_MODELS = [
 @pytest.mark.parametrize("name", CORPUS_MODELS)
 def test_model_ops_match_tflite(name):
     """Each elementwise op of a real model, run alone on TFLite's inputs."""
-    assert_ops_match(compare_ops(model_path(name), builtins=ELEMENTWISE), ELEMENTWISE)
+    check_ops(model_path(name), ELEMENTWISE)
 
 
 # ----------------------------------------------------------------------------- synthetic models
@@ -309,8 +261,7 @@ def test_unary_ops(tmp_path, seed):
     """NEG/ABS/EXP/LOG/SQRT/RSQRT/SQUARE/FLOOR/CAST/LOGICAL_NOT/(DE)QUANTIZE, float and quantized."""
     rng = np.random.default_rng(seed)
 
-    def q(dtype, low=-3.0, high=0.0):
-        return random_scale(rng, low, high), random_zero_point(rng, dtype)
+    q = partial(random_quant, rng)
 
     tensors, ops = [], []
     plain = (None, 0, None, 0)
@@ -381,21 +332,15 @@ def _call(builtin, inputs, output, **opts) -> KernelCall:
     return KernelCall(builtin, opts, list(inputs), [output])
 
 
-def _info(shape, dtype, scale=None, zero_point=0) -> TensorInfo:
-    storage = {np.int8: "i8", np.uint8: "u8", np.int16: "i16"}.get(dtype)
-    quant = QuantParams(storage, (scale,), (zero_point,)) if scale is not None else None
-    return TensorInfo(tuple(shape), np.dtype(dtype), quant)
-
-
 def test_cast_float_to_int_truncates_and_saturates():
     x = np.array([-1.7, 1.7, 300.0, -300.0, np.inf, np.nan], dtype=np.float32)
-    call = _call("CAST", [_info((6,), np.float32)], _info((6,), np.int8))
+    call = _call("CAST", [tensor_info((6,), np.float32)], tensor_info((6,), np.int8))
     assert KERNELS["CAST"](call, x).tolist() == [-1, 1, 127, -128, 127, 127]
 
 
 def test_binary_float_activation_clamps_only_relu_family():
     """TFLite's float ADD ignores TANH/SIGN_BIT as fused activations (no clamp)."""
-    info = _info((3,), np.float32)
+    info = tensor_info((3,), np.float32)
     a = np.array([-2.0, 0.5, 8.0], dtype=np.float32)
     b = np.zeros(3, dtype=np.float32)
     for act, want in [
@@ -408,7 +353,7 @@ def test_binary_float_activation_clamps_only_relu_family():
 
 
 def test_quantized_division_by_zero_point_is_an_error():
-    info = _info((2,), np.int8, 0.1, 5)
+    info = tensor_info((2,), np.int8, 0.1, 5)
     call = _call("DIV", [info, info], info, fused_activation_function="NONE")
     with pytest.raises(LitecError, match="division by zero"):
         KERNELS["DIV"](call, np.array([1, 2], np.int8), np.array([5, 6], np.int8))
@@ -416,9 +361,9 @@ def test_quantized_division_by_zero_point_is_an_error():
 
 def test_quantized_div_of_zero_rounds_like_tflite():
     """0 / b in TFLite's reference DIV lands on zero point + 1 (its shift wraps past 31)."""
-    info = _info((1,), np.uint8, 0.02, 128)
-    divisor = _info((1,), np.uint8, 0.01, 120)
-    out = _info((1,), np.uint8, 0.4, 100)
+    info = tensor_info((1,), np.uint8, 0.02, 128)
+    divisor = tensor_info((1,), np.uint8, 0.01, 120)
+    out = tensor_info((1,), np.uint8, 0.4, 100)
     call = _call("DIV", [info, divisor], out, fused_activation_function="NONE")
     assert KERNELS["DIV"](call, np.array([128], np.uint8), np.array([156], np.uint8)).tolist() == [
         101
@@ -426,6 +371,6 @@ def test_quantized_div_of_zero_rounds_like_tflite():
 
 
 def test_unsupported_dtype_is_a_user_error():
-    info = _info((2,), np.int32)
+    info = tensor_info((2,), np.int32)
     with pytest.raises(LitecError, match="SQUARE of int32"):
         KERNELS["SQUARE"](_call("SQUARE", [info], info), np.array([1, 2], np.int32))

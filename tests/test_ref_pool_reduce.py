@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import compare_model, compare_ops
 from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
@@ -20,7 +19,8 @@ from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from test_mediapipe_landmarks import rewrite_landmark_ops
-from tflite_builder import Op, Tensor, build_model
+from tflite_builder import Op
+from zoo import check_model, check_ops, const, tensor, write_model
 
 POOL_REDUCE = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "SUM", "REDUCE_MAX", "ARG_MAX")
 
@@ -46,25 +46,8 @@ MODEL_OPS = {
 """Real models and how many of their ops are pooling or reductions."""
 
 
-def mine_only(monkeypatch, builtins) -> None:
-    """Make the op-by-op harness run only the kernels under test (the others may be slow)."""
-    import harness
-
-    monkeypatch.setattr(harness, "KERNELS", {b: KERNELS[b] for b in builtins})
-
-
-def check_ops(path, builtins, expected: int) -> None:
-    """Every op of `builtins` in the model matches TFLite when fed TFLite's inputs."""
-    results = [r for r in compare_ops(path) if r[1] in builtins]
-    bad = [f"op #{i} {name}: {'; '.join(map(str, d))}" for i, name, d in results]
-    bad = [b for (_, _, d), b in zip(results, bad, strict=True) if not all(x.ok for x in d)]
-    assert not bad, "\n".join(bad)
-    assert len(results) == expected
-
-
 @pytest.mark.parametrize("name", sorted(MODEL_OPS))
-def test_real_model_ops(name, monkeypatch):
-    mine_only(monkeypatch, POOL_REDUCE)
+def test_real_model_ops(name):
     check_ops(model_path(name), POOL_REDUCE, MODEL_OPS[name])
 
 
@@ -72,55 +55,35 @@ def test_real_model_ops(name, monkeypatch):
     ("name", "count"),
     [("selfie_segmentation.tflite", 10), ("selfie_segmentation_landscape.tflite", 10)],
 )
-def test_selfie_pools_and_means(name, count, tmp_path, monkeypatch):
+def test_selfie_pools_and_means(name, count, tmp_path):
     """Huge windows (up to 128x128): TFLite runs the model with its custom op rewritten."""
     path = tmp_path / name
     path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
-    mine_only(monkeypatch, POOL_REDUCE)
     check_ops(path, POOL_REDUCE, count)
 
 
-def test_face_landmark_with_attention_pools(tmp_path, monkeypatch):
+def test_face_landmark_with_attention_pools(tmp_path):
     """TFLite runs the model with its custom ops rewritten into builtins (same tensor indices)."""
-    import harness
-
     path = model_path("face_landmark_with_attention.tflite")
     rewritten = tmp_path / "rewritten.tflite"
     rewritten.write_bytes(rewrite_landmark_ops(read_model(path)))
-    monkeypatch.setattr(
-        harness, "run_oracle", lambda _, inputs, **kw: run_oracle(rewritten, inputs, **kw)
-    )
-    mine_only(monkeypatch, POOL_REDUCE)
-    check_ops(path, POOL_REDUCE, 16)
+    check_ops(path, POOL_REDUCE, 16, oracle_path=rewritten)
 
 
 # ----------------------------------------------------------------------------- synthetic models
 
 QUANT = {
+    "FLOAT32": ((None, 0), (None, 0)),
     "INT8": ((0.05, 3), (0.02, -7)),
     "UINT8": ((0.05, 131), (0.03, 120)),
     "INT16": ((0.001, 0), (0.0007, 0)),
 }
-"""(input, other output) scale and zero point per quantized type."""
+"""(input, other output) scale and zero point per type (scale None: not quantized)."""
 
 
-def tensor(name, shape, dtype="FLOAT32", quant=None) -> Tensor:
-    if quant is None:
-        return Tensor(name, tuple(shape), dtype)
-    return Tensor(name, tuple(shape), dtype, scales=[quant[0]], zero_points=[quant[1]])
-
-
-def const(name, values, dtype="INT32") -> Tensor:
-    arr = np.asarray(values, dtype={"INT32": np.int32, "INT64": np.int64}[dtype])
-    return Tensor(name, arr.shape, dtype, data=arr)
-
-
-def write(tmp_path, name, tensors, ops, inputs) -> object:
+def write(tmp_path, name, tensors, ops, inputs):
     """A model whose outputs are all its ops' outputs."""
-    path = tmp_path / f"{name}.tflite"
-    outputs = [o for op in ops for o in op.outputs]
-    path.write_bytes(build_model(tensors, ops, inputs, outputs))
-    return path
+    return write_model(tmp_path / f"{name}.tflite", tensors, ops, inputs)
 
 
 POOLS = [
@@ -142,7 +105,7 @@ def _pool_out(size, filt, stride, padding):
 
 @pytest.mark.parametrize("dtype", ["FLOAT32", "INT8", "UINT8", "INT16"])
 def test_pooling_cases(dtype, tmp_path):
-    q = QUANT.get(dtype, (None, None))[0]
+    q = QUANT[dtype][0]
     tensors, ops = [], []
     for k, (filt, stride, padding, (h, w), act) in enumerate(POOLS):
         oh, ow = (
@@ -157,15 +120,15 @@ def test_pooling_cases(dtype, tmp_path):
             "padding": padding,
             "fused_activation_function": act,
         }
-        tensors.append(tensor(f"in{k}", (2, h, w, 3), dtype, q))
+        tensors.append(tensor(f"in{k}", (2, h, w, 3), dtype, *q))
         for builtin in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             out = f"{builtin}_{k}"
-            tensors.append(tensor(out, (2, oh, ow, 3), dtype, q))
+            tensors.append(tensor(out, (2, oh, ow, 3), dtype, *q))
             ops.append(Op(builtin, [f"in{k}"], [out], opts))
     inputs = [f"in{k}" for k in range(len(POOLS))]
     path = write(tmp_path, f"pools_{dtype}", tensors, ops, inputs)
     check_ops(path, POOL_REDUCE, 2 * len(POOLS))
-    assert all(d.ok for d in compare_model(path))
+    check_model(path)
 
 
 def test_average_pool_sums_in_window_order(tmp_path):
@@ -205,8 +168,8 @@ def _reduced_shape(shape, axes, keep):
 def test_reduction_cases(dtype, tmp_path):
     """MEAN and SUM (requantized: same and other output scales), REDUCE_MAX, ARG_MAX."""
     shape = (2, 5, 6, 7)
-    qin, qout = QUANT.get(dtype, (None, None))
-    tensors = [tensor("x", shape, dtype, qin)]
+    qin, qout = QUANT[dtype]
+    tensors = [tensor("x", shape, dtype, *qin)]
     ops = []
     for k, (axes, keep) in enumerate(REDUCTIONS):
         tensors.append(const(f"axes{k}", axes))
@@ -215,7 +178,7 @@ def test_reduction_cases(dtype, tmp_path):
         for builtin in builtins:
             for j, q in enumerate([qin, qout] if builtin != "REDUCE_MAX" else [qin]):
                 name = f"{builtin}_{k}_{j}"
-                tensors.append(tensor(name, out_shape, dtype, q))
+                tensors.append(tensor(name, out_shape, dtype, *q))
                 ops.append(Op(builtin, ["x", f"axes{k}"], [name], {"keep_dims": keep}))
     if dtype != "INT16":
         for axis in (0, 3, -2):
@@ -225,7 +188,7 @@ def test_reduction_cases(dtype, tmp_path):
             ops.append(Op("ARG_MAX", ["x", f"argaxis{axis}"], [name], {"output_type": "INT32"}))
     path = write(tmp_path, f"reduce_{dtype}", tensors, ops, ["x"])
     check_ops(path, POOL_REDUCE, len(ops))
-    assert all(d.ok for d in compare_model(path))
+    check_model(path)
 
 
 # ----------------------------------------------------------------------------- by hand
@@ -315,9 +278,9 @@ def test_int8_sum_differs_from_builtin_ref(tmp_path):
     """Flags the day TFLite fixes reference SUM for int8: then litec must match it exactly."""
     qin, qout = QUANT["INT8"]
     tensors = [
-        tensor("x", (2, 3, 4), "INT8", qin),
+        tensor("x", (2, 3, 4), "INT8", *qin),
         const("axes", [1]),
-        tensor("y", (2, 4), "INT8", qout),
+        tensor("y", (2, 4), "INT8", *qout),
     ]
     path = write(tmp_path, "sum_int8", tensors, [Op("SUM", ["x", "axes"], ["y"])], ["x"])
     check_ops(path, POOL_REDUCE, 1)

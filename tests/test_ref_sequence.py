@@ -12,76 +12,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import model_path
-from harness import Diff, compare_model, diff, seeded_inputs
+from harness import seeded_inputs
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
-from litec.dialects.tfl_reference.core import kernel_name, make_call
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from tflite_builder import Op, Subgraph, Tensor, build_model
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def assert_ok(diffs: list[Diff]) -> None:
-    bad = [f"{d.name}: {d}" for d in diffs if not d.ok]
-    assert not bad, "; ".join(bad)
-
-
-def lstm_op_diffs(path) -> list[Diff]:
-    """Each LSTM of the main function run alone on TFLite's own input tensors.
-
-    The state inputs are given their initial value (zero point): the tensors TFLite
-    keeps for variables hold the state after the run, not the state the op started from.
-    """
-    model = read_model(path)
-    module = import_model(model)
-    inputs = seeded_inputs(module)
-    tensors = run_oracle(path, inputs, all_tensors=True)
-    _, steps = Interpreter(module).plan("main")
-    by_index = {op.index: op for op in model.main.operators}
-    diffs = []
-    for step in steps:
-        if not isinstance(step.op, tfl.UnidirectionalSequenceLSTMOp):
-            continue
-        desc = by_index[step.call.op_index]
-        args = []
-        for t, value, info in zip(desc.inputs, step.op.operands, step.call.inputs, strict=True):
-            if isinstance(value.owner, tfl.VariableOp):
-                zero = info.quant.zero_point if info.quant else 0
-                args.append(np.full(info.shape, zero, info.dtype))
-            else:
-                args.append(None if t == -1 else tensors[f"t{t}"])
-        out = step.kernel(make_call(step.op), *args)
-        diffs.append(diff(f"op #{desc.index}", out, tensors[f"t{desc.outputs[0]}"]))
-    return diffs
-
-
-def missing_kernels(path) -> set[str]:
-    """Builtins of the model (every function) that have no reference kernel yet."""
-    module = import_model(read_model(path))
-    return {
-        kernel_name(op)
-        for op in module.walk()
-        if isinstance(op, tfl.TflOp)
-        and not isinstance(op, tfl.ConstOp | tfl.NoValueOp | tfl.VariableOp)
-        and kernel_name(op) not in KERNELS
-    }
-
-
-def skip_without_kernels(path) -> None:
-    missing = missing_kernels(path)
-    if missing:
-        pytest.skip(f"kernels not written yet: {', '.join(sorted(missing))}")
+from zoo import check_model, check_ops
 
 
 def check_synthetic(tmp_path, name: str, data: bytes) -> None:
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(data)
-    assert_ok(compare_model(path))
+    check_model(path)
 
 
 # ----------------------------------------------------------------------------- corpus LSTMs
@@ -89,18 +35,15 @@ def check_synthetic(tmp_path, name: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("name", ["lstm_fp32.tflite", "lstm_int8.tflite"])
 def test_corpus_lstm_op(name):
-    diffs = lstm_op_diffs(model_path(name))
-    assert len(diffs) == 1
-    assert_ok(diffs)
+    """The LSTM alone on TFLite's inputs, its state starting from the variables' values."""
+    check_ops(model_path(name), {"UNIDIRECTIONAL_SEQUENCE_LSTM"}, 1)
 
 
 @pytest.mark.parametrize(
     "name", ["lstm_fp32.tflite", "lstm_int8.tflite", "lstm_keras3_while_fp32.tflite"]
 )
 def test_corpus_lstm_whole_model(name):
-    path = model_path(name)
-    skip_without_kernels(path)
-    assert_ok(compare_model(path))
+    check_model(model_path(name))
 
 
 # ----------------------------------------------------------------------------- synthetic LSTMs
@@ -419,7 +362,6 @@ def while_model(limit: int = 5) -> bytes:
 def test_while_counter(start, iterations, tmp_path):
     path = tmp_path / "while.tflite"
     path.write_bytes(while_model())
-    skip_without_kernels(path)
     inputs = [np.array([start], np.int32), np.array([1.5, -2.0], np.float32)]
     ours = list(Interpreter(import_model(read_model(path))).run(inputs).values())
     ref = run_oracle(path, inputs)

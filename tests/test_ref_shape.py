@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zoo
 from conftest import model_path
-from harness import compare_model, compare_ops, seeded_inputs
+from harness import seeded_inputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litec.dialects import tfl
@@ -26,7 +27,8 @@ from oracle import run_oracle
 from test_import import TFLITE_CANNOT_RUN
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from test_mediapipe_landmarks import rewrite_landmark_ops
-from tflite_builder import Op, Tensor, build_model
+from tflite_builder import Op, Tensor
+from zoo import check_model, check_ops, const, write_model
 
 SHAPE_OPS = (
     "RESHAPE",
@@ -50,25 +52,11 @@ SHAPE_OPS = (
 """Builtins checked op by op (DENSIFY separately: TFLite shows its input still sparse)."""
 
 
-def mine_only(monkeypatch) -> None:
-    """Make the op-by-op harness run only the kernels under test (the others may be slow)."""
-    import harness
-
-    monkeypatch.setattr(harness, "KERNELS", {b: KERNELS[b] for b in SHAPE_OPS})
-
-
-def check_ops(path, expected: int | None = None) -> None:
+def check_shape_ops(path, expected: int | None = None, oracle_path=None) -> None:
     """Every shape op of the model matches TFLite exactly when fed TFLite's inputs."""
-    results = [r for r in compare_ops(path) if r[1] in SHAPE_OPS]
-    bad = [
-        f"op #{i} {name}: {'; '.join(map(str, d))}"
-        for i, name, d in results
-        if not all(x.ok and x.max_abs == 0 for x in d)
-    ]
-    assert not bad, "\n".join(bad)
     if expected is None:
         expected = sum(op.builtin in SHAPE_OPS for op in read_model(path).main.operators)
-    assert len(results) == expected
+    check_ops(path, SHAPE_OPS, expected, exact=True, oracle_path=oracle_path)
 
 
 REAL_MODELS = [
@@ -98,27 +86,20 @@ REAL_MODELS = [
 
 
 @pytest.mark.parametrize("name", REAL_MODELS)
-def test_real_model_ops(name, tmp_path, monkeypatch):
+def test_real_model_ops(name, tmp_path):
     path = model_path(name)
     if name in TFLITE_CANNOT_RUN:
         path = tmp_path / name
         path.write_bytes(rewrite_transpose_conv_bias(read_model(model_path(name))))
-    mine_only(monkeypatch)
-    check_ops(path)
+    check_shape_ops(path)
 
 
-def test_face_landmark_with_attention_ops(tmp_path, monkeypatch):
+def test_face_landmark_with_attention_ops(tmp_path):
     """TFLite runs the model with its custom ops rewritten into builtins (same tensor indices)."""
-    import harness
-
     path = model_path("face_landmark_with_attention.tflite")
     rewritten = tmp_path / "rewritten.tflite"
     rewritten.write_bytes(rewrite_landmark_ops(read_model(path)))
-    monkeypatch.setattr(
-        harness, "run_oracle", lambda _, inputs, **kw: run_oracle(rewritten, inputs, **kw)
-    )
-    mine_only(monkeypatch)
-    check_ops(path)
+    check_shape_ops(path, oracle_path=rewritten)
 
 
 @pytest.mark.parametrize(
@@ -150,16 +131,10 @@ QUANT = {"INT8": (0.05, 3), "UINT8": (0.05, 131), "INT16": (0.001, 0)}
 NP = {"FLOAT32": np.float32, "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}
 
 
-def tensor(name, shape, dtype="FLOAT32", quant="default") -> Tensor:
+def tensor(name, shape, dtype="FLOAT32", quant="default", data=None) -> Tensor:
+    """A tensor quantized with `quant` (scale, zero point); by default its type's in QUANT."""
     quant = QUANT.get(dtype) if quant == "default" else quant
-    if quant is None:
-        return Tensor(name, tuple(shape), dtype)
-    return Tensor(name, tuple(shape), dtype, scales=[quant[0]], zero_points=[quant[1]])
-
-
-def const(name, values, dtype="INT32") -> Tensor:
-    arr = np.asarray(values, dtype={"INT32": np.int32, "INT64": np.int64}[dtype])
-    return Tensor(name, arr.shape, dtype, data=arr)
+    return zoo.tensor(name, shape, dtype, *(quant or (None, 0)), data=data)
 
 
 class Model:
@@ -190,11 +165,9 @@ class Model:
         return outs
 
     def check(self, tmp_path, name) -> None:
-        path = tmp_path / f"{name}.tflite"
-        outputs = [o for op in self.ops for o in op.outputs]
-        path.write_bytes(build_model(self.tensors, self.ops, self.inputs, outputs))
-        check_ops(path, len(self.ops))
-        assert all(d.ok and d.max_abs == 0 for d in compare_model(path))
+        path = write_model(tmp_path / f"{name}.tflite", self.tensors, self.ops, self.inputs)
+        check_shape_ops(path, len(self.ops))
+        check_model(path, exact=True)
 
 
 @pytest.mark.parametrize("dtype", ["FLOAT32", "INT8"])
@@ -284,14 +257,9 @@ def test_padding(dtype, tmp_path):
     m.op("PAD", ["x", [[0, 0], [1, 2], [0, 3], [0, 0]]], [(1, 6, 7, 2)])
     m.op("PAD", ["x", const("p64", [[1, 0], [0, 0], [2, 2], [1, 1]], "INT64")], [(2, 3, 8, 4)])
     value = np.asarray([-0.5 if dtype == "FLOAT32" else 42], NP[dtype])
-    pad_value = Tensor("v", (1,), dtype, data=value, **_quant_kwargs(dtype))
+    pad_value = tensor("v", (1,), dtype, data=value)
     m.op("PADV2", ["x", [[0, 0], [2, 1], [1, 0], [0, 0]], pad_value], [(1, 6, 5, 2)])
     m.check(tmp_path, f"pad_{dtype}")
-
-
-def _quant_kwargs(dtype) -> dict:
-    q = QUANT.get(dtype)
-    return {} if q is None else {"scales": [q[0]], "zero_points": [q[1]]}
 
 
 RESIZE_MODES = [
