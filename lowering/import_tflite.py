@@ -305,7 +305,7 @@ class _Importer:
         try:
             op.verify()
         except VerifyException as e:
-            raise LitecError(f"inconsistent operator: {e}") from None
+            raise LitecError(f"inconsistent operator: {' '.join(str(e).split())}") from None
         self.block.add_op(op)
         for t, r in zip(desc.outputs, op.results, strict=True):
             self.values[t] = r

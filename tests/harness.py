@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from litec.dialects import tfl  # noqa: E402
-from litec.dialects.tfl_reference import KERNELS, Interpreter, TensorInfo, signature  # noqa: E402
+from litec.dialects.tfl_reference import KERNELS, Interpreter, random_inputs  # noqa: E402
 from litec.dialects.tfl_reference.core import make_call, source_value  # noqa: E402
 from litec.lowering.import_tflite import import_model  # noqa: E402
 from litec.lowering.tflite_reader import read_model  # noqa: E402
@@ -30,21 +30,9 @@ FLOAT_RTOL = 1e-5
 """Float outputs: max |litec - TFLite| <= FLOAT_RTOL * max(1, max |TFLite|)."""
 
 
-def seeded_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
-    """A random input of the right shape and dtype: floats in [-1, 1), integers over their range."""
-    if info.dtype.kind == "f":
-        return rng.uniform(-1, 1, info.shape).astype(info.dtype)
-    if info.dtype.kind == "b":
-        return rng.integers(0, 2, info.shape).astype(np.bool_)
-    lim = np.iinfo(info.dtype)
-    lo, hi = (lim.min, lim.max) if info.quant is not None or lim.bits <= 16 else (0, 8)
-    return rng.integers(lo, hi, info.shape, endpoint=True).astype(info.dtype)
-
-
 def seeded_inputs(module, seed: int = 0) -> list[np.ndarray]:
-    """Seeded random inputs for every input of `@main`, in order."""
-    rng = np.random.default_rng(seed)
-    return [seeded_input(info, rng) for _, info in signature(module).inputs]
+    """Seeded random inputs for every input of `@main`, in order (`litec.random_inputs`)."""
+    return list(random_inputs(module, seed).values())
 
 
 @dataclass

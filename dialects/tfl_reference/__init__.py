@@ -20,6 +20,7 @@ from litec.dialects.tfl_reference.core import (
     TensorInfo,
     interpret,
     kernel,
+    random_inputs,
     signature,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "TensorInfo",
     "interpret",
     "kernel",
+    "random_inputs",
     "signature",
 ]

@@ -334,6 +334,24 @@ def check_inputs(sig: Signature, inputs, file: str | None) -> list[np.ndarray]:
     return checked
 
 
+def random_input(info: TensorInfo, rng: np.random.Generator) -> np.ndarray:
+    """A random tensor of the right shape and dtype: floats uniform in [-1, 1), quantized and
+    narrow integers over their whole range, wider plain integers (indices) in [0, 8]."""
+    if info.dtype.kind == "f":
+        return rng.uniform(-1, 1, info.shape).astype(info.dtype)
+    if info.dtype.kind == "b":
+        return rng.integers(0, 2, info.shape).astype(np.bool_)
+    lim = np.iinfo(info.dtype)
+    lo, hi = (lim.min, lim.max) if info.quant is not None or lim.bits <= 16 else (0, 8)
+    return rng.integers(lo, hi, info.shape, endpoint=True).astype(info.dtype)
+
+
+def random_inputs(module: ModuleOp, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random inputs for every input of `@main`, by name, in signature order."""
+    rng = np.random.default_rng(seed)
+    return {name: random_input(info, rng) for name, info in signature(module).inputs}
+
+
 def interpret(module: ModuleOp, inputs) -> dict[str, np.ndarray]:
     """Run a `tfl` module's `@main` on numpy inputs with the reference kernels."""
     return Interpreter(module).run(inputs)
