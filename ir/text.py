@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import re
 
-from litec.ir.diagnostics import LitecError
-from litec.ir.resources import exported_blobs, get_blob, take_parsed
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, DenseResourceAttr, ModuleOp
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
+
+from litec.ir.diagnostics import LitecError
+from litec.ir.resources import exported_blobs, get_blob, take_parsed
 
 
 def resource_handles(module: ModuleOp) -> list[str]:
