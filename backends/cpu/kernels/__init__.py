@@ -1,0 +1,1 @@
+"""CPU kernel generators: one function per `tfl` op (family), registered by op name."""

@@ -1,0 +1,90 @@
+"""The contract between the CPU kernel generators and the rest of the CPU backend.
+
+A generator turns one `tfl` op into a `Kernel`: a `func.func` at the *kernel level* plus,
+for each of its arguments, what buffer it binds to. The kernel level is:
+
+- dialects: `func`, `scf`, `arith`, `math`, `memref`, `vector`, and `llvm` intrinsics
+  (`llvm.call_intrinsic`, `llvm.intr.*`) for what the others lack (e.g. VNNI dot
+  products, integer min/max);
+- arguments are statically shaped, identity-layout `memref`s, one per bound buffer;
+  quantized tensors use their storage integer type (`memref<1x8x8x16xi8>`), float16
+  constants `f16`;
+- no allocation inside a kernel: scratch space is an argument bound to `scratch`;
+- the function returns nothing.
+
+The lowering passes (lowering/to_llvm/) turn this into the `llvm` dialect with the
+*bare-pointer ABI*: every memref argument becomes one `!llvm.ptr`, so the runtime calls
+`void kernel(void *a0, void *a1, ...)` with raw buffer addresses.
+
+Generators register with `@generator("tfl.conv_2d", supports=check)`; `check(op)` returns
+`(ok, reason)` (the reason is user-facing: it appears in `litec compile --report` and in
+the generated supported-ops document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.ir import Operation
+
+INPUT = "input"
+OUTPUT = "output"
+CONST = "const"
+SCRATCH = "scratch"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one kernel argument is bound to.
+
+    INPUT / OUTPUT: the op's operand / result number `index`; CONST: `data` (compile-time
+    data the generator made, e.g. packed weights or per-channel multipliers), placed in
+    the artifact's constant segment (64-byte aligned); SCRATCH: `size` bytes of arena that
+    live only during this kernel.
+    """
+
+    kind: str
+    index: int = 0
+    data: np.ndarray | None = field(default=None, compare=False)
+    size: int = 0
+
+
+@dataclass
+class Kernel:
+    """One generated kernel: its kernel-level function and its argument bindings."""
+
+    func: func.FuncOp
+    bindings: list[Binding]
+
+
+Generate = Callable[[Operation, str], Kernel]
+"""generate(op, symbol) -> Kernel; `symbol` is the function name to use."""
+Check = Callable[[Operation], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Generator:
+    generate: Generate
+    supports: Check
+
+
+GENERATORS: dict[str, Generator] = {}
+"""`tfl` op name (e.g. "tfl.conv_2d", or "tfl.custom:<code>") -> its generator."""
+
+
+def _always(op: Operation) -> tuple[bool, str]:
+    return True, "supported"
+
+
+def generator(*op_names: str, supports: Check = _always) -> Callable[[Generate], Generate]:
+    """Register a kernel generator for one or more `tfl` op names."""
+
+    def register(fn: Generate) -> Generate:
+        for name in op_names:
+            GENERATORS[name] = Generator(fn, supports)
+        return fn
+
+    return register
