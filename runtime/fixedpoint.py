@@ -159,3 +159,76 @@ def saturate(x: np.ndarray, dtype) -> np.ndarray:
     """Clamp to the range of an integer dtype and cast."""
     info = np.iinfo(dtype)
     return np.clip(x, info.min, info.max).astype(dtype)
+
+
+def trunc_div(x, divisor) -> np.ndarray:
+    """C++ integer division of int64 values: the quotient truncated toward zero."""
+    x = np.asarray(x, dtype=np.int64)
+    q = np.abs(x) // divisor
+    return np.where(x < 0, -q, q)
+
+
+def checked_log2(x: float) -> int | None:
+    """TFLite's CheckedLog2: log2 of a (nearly) power-of-two float32 value, None otherwise."""
+    log2 = np.float32(np.log(np.float32(x))) * (np.float32(1) / np.float32(np.log(np.float32(2))))
+    rounded = round_half_away(log2)
+    return int(rounded) if abs(log2 - rounded) < np.float32(1e-3) else None
+
+
+# ----------------------------------------------------------------------------- input quantizers
+
+
+def round_like_tflite_x86(rows: np.ndarray) -> np.ndarray:
+    """How TFLite's x86 build rounds in its input quantizers (NEON code through NEON_2_SSE).
+
+    Each row's leading multiple of 8 values goes through RoundToNearest, which truncates
+    v ± 0.5 computed in float32; the remaining tail uses round(), halves away from zero.
+    """
+    vectorised = rows.shape[1] & ~7
+    out = round_half_away(rows)
+    head = rows[:, :vectorised]
+    out[:, :vectorised] = np.trunc(head + np.where(head < 0, np.float32(-0.5), np.float32(0.5)))
+    return out
+
+
+def symmetric_quantize_floats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's SymmetricQuantizeFloats of each float32 row: int8 values in [-127, 127] (as
+    integer-valued float64) and float32 scales."""
+    f32 = np.float32
+    rng = np.maximum(np.abs(rows.min(axis=1)), np.abs(rows.max(axis=1)))
+    zero = rng == 0
+    safe = np.where(zero, f32(1), rng)
+    scale = np.where(zero, f32(1), safe / f32(127))
+    q = np.clip(round_like_tflite_x86(rows * (f32(127) / safe)[:, None]), -127, 127)
+    q[zero] = 0
+    return q.astype(np.float64), scale
+
+
+def asymmetric_quantize_floats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TFLite's AsymmetricQuantizeFloats of each float32 row: int8 values (as integer-valued
+    float64), float32 scales, zero points; the zero point is added after rounding."""
+    rmin = np.minimum(rows.min(axis=1), 0).astype(np.float64)
+    rmax = np.maximum(rows.max(axis=1), 0).astype(np.float64)
+    flat = rmin == rmax
+    scale = np.where(flat, 1.0, (rmax - rmin) / 255.0)
+    from_min_error = 128.0 + np.abs(rmin / scale)
+    from_max_error = 127.0 + np.abs(rmax / scale)
+    zp = np.where(from_min_error < from_max_error, -128.0 - rmin / scale, 127.0 - rmax / scale)
+    offset = np.where(flat, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
+    scale32 = scale.astype(np.float32)
+    inverse = (1.0 / scale32.astype(np.float64)).astype(np.float32)
+    q = np.clip(round_like_tflite_x86(rows * inverse[:, None]) + offset[:, None], -128, 127)
+    q[flat] = 0
+    return q, scale32, offset
+
+
+def batch_quantize_floats(rows: np.ndarray, asymmetric: bool):
+    """TFLite's BatchQuantizeFloats: (int8 values, float32 scales, zero points) per row.
+
+    Every hybrid kernel (convolutions, FULLY_CONNECTED, BATCH_MATMUL, LSTM, SVDF)
+    quantizes its float inputs with it.
+    """
+    if asymmetric:
+        return asymmetric_quantize_floats(rows)
+    q, scale = symmetric_quantize_floats(rows)
+    return q, scale, np.zeros(len(rows), np.int64)

@@ -3,6 +3,8 @@
 Each reference states TFLite's definition as exact rational arithmetic, not as the same
 shift-and-mask steps the implementation takes: SaturatingRoundingDoublingHighMul rounds
 a·b / 2^31 half up, RoundingDivideByPOT rounds x / 2^e half away from zero, and so on.
+TFLite's input quantizers (hybrid kernels) are checked on hand-derived values here and
+against TFLite in the kernels' tests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+
 from litec.runtime import fixedpoint as fp
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -267,3 +270,51 @@ def test_saturate(vals):
         got = fp.saturate(np.array(vals, dtype=np.int64), dtype)
         assert got.dtype == dtype
         assert got.tolist() == [min(max(v, info.min), info.max) for v in vals]
+
+
+# ----------------------------------------------------------------------------- trunc_div, log2
+
+
+@given(st.integers(-(1 << 40), 1 << 40), st.integers(1, 1 << 20))
+def test_trunc_div(x, d):
+    q = abs(x) // d
+    assert int(fp.trunc_div(x, d)) == (q if x >= 0 else -q)
+
+
+def test_checked_log2():
+    assert [fp.checked_log2(2.0**e) for e in (-15, -11, 0, 3)] == [-15, -11, 0, 3]
+    assert fp.checked_log2(2.0**-10 * 1.0005) == -10  # within TFLite's 1e-3 of a power of two
+    assert fp.checked_log2(0.001) is None
+    assert fp.checked_log2(3.0) is None
+
+
+# ----------------------------------------------------------------------------- input quantizers
+
+
+def test_vectorised_rounding_of_input_quantization():
+    """The first multiple of 8 values of a row round as trunc(v ± 0.5) in float32.
+
+    0.49999997f + 0.5f rounds to 1.0f, so those lanes give 1 where round() gives 0.
+    """
+    v = np.full((1, 9), 0.49999997, np.float32)
+    assert fp.round_like_tflite_x86(v).tolist() == [[1.0] * 8 + [0.0]]
+    halves = np.array([[2.5, -2.5, 0.5, -0.5, 1.4, -1.6, 0, 3]], np.float32)
+    assert fp.round_like_tflite_x86(halves).tolist() == [[3, -3, 1, -1, 1, -2, 0, 3]]
+
+
+def test_symmetric_input_quantization():
+    q, scale = fp.symmetric_quantize_floats(
+        np.array([[0.0, 1.0, -2.54, 0.01], [0, 0, 0, 0]], np.float32)
+    )
+    assert scale.dtype == np.float32
+    assert scale.tolist() == [np.float32(2.54) / np.float32(127), 1.0]
+    assert q.tolist() == [[0, 50, -127, 1], [0, 0, 0, 0]]  # 0.01 * 127 / 2.54 is 0.5f
+
+
+def test_asymmetric_input_quantization():
+    """Range [0, 2.55]: scale 0.01, zero point -128, added after rounding (2.5 -> 3 -> -125)."""
+    rows = np.array([[0.0, 2.55, 1.0, 0.025, 0.015, 0.5, 0.7, 2.0, 0.005]], np.float32)
+    q, scale, offset = fp.asymmetric_quantize_floats(rows)
+    assert offset.tolist() == [-128]
+    assert scale.tolist() == [np.float32(0.01)]
+    assert q.tolist() == [[-128, 127, -28, -125, -126, -78, -58, 72, -127]]

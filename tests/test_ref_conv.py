@@ -17,19 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from conftest import model_path
-from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
-from litec.dialects.tfl_reference.conv import (
-    _out_size_and_pad,
-    _quantize_asymmetric,
-    _quantize_symmetric,
-    _round_like_tflite,
-)
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
-from litec.lowering.tflite_reader import read_model
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op, Tensor
 from zoo import check_model, check_ops, write_model
+
+from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
+from litec.dialects.tfl_reference.conv import _out_size_and_pad
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import QuantParams
+from litec.lowering.tflite_reader import read_model
 
 MINE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
 
@@ -512,33 +508,6 @@ def test_batch_matmul_cases(variant, tmp_path):
 )
 def test_padding(args, expected):
     assert _out_size_and_pad(*args) == expected
-
-
-def test_vectorised_rounding_of_input_quantization():
-    """The first multiple of 8 values of a row round as trunc(v ± 0.5) in float32.
-
-    0.49999997f + 0.5f rounds to 1.0f, so those lanes give 1 where round() gives 0.
-    """
-    v = np.full((1, 9), 0.49999997, np.float32)
-    assert _round_like_tflite(v).tolist() == [[1.0] * 8 + [0.0]]
-    halves = np.array([[2.5, -2.5, 0.5, -0.5, 1.4, -1.6, 0, 3]], np.float32)
-    assert _round_like_tflite(halves).tolist() == [[3, -3, 1, -1, 1, -2, 0, 3]]
-
-
-def test_symmetric_input_quantization():
-    q, scale = _quantize_symmetric(np.array([[0.0, 1.0, -2.54, 0.01], [0, 0, 0, 0]], np.float32))
-    assert scale.dtype == np.float32
-    assert scale.tolist() == [np.float32(2.54) / np.float32(127), 1.0]
-    assert q.tolist() == [[0, 50, -127, 1], [0, 0, 0, 0]]  # 0.01 * 127 / 2.54 is 0.5f
-
-
-def test_asymmetric_input_quantization():
-    """Range [0, 2.55]: scale 0.01, zero point -128, added after rounding (2.5 -> 3 -> -125)."""
-    rows = np.array([[0.0, 2.55, 1.0, 0.025, 0.015, 0.5, 0.7, 2.0, 0.005]], np.float32)
-    q, scale, offset = _quantize_asymmetric(rows)
-    assert offset.tolist() == [-128]
-    assert scale.tolist() == [np.float32(0.01)]
-    assert q.tolist() == [[-128, 127, -28, -125, -126, -78, -58, 72, -127]]
 
 
 def _call(builtin, x: TensorInfo, w: TensorInfo, out: TensorInfo, **opts) -> KernelCall:

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 from conftest import model_path
 from harness import seeded_inputs
+from oracle import run_oracle
+from tflite_builder import Op, Subgraph, Tensor, build_model
+from zoo import check_model, check_ops
+
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
-from oracle import run_oracle
-from tflite_builder import Op, Subgraph, Tensor, build_model
-from zoo import check_model, check_ops
 
 
 def check_synthetic(tmp_path, name: str, data: bytes) -> None:
@@ -196,6 +197,24 @@ def test_synthetic_hybrid_lstm_asymmetric(variant, tmp_path):
     check_synthetic(tmp_path, f"lstm_{variant}", lstm_model("hybrid", **HYBRID_VARIANTS[variant]))
 
 
+EDGE_ROW = [0.15625, 15.9375, 0.0, 0.03125, 0.09375, 0.21875]
+"""An input row quantized asymmetrically to scale 1/16, zero point -128: 0.15625 / (1/16) is
+2.5, which TFLite's x86 quantizer rounds before adding the zero point (-128 + 3 = -125);
+rounding after adding it (the portable kernel: round(-125.5) = -126) differs."""
+
+
+def test_hybrid_lstm_quantizes_inputs_like_tflite_x86(tmp_path):
+    """Hybrid inputs go through TFLite's vectorised quantizers: the zero point added after
+    rounding (asymmetric), and 0.49999997 rounding to 1 in the first 8 lanes (symmetric)."""
+    path = tmp_path / "lstm_edge_asymmetric.tflite"
+    path.write_bytes(lstm_model("hybrid", asymmetric=True))
+    check_model(path, [np.tile(np.float32(EDGE_ROW), (2, 5, 1))])
+    path = tmp_path / "lstm_edge_symmetric.tflite"
+    path.write_bytes(lstm_model("hybrid", n_input=8))
+    row = np.float32([127, 0.49999997, -0.49999997, 0.49999997, 1.5, 0, 0, 0])
+    check_model(path, [np.tile(row, (2, 5, 1))])
+
+
 def test_integer_lstm_needs_intermediates(tmp_path):
     """A hand-made int8 LSTM without TFLite's intermediates is a user error, not a crash."""
     path = tmp_path / "no_intermediates.tflite"
@@ -272,6 +291,13 @@ def test_synthetic_svdf(kind, variant, tmp_path):
 @pytest.mark.parametrize("kind", ["float", "hybrid"])
 def test_synthetic_svdf_no_activation(kind, tmp_path):
     check_synthetic(tmp_path, f"svdf_{kind}_linear", svdf_model(kind, act="NONE"))
+
+
+def test_hybrid_svdf_quantizes_inputs_like_tflite_x86(tmp_path):
+    """The asymmetric input quantizer adds the zero point after rounding (see EDGE_ROW)."""
+    path = tmp_path / "svdf_edge.tflite"
+    path.write_bytes(svdf_model("hybrid", asymmetric=True, act="NONE"))
+    check_model(path, [np.tile(np.float32(EDGE_ROW[:5]), (2, 1))])
 
 
 def test_svdf_shifts_state():

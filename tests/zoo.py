@@ -13,9 +13,13 @@ from collections.abc import Collection
 
 import numpy as np
 from harness import compare_model, compare_ops, diff
-from litec.dialects.tfl_reference import TensorInfo
-from litec.ir.quant import QuantParams
+from oracle import run_oracle
 from tflite_builder import Op, Tensor, build_model
+
+from litec.dialects.tfl_reference import Interpreter, TensorInfo
+from litec.ir.quant import QuantParams
+from litec.lowering.import_tflite import import_model
+from litec.lowering.tflite_reader import read_model
 
 _STORAGE = {np.dtype(np.int8): "i8", np.dtype(np.uint8): "u8", np.dtype(np.int16): "i16"}
 
@@ -113,9 +117,15 @@ def check_zoo(path, tensors: list[Tensor], ops: list[Op], builtins, *, exact=Fal
     check_ops(path, builtins, expected, exact=exact)
 
 
-def check_model(path, *, exact=False) -> None:
-    """The whole model's outputs match TFLite's on seeded inputs."""
-    bad = [f"{d.name}: {d}" for d in compare_model(path) if not d.ok or (exact and d.max_abs != 0)]
+def check_model(path, inputs=None, *, exact=False) -> None:
+    """The whole model's outputs match TFLite's on `inputs` (default: seeded random ones)."""
+    if inputs is None:
+        diffs = compare_model(path)
+    else:
+        ours = Interpreter(import_model(read_model(path))).run(inputs)
+        ref = run_oracle(path, inputs)
+        diffs = [diff(name, arr, ref[f"out{i}"]) for i, (name, arr) in enumerate(ours.items())]
+    bad = [f"{d.name}: {d}" for d in diffs if not d.ok or (exact and d.max_abs != 0)]
     assert not bad, "; ".join(bad)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
 from litec.dialects.tfl_reference.common import (
     apply_activation,
     float_activation,
@@ -30,12 +31,14 @@ from litec.dialects.tfl_reference.common import (
 )
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import (
+    asymmetric_quantize_floats,
+    batch_quantize_floats,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
     quantize_multiplier,
     quantize_multiplier_array,
-    round_half_away,
     round_to_int32,
+    symmetric_quantize_floats,
     wrap_int32,
 )
 
@@ -251,58 +254,6 @@ def _transpose_conv_sums(win: _Window) -> Sums:
     return sums
 
 
-# ----------------------------------------------------------------------------- dynamic quantization
-
-
-def _round_like_tflite(v: np.ndarray) -> np.ndarray:
-    """How TFLite's x86 build rounds in its input quantizers (NEON code through NEON_2_SSE).
-
-    Each row's leading multiple of 8 values goes through RoundToNearest, which truncates
-    v ± 0.5 computed in float32; the remaining tail uses round(), halves away from zero.
-    """
-    vectorised = v.shape[1] & ~7
-    out = round_half_away(v)
-    head = v[:, :vectorised]
-    out[:, :vectorised] = np.trunc(head + np.where(head < 0, F32.type(-0.5), F32.type(0.5)))
-    return out
-
-
-def _quantize_symmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TFLite's SymmetricQuantizeFloats per row: int8 values in [-127, 127], float32 scales."""
-    rng = np.maximum(np.abs(rows.min(axis=1)), np.abs(rows.max(axis=1)))
-    zero = rng == 0
-    safe = np.where(zero, F32.type(1), rng)
-    scale = np.where(zero, F32.type(1), safe / F32.type(127))
-    q = np.clip(_round_like_tflite(rows * (F32.type(127) / safe)[:, None]), -127, 127)
-    q[zero] = 0
-    return q.astype(np.float64), scale
-
-
-def _quantize_asymmetric(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TFLite's AsymmetricQuantizeFloats per row: int8 values, float32 scales, zero points."""
-    rmin = np.minimum(rows.min(axis=1), 0).astype(np.float64)
-    rmax = np.maximum(rows.max(axis=1), 0).astype(np.float64)
-    flat = rmin == rmax
-    scale = np.where(flat, 1.0, (rmax - rmin) / 255.0)
-    from_min_error = 128.0 + np.abs(rmin / scale)
-    from_max_error = 127.0 + np.abs(rmax / scale)
-    zp = np.where(from_min_error < from_max_error, -128.0 - rmin / scale, 127.0 - rmax / scale)
-    offset = np.where(flat, 0, np.clip(round_half_away(zp), -128, 127)).astype(np.int64)
-    scale32 = scale.astype(F32)
-    inverse = (1.0 / scale32.astype(np.float64)).astype(F32)
-    q = np.clip(_round_like_tflite(rows * inverse[:, None]) + offset[:, None], -128, 127)
-    q[flat] = 0
-    return q, scale32, offset
-
-
-def _quantize_rows(rows: np.ndarray, asymmetric: bool):
-    """TFLite's BatchQuantizeFloats: (int8 values, float32 scales, zero points) per row."""
-    if asymmetric:
-        return _quantize_asymmetric(rows)
-    q, scale = _quantize_symmetric(rows)
-    return q, scale, np.zeros(len(rows), np.int64)
-
-
 # ----------------------------------------------------------------------------- requantization
 
 
@@ -396,14 +347,14 @@ def _hybrid_scaled(call, sums: Sums, x, w, wi: TensorInfo, per_channel: bool) ->
     """
     n, channels = x.shape[0], call.out.shape[-1]
     if per_channel:
-        q, scale, offset = _quantize_asymmetric(x.reshape(n, -1))
+        q, scale, offset = asymmetric_quantize_floats(x.reshape(n, -1))
         acc = _integer_conv_sums(call, sums, (q - offset[:, None]).reshape(x.shape), w)
         return (
             wrap_int32(acc).astype(F32)
             * _channel_scales(call, wi, channels)
             * scale[:, None, None, None]
         )
-    q, scale = _quantize_symmetric(x.reshape(n, -1))
+    q, scale = symmetric_quantize_floats(x.reshape(n, -1))
     acc = _integer_conv_sums(call, sums, q.reshape(x.shape), w)
     return wrap_int32(acc).astype(F32) * (scale * F32.type(wi.scale))[:, None, None, None]
 
@@ -457,7 +408,7 @@ def depthwise_conv_2d(call: KernelCall, x, w, bias=None):
     channels = call.out.shape[-1]
     if len(wi.quant.scales) != channels:
         raise call.error("hybrid depthwise convolution needs one weight scale per output channel")
-    q, scale, offset = _quantize_asymmetric(x.reshape(x.shape[0], -1))
+    q, scale, offset = asymmetric_quantize_floats(x.reshape(x.shape[0], -1))
     acc = wrap_int32(_integer_conv_sums(call, sums, (q - offset[:, None]).reshape(x.shape), w))
     per_output = wi.quant.scale_array() * scale[:, None, None, None]
     out = acc.astype(F32) * per_output + _bias(bias, F32)
@@ -485,7 +436,7 @@ def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
 
 def _hybrid_transpose_conv(call: KernelCall, win: _Window, x, w, wi: TensorInfo) -> np.ndarray:
     """TFLite's HybridTransposeConv: each int32 product scaled to float32, then summed in order."""
-    q, scale, offset = _quantize_asymmetric(x.reshape(x.shape[0], -1))
+    q, scale, offset = asymmetric_quantize_floats(x.reshape(x.shape[0], -1))
     q = (q - offset[:, None]).reshape(x.shape).astype(np.int64)
     scales = _channel_scales(call, wi, call.out.shape[-1])
     per_batch = scale[:, None, None, None]
@@ -543,7 +494,7 @@ def fully_connected(call: KernelCall, x, w, bias=None):
 
 def _hybrid_fully_connected(call: KernelCall, rows, w, bias, wi: TensorInfo) -> np.ndarray:
     """TFLite's EvalHybridDense: quantized rows, int32 dot products, b + dot * s_x[b] * s_w."""
-    q, scale, offset = _quantize_rows(rows, call.opts["asymmetric_quantize_inputs"])
+    q, scale, offset = batch_quantize_floats(rows, call.opts["asymmetric_quantize_inputs"])
     _check_depth(call, w.shape[1])
     row_sums = w.astype(np.int64).sum(axis=1)
     dot = wrap_int32((q @ _centred(w).T).astype(np.int64) - row_sums * offset[:, None])
@@ -599,7 +550,7 @@ def batch_matmul(call: KernelCall, lhs, rhs):
 def _hybrid_batch_matmul(call: KernelCall, a, b, ri: TensorInfo) -> np.ndarray:
     """TFLite's hybrid BatchMatMul: quantized lhs rows, int32 sums, offsets corrected in float."""
     k = a.shape[-1]
-    q, scale, offset = _quantize_rows(
+    q, scale, offset = batch_quantize_floats(
         a.reshape(-1, k).astype(F32), call.opts["asymmetric_quantize_inputs"]
     )
     q = q.reshape(a.shape)

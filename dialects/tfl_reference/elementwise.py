@@ -10,11 +10,13 @@ Each multiplier is formed in the float/double precision of the TFLite Prepare it
 from __future__ import annotations
 
 import numpy as np
+
 from litec.dialects.tfl_reference.activations import apply_lut, c_math
 from litec.dialects.tfl_reference.common import dequantize, quantized_activation_range
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
+    checked_log2,
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_greater_than_one,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
@@ -61,13 +63,6 @@ def _smaller_than_one(call: KernelCall, real: float, what: str) -> tuple[int, in
     return quantize_multiplier(real)
 
 
-def _checked_log2(scale: float) -> int | None:
-    """TFLite's CheckedLog2: log2 of a power-of-two scale, None when it is not one."""
-    log2 = f32(np.log(f32(scale))) * (f32(1) / f32(np.log(f32(2))))
-    rounded = round_half_away(log2)
-    return int(rounded) if abs(log2 - rounded) < f32(1e-3) else None
-
-
 # ----------------------------------------------------------------------------- ADD, SUB
 
 
@@ -76,7 +71,7 @@ def _pot_shifts(call: KernelCall) -> tuple[int, int] | None:
     i1, i2, out = call.inputs[0], call.inputs[1], call.out
     if out.dtype != np.int16 or not call.opts.get("pot_scale_int16", True):
         return None
-    logs = [_checked_log2(t.scale) for t in (i1, i2, out)]
+    logs = [checked_log2(t.scale) for t in (i1, i2, out)]
     if None in logs:
         return None
     shift1, shift2 = logs[0] - logs[2], logs[1] - logs[2]

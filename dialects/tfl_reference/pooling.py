@@ -11,8 +11,10 @@ accumulates in exactly TFLite's order.
 from __future__ import annotations
 
 import numpy as np
+
 from litec.dialects.tfl_reference.common import float_activation, quantized_activation_range
 from litec.dialects.tfl_reference.core import KernelCall, kernel
+from litec.runtime.fixedpoint import trunc_div
 
 POOL_DTYPES = (np.float32, np.int8, np.uint8, np.int16)
 
@@ -79,9 +81,7 @@ def _inside_counts(size: int, filt: int, stride: int, pad: int, out: int) -> np.
 def _round_div(acc: np.ndarray, count: np.ndarray) -> np.ndarray:
     """(acc ± count/2) / count with C++ truncation: the integer average's rounding."""
     half = count // 2
-    num = np.where(acc > 0, acc + half, acc - half)
-    q = np.abs(num) // count
-    return np.where(num < 0, -q, q)
+    return trunc_div(np.where(acc > 0, acc + half, acc - half), count)
 
 
 @kernel("AVERAGE_POOL_2D")

@@ -9,20 +9,22 @@ kernels/svdf.cc and kernels/internal/reference/svdf.h.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.common import apply_activation, float_activation
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
+    batch_quantize_floats,
+    checked_log2,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
-    round_half_away,
     rounding_divide_by_pot,
     saturate,
+    trunc_div,
     wrap_int32,
 )
 
@@ -203,7 +205,7 @@ class _HybridLstm(_FloatLstm):
                 self.peephole[gate] = (scale * weights.astype(np.float32)).astype(np.float32)
 
     def prepare(self, v: np.ndarray):
-        return _batch_quantize(v, self.asymmetric)
+        return batch_quantize_floats(v, self.asymmetric)
 
     def matmul(self, weights: str, v) -> np.ndarray:
         return _hybrid_matmul(v, self.a[weights], self.scales[weights])
@@ -211,59 +213,15 @@ class _HybridLstm(_FloatLstm):
 
 def _hybrid_matmul(quantized, weights: np.ndarray, weights_scale) -> np.ndarray:
     """The hybrid MatrixBatchVectorMultiply: integer products of a batch-quantized vector
-    with int8 weights, less the zero point times the row sums, scaled back to float."""
+    (`batch_quantize_floats`) with int8 weights, less the zero point times the row sums,
+    scaled back to float."""
     q, scale, zero_point = quantized
     w = weights.astype(np.int64)
-    dot = q @ w.T - zero_point * w.sum(axis=1)
-    return dot.astype(np.float32) * (scale * weights_scale)
-
-
-def _batch_quantize(v: np.ndarray, asymmetric: bool):
-    """BatchQuantizeFloats: each row to int8 with its own scale (and zero point)."""
-    if asymmetric:
-        return _asymmetric_quantize(v)
-    f32 = np.float32
-    limit = np.abs(v).max(axis=1, keepdims=True)
-    nonzero = limit > 0
-    safe = np.where(nonzero, limit, f32(1))
-    scale = np.where(nonzero, safe / f32(127), f32(1)).astype(f32)
-    q = round_half_away((v * (f32(127) / safe)).astype(f32))
-    q = np.where(nonzero, np.clip(q, -127, 127), 0).astype(np.int64)
-    return q, scale, np.zeros_like(q[:, :1])
-
-
-def _asymmetric_quantize(v: np.ndarray):
-    """AsymmetricQuantizeFloats per row: scale and nudged zero point computed in double."""
-    rmin = np.minimum(v.min(axis=1, keepdims=True), 0).astype(np.float64)
-    rmax = np.maximum(v.max(axis=1, keepdims=True), 0).astype(np.float64)
-    empty = rmin == rmax
-    scale = np.where(empty, 1.0, (rmax - rmin) / 255.0)
-    from_min, from_max = -128 - rmin / scale, 127 - rmax / scale
-    use_min = 128 + np.abs(rmin / scale) < 127 + np.abs(rmax / scale)
-    zp = np.clip(round_half_away(np.where(use_min, from_min, from_max)), -128, 127)
-    zp = np.where(empty, 0, zp).astype(np.int64)
-    scale = np.where(empty, 1.0, scale).astype(np.float32)
-    inv = (1.0 / scale.astype(np.float64)).astype(np.float32)
-    q = round_half_away((zp.astype(np.float32) + v * inv).astype(np.float32))
-    q = np.where(empty, 0, np.clip(q, -128, 127)).astype(np.int64)
-    return q, scale, zp
+    dot = q @ w.T - zero_point[:, None] * w.sum(axis=1)
+    return dot.astype(np.float32) * (scale * weights_scale)[:, None]
 
 
 # ----------------------------------------------------------------------------- integer 8x8_16
-
-
-def _trunc_div(x, d) -> np.ndarray:
-    """C++ integer division (truncation toward zero)."""
-    x = np.asarray(x, dtype=np.int64)
-    q = np.abs(x) // d
-    return np.where(x < 0, -q, q)
-
-
-def _checked_log2(x: float) -> int | None:
-    """TFLite's CheckedLog2: log2(x) if x is (nearly) a power of two, else None."""
-    log2 = np.float32(math.log(np.float32(x))) * np.float32(1.0 / math.log(2.0))
-    rounded = np.float32(np.round(log2))
-    return int(rounded) if abs(log2 - rounded) < np.float32(1e-3) else None
 
 
 def _fold_zero_point(weights: np.ndarray | None, zero_point: int, bias) -> np.ndarray | None:
@@ -305,7 +263,7 @@ class _IntegerLstm:
         intermediates = call.opts.get("intermediates") or []
         if len(intermediates) != 5 or intermediates[4].quant is None:
             raise call.error("an integer LSTM needs TFLite's 5 intermediate tensors")
-        cell_scale = _checked_log2(i["cell_state"].scale)
+        cell_scale = checked_log2(i["cell_state"].scale)
         if cell_scale is None or not -15 <= cell_scale <= -9:
             raise call.error(
                 f"the cell state scale {i['cell_state'].scale} is not a power of two "
@@ -462,16 +420,16 @@ def _accumulate(acc, v, weights, bias, scale) -> np.ndarray:
 def _integer_layer_norm(x: np.ndarray, p: _IntegerGate) -> np.ndarray:
     """PortableApplyLayerNorm: integer mean/variance normalisation of each batch row."""
     n = x.shape[-1]
-    mean = _trunc_div(x.sum(axis=-1) * 1024, n)
+    mean = trunc_div(x.sum(axis=-1) * 1024, n)
     variance = (x * x).sum(axis=-1) * ((1 << 20) // n) - mean * mean
-    variance = wrap_int32(_trunc_div(variance, 1 << 20))
+    variance = wrap_int32(trunc_div(variance, 1 << 20))
     variance = np.where(variance < 1, p.variance_guard, variance)
     inv_mult, inv_shift = gemmlowp.inv_sqrt_quantized_multiplier_exp(variance, -1)
     rescaled = multiply_by_quantized_multiplier(
         wrap_int32(1024 * x - mean[:, None]), inv_mult[:, None], inv_shift[:, None]
     )
     weighted = wrap_int32(wrap_int32(rescaled * p.ln_weights) + p.ln_bias)
-    rounded = _trunc_div(np.where(weighted > 0, weighted + 512, weighted - 512), 1024)
+    rounded = trunc_div(np.where(weighted > 0, weighted + 512, weighted - 512), 1024)
     out = multiply_by_quantized_multiplier(rounded, p.ln_scale[0], p.ln_scale[1] + 12)
     return saturate(out, np.int16).astype(np.int64)
 
@@ -496,7 +454,7 @@ def svdf(call: KernelCall, x, weights_feature, weights_time, bias, state) -> np.
     if path == (np.float32, np.float32):
         activation = x @ weights_feature.T
     elif path == (np.float32, np.int8):
-        quantized = _batch_quantize(x, call.opts["asymmetric_quantize_inputs"])
+        quantized = batch_quantize_floats(x, call.opts["asymmetric_quantize_inputs"])
         activation = _hybrid_matmul(quantized, weights_feature, np.float32(call.inputs[1].scale))
         weights_time = (weights_time * np.float32(call.inputs[2].scale)).astype(np.float32)
     else:

@@ -10,8 +10,9 @@ RESIZE_NEAREST_NEIGHBOR's float32 source-index computation.
 from __future__ import annotations
 
 import numpy as np
+
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
-from litec.runtime.fixedpoint import round_half_away
+from litec.runtime.fixedpoint import round_half_away, trunc_div
 
 
 def _axis(call: KernelCall, axis: int, rank: int) -> int:
@@ -349,12 +350,6 @@ def _bilinear_float(x: np.ndarray, oh: int, ow: int, opts: dict) -> np.ndarray:
     return np.trunc(total + np.float32(0.5)).astype(x.dtype)
 
 
-def _trunc_div(a: np.ndarray, b: int) -> np.ndarray:
-    """C++ integer division (toward zero)."""
-    q = np.abs(a) // b
-    return np.where(a < 0, -q, q)
-
-
 def _bilinear_axis_integer(out_size: int, in_size: int, opts: dict):
     """reference_ops::ComputeInterpolationValuesInteger: positions in 1/1024 units."""
     if opts["align_corners"] and out_size > 1:
@@ -363,8 +358,8 @@ def _bilinear_axis_integer(out_size: int, in_size: int, opts: dict):
         scale = ((1 << 10) * in_size + out_size // 2) // out_size
     pos = np.arange(out_size, dtype=np.int64)
     src = pos * scale + (scale // 2 - (1 << 9) if opts["half_pixel_centers"] else 0)
-    lower = np.maximum(_trunc_div(src, 1 << 10), 0)
-    upper = np.minimum(_trunc_div(src + (1 << 10) - 1, 1 << 10), in_size - 1)
+    lower = np.maximum(trunc_div(src, 1 << 10), 0)
+    upper = np.minimum(trunc_div(src + (1 << 10) - 1, 1 << 10), in_size - 1)
     return src, lower, upper
 
 
@@ -383,7 +378,7 @@ def _bilinear_integer(x: np.ndarray, oh: int, ow: int, opts: dict) -> np.ndarray
         + rows0[:, :, x1] * (one - dy) * dx
         + rows1[:, :, x1] * dy * dx
     )
-    rounded = _trunc_div(total + np.where(total > 0, 1 << 19, -(1 << 19)), 1 << 20)
+    rounded = trunc_div(total + np.where(total > 0, 1 << 19, -(1 << 19)), 1 << 20)
     return rounded.astype(x.dtype)
 
 
