@@ -18,6 +18,7 @@ Numpy only: the reference interpreter, the CPU lowering and the NPU simulator sh
 from __future__ import annotations
 
 import numpy as np
+
 from litec.runtime.fixedpoint import rounding_divide_by_pot
 
 # ----------------------------------------------------------------------------- raw integers

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
-from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc
 from tflite_builder import Op, Subgraph, Tensor, build_model
+
+from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc
 
 F32, I32 = np.float32, np.int32
 _TYPE_NAMES = {np.dtype(F32): "FLOAT32", np.dtype(I32): "INT32", np.dtype(np.bool_): "BOOL"}

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from conftest import model_path
 from harness import seeded_inputs
+from model_rewrite import Graph, rewrite
+from oracle import run_oracle
+from zoo import assert_close
+
 from litec.dialects.tfl_reference import Interpreter
 from litec.dialects.tfl_reference.mediapipe import transpose_conv_params
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model
-from model_rewrite import Graph, rewrite
-from oracle import run_oracle
-from zoo import assert_close
 
 
 def _transpose_conv_bias_ops(g: Graph, op: OperatorDesc) -> None:

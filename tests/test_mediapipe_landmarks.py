@@ -23,15 +23,16 @@ import pytest
 from conftest import model_path
 from flatbuffers import flexbuffers
 from harness import compare_ops, seeded_inputs
+from model_rewrite import F32, I32, Graph, op_of, rewrite, tensor_of
+from oracle import run_oracle
+from tflite_builder import Op, Tensor, build_model
+from zoo import assert_close, assert_ops_match, check_model
+
 from litec.dialects.tfl_reference import KERNELS, Interpreter
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, read_model, read_model_bytes
-from model_rewrite import F32, I32, Graph, op_of, rewrite, tensor_of
-from oracle import run_oracle
-from tflite_builder import Op, Tensor, build_model
-from zoo import assert_close, assert_ops_match, check_model
 
 FACE = "face_landmark_with_attention.tflite"
 

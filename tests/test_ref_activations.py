@@ -18,12 +18,13 @@ import pytest
 from conftest import model_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from litec.dialects.tfl_reference.activations import erfc, lookup_int16, lut_int16
-from litec.lowering.tflite_reader import read_model
-from litec.runtime import gemmlowp
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op
 from zoo import check_model, check_ops, check_zoo, random_quant, tensor
+
+from litec.dialects.tfl_reference.activations import erfc, lookup_int16, lut_int16
+from litec.lowering.tflite_reader import read_model
+from litec.runtime import gemmlowp
 
 ACTIVATIONS = {
     "RELU",

@@ -18,8 +18,6 @@ from functools import partial
 import numpy as np
 import pytest
 from conftest import model_path
-from litec.dialects.tfl_reference.core import KERNELS, KernelCall
-from litec.ir.diagnostics import LitecError
 from tflite_builder import Op
 from zoo import (
     check_ops,
@@ -30,6 +28,9 @@ from zoo import (
     tensor,
     tensor_info,
 )
+
+from litec.dialects.tfl_reference.core import KERNELS, KernelCall
+from litec.ir.diagnostics import LitecError
 
 ELEMENTWISE = {
     "ADD",

@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import model_path
-from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
-from litec.lowering.import_tflite import import_model
-from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from test_mediapipe_landmarks import rewrite_landmark_ops
 from tflite_builder import Op
 from zoo import check_model, check_ops, const, tensor, write_model
+
+from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import QuantParams
+from litec.lowering.import_tflite import import_model
+from litec.lowering.tflite_reader import read_model
 
 POOL_REDUCE = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "SUM", "REDUCE_MAX", "ARG_MAX")
 

@@ -15,6 +15,13 @@ from conftest import model_path
 from harness import seeded_inputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import run_oracle
+from test_import import TFLITE_CANNOT_RUN
+from test_mediapipe_custom import rewrite_transpose_conv_bias
+from test_mediapipe_landmarks import rewrite_landmark_ops
+from tflite_builder import Op, Tensor
+from zoo import check_model, check_ops, const, write_model
+
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
 from litec.dialects.tfl_reference.core import make_call
@@ -23,12 +30,6 @@ from litec.ir.quant import QuantParams
 from litec.ir.resources import blob_array
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
-from oracle import run_oracle
-from test_import import TFLITE_CANNOT_RUN
-from test_mediapipe_custom import rewrite_transpose_conv_bias
-from test_mediapipe_landmarks import rewrite_landmark_ops
-from tflite_builder import Op, Tensor
-from zoo import check_model, check_ops, const, write_model
 
 SHAPE_OPS = (
     "RESHAPE",

@@ -23,6 +23,7 @@ import ctypes.util
 import math
 
 import numpy as np
+
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+
 from litec.dialects.tfl_reference.core import KERNELS, KernelCall, TensorInfo, kernel
 
 _PADDING = {1: "SAME", 2: "VALID"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from flatbuffers import flexbuffers
+
 from litec.dialects.tfl_reference.core import KernelCall, kernel
 
 F32 = np.float32

@@ -9,6 +9,7 @@ accumulates sequentially, reproduces that order exactly.
 from __future__ import annotations
 
 import numpy as np
+
 from litec.dialects.tfl_reference.core import KernelCall, kernel
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
