@@ -287,7 +287,7 @@ class _Importer:
             self.build(desc)
         except LitecError as e:
             e.subgraph = self.subgraph
-            raise e.at(file=self.file, op_index=desc.index, op_name=desc.display_name) from None
+            raise e.at(file=self.model.path, op_index=desc.index, op_name=desc.display_name) from None
 
     def build(self, desc: OperatorDesc) -> None:
         if desc.builtin not in IMPORT_TABLE:
@@ -314,7 +314,10 @@ class _Importer:
 def import_model(model: ModelDesc) -> ModuleOp:
     """Lower a checked model to a module of `tfl` functions."""
     stem = Path(model.path).stem.replace("-", "_").replace(".", "_") + "_" + model.sha256[:8]
-    return _Importer(model, stem).module()
+    try:
+        return _Importer(model, stem).module()
+    except LitecError as e:
+        raise e.at(file=model.path) from None
 
 
 def load_tflite(path: str | Path) -> ModuleOp:

@@ -125,6 +125,9 @@ class TensorDesc:
     data: bytes | None
     is_variable: bool = False
     sparse: bool = False
+    problem: str | None = None
+    """Why the tensor is unusable (e.g. inconsistent quantization); reported against the
+    first operator that uses it."""
 
     @property
     def label(self) -> str:
@@ -316,6 +319,7 @@ class _Reader:
                     f"corrupted model: subgraph {index} names tensor {t} of {n_tensors}"
                 )
         self.check_writers(tensors, operators, inputs)
+        self.check_problems(tensors, operators)
         return SubgraphDesc(index, self.string(sg.Name()), tensors, operators, inputs, outputs)
 
     def check_writers(self, tensors, operators, inputs) -> None:
@@ -330,6 +334,18 @@ class _Reader:
                     raise self.error(f"corrupted model: writes tensor {t}, but {written[t]}")
                 written[t] = f"op #{op.index} writes it too"
         self.where = (None, None)
+
+    def check_problems(self, tensors, operators) -> None:
+        """A tensor's problem is reported at the first operator that uses it, else on its own."""
+        for op in operators:
+            for t in op.inputs + op.outputs:
+                if t >= 0 and tensors[t].problem:
+                    self.where = (op.index, op.display_name)
+                    raise self.error(tensors[t].problem)
+        self.where = (None, None)
+        for t in tensors:
+            if t.problem:
+                raise self.error(t.problem)
 
     def check_calls(self, subgraphs: list[SubgraphDesc]) -> None:
         """Ops that name subgraphs (WHILE, IF, ...) name existing ones, and none recurses."""
@@ -396,7 +412,10 @@ class _Reader:
                 f"its shape {list(shape)} of {type_name} needs {count * itemsize}"
             )
         desc.data = data
-        desc.quant = self.quant(t.Quantization(), name, type_name, shape)
+        try:
+            desc.quant = self.quant(t.Quantization(), name, type_name, shape)
+        except LitecError as e:
+            desc.problem = e.message
         return desc
 
     def densify(self, t, name, shape, type_name, data) -> bytes:

@@ -236,7 +236,7 @@ def test_vela_custom_op(tmp_path):
 )
 def test_inconsistent_quantization(tmp_path, quant, message):
     line = check_user_error(tmp_path, quant_model(**quant), "inspect")
-    assert line.startswith("litec: error: model.tflite: tensor 'q' has ")
+    assert line.startswith("litec: error: model.tflite: op #0 QUANTIZE: tensor 'q' has ")
     assert message in line
 
 
