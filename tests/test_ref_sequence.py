@@ -205,13 +205,14 @@ rounding after adding it (the portable kernel: round(-125.5) = -126) differs."""
 
 def test_hybrid_lstm_quantizes_inputs_like_tflite_x86(tmp_path):
     """Hybrid inputs go through TFLite's vectorised quantizers: the zero point added after
-    rounding (asymmetric), and 0.49999997 rounding to 1 in the first 8 lanes (symmetric)."""
+    rounding (asymmetric), and 0.49999997 (in units of the scale) rounding to 1 in the first
+    8 lanes (symmetric)."""
     path = tmp_path / "lstm_edge_asymmetric.tflite"
     path.write_bytes(lstm_model("hybrid", asymmetric=True))
     check_model(path, [np.tile(np.float32(EDGE_ROW), (2, 5, 1))])
     path = tmp_path / "lstm_edge_symmetric.tflite"
     path.write_bytes(lstm_model("hybrid", n_input=8))
-    row = np.float32([127, 0.49999997, -0.49999997, 0.49999997, 1.5, 0, 0, 0])
+    row = np.float32([127, 0.49999997, -0.49999997, 0.49999997, 1.5, 0, 0, 0]) / 64  # scale 1/64
     check_model(path, [np.tile(row, (2, 5, 1))])
 
 
