@@ -1,0 +1,197 @@
+"""What the to_llvm passes share: the type conversion, the casts at pass boundaries, and
+memref addressing.
+
+Each pass converts the ops of one dialect. Where a converted op takes a value that is still
+of a kernel-level type, or leaves a result that unconverted ops still use, it puts a
+`builtin.unrealized_conversion_cast` between the two types; `reconcile-unrealized-casts`
+removes the cast pairs once every pass has run. So the passes run in any order, and each
+one's output is valid IR on its own (that is what its FileCheck test shows).
+
+Types: `index` -> `i64`; a `memref` -> `!llvm.ptr` (the bare-pointer ABI: the pointer to
+the memref's element [0, ..., 0]); a 1-D vector of `index` -> of `i64`; the rest unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import llvm
+from xdsl.dialects.builtin import (
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    UnrealizedConversionCastOp,
+    VectorType,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.pattern_rewriter import PatternRewriter
+from xdsl.rewriter import InsertPoint
+
+from litec.ir.diagnostics import LitecError
+
+PTR = llvm.LLVMPointerType()
+NSW = llvm.OverflowAttr((llvm.OverflowFlag.NO_SIGNED_WRAP,))
+
+
+def llvm_type(t: Attribute) -> Attribute:
+    """The `llvm`-dialect type of a kernel-level type."""
+    if isinstance(t, IndexType):
+        return i64
+    if isinstance(t, MemRefType):
+        return PTR
+    if isinstance(t, VectorType) and isinstance(t.element_type, IndexType):
+        return VectorType(i64, t.get_shape())
+    return t
+
+
+def unsupported(op: Operation, why: str) -> LitecError:
+    """The error for an op a pass cannot lower: `<op name>: <why>`."""
+    return LitecError(f"{op.name}: {why}")
+
+
+def cast(rewriter: PatternRewriter, value: SSAValue, to: Attribute) -> SSAValue:
+    """`value` as type `to`: itself, the input of the cast that made it, or a new cast
+    (inserted at the rewriter's insertion point)."""
+    if value.type == to:
+        return value
+    owner = value.owner
+    if isinstance(owner, UnrealizedConversionCastOp) and [v.type for v in owner.inputs] == [to]:
+        return owner.inputs[0]
+    op, result = UnrealizedConversionCastOp.cast_one(value, to)
+    rewriter.insert(op)
+    return result
+
+
+def llvm_operand(rewriter: PatternRewriter, value: SSAValue) -> SSAValue:
+    """`value` as its `llvm` type (see `cast`)."""
+    return cast(rewriter, value, llvm_type(value.type))
+
+
+def llvm_operands(rewriter: PatternRewriter, op: Operation) -> list[SSAValue]:
+    """Every operand of `op` as its `llvm` type."""
+    return [llvm_operand(rewriter, v) for v in op.operands]
+
+
+def replace(
+    rewriter: PatternRewriter,
+    op: Operation,
+    new_ops: Sequence[Operation],
+    new_results: Sequence[SSAValue] | None = None,
+) -> None:
+    """Replace `op` by `new_ops` (already built on `llvm`-typed values); results whose type
+    changed are cast back for the users that are not converted yet."""
+    if new_results is None:
+        new_results = new_ops[-1].results if new_ops else []
+    rewriter.insert(list(new_ops))
+    results = [
+        cast(rewriter, new, old.type) for new, old in zip(new_results, op.results, strict=True)
+    ]
+    rewriter.replace(op, [], results)
+
+
+def retype_block_args(rewriter: PatternRewriter, block: Block) -> None:
+    """Give `block`'s arguments their `llvm` types; their users get a cast back."""
+    casts = []
+    for arg in block.args:
+        new_type = llvm_type(arg.type)
+        if new_type == arg.type:
+            continue
+        old_type = arg.type
+        new_arg = rewriter.replace_value_with_new_type(arg, new_type)
+        cast_op, back = UnrealizedConversionCastOp.cast_one(new_arg, old_type)
+        new_arg.replace_uses_with_if(back, lambda use, c=cast_op: use.operation is not c)
+        casts.append(cast_op)
+    if casts:
+        rewriter.insert(casts, InsertPoint.at_start(block))
+
+
+def constant(value: int, t: Attribute = i64) -> llvm.ConstantOp:
+    """An integer `llvm.mlir.constant` of type `t`."""
+    assert isinstance(t, IntegerType)
+    return llvm.ConstantOp(IntegerAttr(value, t), t)
+
+
+def byte_size(t: Attribute) -> int:
+    """Bytes of one scalar of type `t` (an `i1` takes one byte)."""
+    width = t.bitwidth if hasattr(t, "bitwidth") else t.width.data
+    return max(1, width // 8)
+
+
+def strides(memref: MemRefType, op: Operation) -> tuple[int, ...]:
+    """The static element strides of `memref`; anything dynamic is an error naming `op`."""
+    if any(d < 0 for d in memref.get_shape()):
+        raise unsupported(op, f"dynamic shapes are not supported ({memref})")
+    found = memref.get_strides()
+    if found is None or any(s is None for s in found):
+        raise unsupported(op, f"only static strided layouts are supported ({memref})")
+    return tuple(found)
+
+
+def offset_pointer(
+    rewriter: PatternRewriter,
+    base: SSAValue,
+    element: Attribute,
+    terms: Sequence[tuple[int | SSAValue, int]],
+) -> SSAValue:
+    """`base` advanced by `sum(offset_k * stride_k)` elements: one `getelementptr inbounds`
+    by a no-signed-wrap linear index, so LLVM sees affine addressing it can vectorise.
+    Offsets are static ints or `index` values; strides are static."""
+    linear: SSAValue | None = None
+
+    def add(term: SSAValue) -> SSAValue:
+        if linear is None:
+            return term
+        return rewriter.insert(llvm.AddOp(linear, term, overflow=NSW)).res
+
+    for offset, stride in terms:
+        if isinstance(offset, int):
+            continue
+        term = llvm_operand(rewriter, offset)
+        if stride != 1:
+            factor = rewriter.insert(constant(stride)).result
+            term = rewriter.insert(llvm.MulOp(term, factor, overflow=NSW)).res
+        linear = add(term)
+    static = sum(o * s for o, s in terms if isinstance(o, int))
+    if static:
+        linear = add(rewriter.insert(constant(static)).result)
+    if linear is None:
+        return base
+    gep = llvm.GEPOp.from_mixed_indices(base, [linear], element, inbounds=True)
+    return rewriter.insert(gep).result
+
+
+def element_pointer(
+    rewriter: PatternRewriter, op: Operation, memref: SSAValue, indices: Sequence[SSAValue]
+) -> SSAValue:
+    """The address of `memref[indices]` (see `offset_pointer`)."""
+    memref_type = memref.type
+    assert isinstance(memref_type, MemRefType)
+    base = llvm_operand(rewriter, memref)
+    terms = list(zip(indices, strides(memref_type, op), strict=True))
+    return offset_pointer(rewriter, base, llvm_type(memref_type.element_type), terms)
+
+
+def contiguous(op: Operation, memref_type: MemRefType) -> None:
+    """Check that `memref_type` is a dense row-major block (an error naming `op` if not)."""
+    if strides(memref_type, op) != memref_type.strides_for_shape(memref_type.get_shape()):
+        raise unsupported(op, f"the memref must be contiguous ({memref_type})")
+
+
+def type_suffix(t: Attribute) -> str:
+    """LLVM's mangling of an overloaded intrinsic's type: `i32`, `f32`, `v16f32`."""
+    if isinstance(t, VectorType):
+        return f"v{t.get_shape()[0]}{type_suffix(t.element_type)}"
+    if isinstance(t, IntegerType):
+        return f"i{t.width.data}"
+    return f"f{t.bitwidth}"
+
+
+def intrinsic(
+    name: str, args: Sequence[SSAValue], result_type: Attribute | None, overload: Attribute
+) -> llvm.CallIntrinsicOp:
+    """`llvm.call_intrinsic` of the overloaded intrinsic `name` at type `overload`
+    (e.g. `llvm.smax` on `vector<16xi32>` calls `llvm.smax.v16i32`)."""
+    results = [] if result_type is None else [result_type]
+    return llvm.CallIntrinsicOp(f"{name}.{type_suffix(overload)}", args, results)

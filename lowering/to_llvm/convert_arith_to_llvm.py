@@ -1,0 +1,262 @@
+"""convert-arith-to-llvm: every `arith` op to the `llvm` dialect.
+
+One table entry per op: integer and float arithmetic map to the LLVM instruction of the
+same meaning (overflow and fast-math flags kept); min/max to LLVM's intrinsics
+(`llvm.smax`, `llvm.maximum`, ...); comparisons, select and casts to their LLVM
+instructions (`index` is `i64`, so `index_cast` is a sign extension, a truncation or
+nothing); the floor/ceil divisions and the extended add/multiply expand into a few
+instructions. Scalars and 1-D vectors alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, llvm
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    VectorType,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+from xdsl.utils.type import get_element_type_or_self
+
+from litec.lowering.to_llvm import llvm_ops
+from litec.lowering.to_llvm.conversion import (
+    intrinsic,
+    llvm_operands,
+    llvm_type,
+    replace,
+    unsupported,
+)
+
+Lowered = tuple[Sequence[Operation], Sequence[SSAValue]]
+Lowering = Callable[[Operation, list[SSAValue]], Lowered]
+
+
+def _ops(*ops: Operation) -> Lowered:
+    """New ops whose last one gives the (single) result."""
+    return ops, ops[-1].results
+
+
+def _overflow(op: Operation) -> llvm.OverflowAttr:
+    flags = op.properties.get("overflowFlags")
+    return llvm.OverflowAttr(flags.data if flags is not None else "none")
+
+
+def _fastmath(op: Operation) -> llvm.FastMathAttr:
+    flags = op.properties.get("fastmath")
+    return llvm.FastMathAttr(flags.data if flags is not None else None)
+
+
+def _with_overflow(cls: type[Operation]) -> Lowering:
+    return lambda op, v: _ops(cls(v[0], v[1], overflow=_overflow(op)))
+
+
+def _plain(cls: type[Operation]) -> Lowering:
+    return lambda op, v: _ops(cls(v[0], v[1]))
+
+
+def _float(cls: type[Operation]) -> Lowering:
+    return lambda op, v: _ops(cls(v[0], v[1], _fastmath(op)))
+
+
+def _intrinsic(name: str) -> Lowering:
+    return lambda op, v: _ops(intrinsic(name, v, v[0].type, v[0].type))
+
+
+def _cast(cls: type[Operation]) -> Lowering:
+    return lambda op, v: _ops(cls(v[0], llvm_type(op.results[0].type)))
+
+
+def _width(t: Attribute) -> int:
+    element = get_element_type_or_self(t)
+    return 64 if isinstance(element, IndexType) else element.width.data
+
+
+def _index_cast(op: Operation, v: list[SSAValue]) -> Lowered:
+    """`index` is `i64`: extend (signed), truncate, or keep."""
+    source, target = _width(op.operands[0].type), _width(op.results[0].type)
+    target_type = llvm_type(op.results[0].type)
+    if source == target:
+        return (), v
+    cls = llvm.SExtOp if source < target else llvm.TruncOp
+    return _ops(cls(v[0], target_type))
+
+
+def _constant(op: arith.ConstantOp, v: list[SSAValue]) -> Lowered:
+    t = llvm_type(op.result.type)
+    value = op.value
+    if isinstance(value, IntegerAttr):
+        value = IntegerAttr(value.value.data, t)
+    elif isinstance(value, FloatAttr):
+        pass
+    elif isinstance(value, DenseIntOrFPElementsAttr):
+        value = DenseIntOrFPElementsAttr.from_list(t, value.get_values())
+    else:
+        raise unsupported(op, f"cannot lower a {value.name} constant")
+    return _ops(llvm.ConstantOp(value, t))
+
+
+def _splat(value: int, like: SSAValue) -> llvm.ConstantOp:
+    """An integer constant of `like`'s type (splatted over a vector)."""
+    t = like.type
+    if isinstance(t, VectorType):
+        n = t.get_shape()[0]
+        return llvm.ConstantOp(DenseIntOrFPElementsAttr.from_list(t, [value] * n), t)
+    return llvm.ConstantOp(IntegerAttr(value, t), t)
+
+
+def _floor_div(op: Operation, v: list[SSAValue]) -> Lowered:
+    """a floordiv b = q - 1 where the remainder is non-zero and its sign differs from b's."""
+    a, b = v
+    q, r = llvm.SDivOp(a, b), llvm.SRemOp(a, b)
+    zero, one = _splat(0, a), _splat(1, a)
+    nonzero = llvm.ICmpOp(r, zero, IntegerAttr(1, 64))  # ne
+    signs = llvm.XOrOp(r, b)
+    differ = llvm.ICmpOp(signs, zero, IntegerAttr(2, 64))  # slt
+    adjust = llvm.AndOp(nonzero, differ)
+    down = llvm.SubOp(q, one)
+    return _ops(
+        q, r, zero, one, nonzero, signs, differ, adjust, down, llvm_ops.SelectOp(adjust, down, q)
+    )
+
+
+def _ceil_div(signed: bool) -> Lowering:
+    """a ceildiv b = q + 1 where the remainder is non-zero (and, signed, a and b agree in sign)."""
+    div, rem = (llvm.SDivOp, llvm.SRemOp) if signed else (llvm.UDivOp, llvm.URemOp)
+
+    def lower(op: Operation, v: list[SSAValue]) -> Lowered:
+        a, b = v
+        q, r = div(a, b), rem(a, b)
+        zero, one = _splat(0, a), _splat(1, a)
+        nonzero = llvm.ICmpOp(r, zero, IntegerAttr(1, 64))  # ne
+        ops: list[Operation] = [q, r, zero, one, nonzero]
+        adjust = nonzero
+        if signed:
+            signs = llvm.XOrOp(a, b)
+            agree = llvm.ICmpOp(signs, zero, IntegerAttr(5, 64))  # sge
+            adjust = llvm.AndOp(nonzero, agree)
+            ops += [signs, agree, adjust]
+        up = llvm.AddOp(q, one)
+        return _ops(*ops, up, llvm_ops.SelectOp(adjust, up, q))
+
+    return lower
+
+
+def _mul_extended(signed: bool) -> Lowering:
+    """(low, high) halves of the double-width product."""
+
+    def lower(op: Operation, v: list[SSAValue]) -> Lowered:
+        t = v[0].type
+        width = _width(t)
+        wide = IntegerType(2 * width)
+        if isinstance(t, VectorType):
+            wide = VectorType(wide, t.get_shape())
+        ext = llvm.SExtOp if signed else llvm.ZExtOp
+        a, b = ext(v[0], wide), ext(v[1], wide)
+        product = llvm.MulOp(a, b)
+        low = llvm.TruncOp(product, t)
+        shift = _splat(width, product.res)
+        upper = llvm.LShrOp(product, shift)
+        high = llvm.TruncOp(upper, t)
+        return (a, b, product, low, shift, upper, high), (low.res, high.res)
+
+    return lower
+
+
+def _add_extended(op: Operation, v: list[SSAValue]) -> Lowered:
+    """(sum, carry): the carry is set when the sum wrapped below an operand."""
+    total = llvm.AddOp(v[0], v[1])
+    carry = llvm.ICmpOp(total, v[0], IntegerAttr(6, 64))  # ult
+    return (total, carry), (total.res, carry.res)
+
+
+_LOWERINGS: dict[type[Operation], Lowering] = {
+    arith.ConstantOp: _constant,
+    arith.AddiOp: _with_overflow(llvm.AddOp),
+    arith.SubiOp: _with_overflow(llvm.SubOp),
+    arith.MuliOp: _with_overflow(llvm.MulOp),
+    arith.ShLIOp: _with_overflow(llvm.ShlOp),
+    arith.DivSIOp: _plain(llvm.SDivOp),
+    arith.DivUIOp: _plain(llvm.UDivOp),
+    arith.RemSIOp: _plain(llvm.SRemOp),
+    arith.RemUIOp: _plain(llvm.URemOp),
+    arith.AndIOp: _plain(llvm.AndOp),
+    arith.OrIOp: _plain(llvm.OrOp),
+    arith.XOrIOp: _plain(llvm.XOrOp),
+    arith.ShRSIOp: _plain(llvm.AShrOp),
+    arith.ShRUIOp: _plain(llvm.LShrOp),
+    arith.FloorDivSIOp: _floor_div,
+    arith.CeilDivSIOp: _ceil_div(signed=True),
+    arith.CeilDivUIOp: _ceil_div(signed=False),
+    arith.MulSIExtendedOp: _mul_extended(signed=True),
+    arith.MulUIExtendedOp: _mul_extended(signed=False),
+    arith.AddUIExtendedOp: _add_extended,
+    arith.MaxSIOp: _intrinsic("llvm.smax"),
+    arith.MinSIOp: _intrinsic("llvm.smin"),
+    arith.MaxUIOp: _intrinsic("llvm.umax"),
+    arith.MinUIOp: _intrinsic("llvm.umin"),
+    arith.AddfOp: _float(llvm.FAddOp),
+    arith.SubfOp: _float(llvm.FSubOp),
+    arith.MulfOp: _float(llvm.FMulOp),
+    arith.DivfOp: _float(llvm.FDivOp),
+    arith.NegfOp: lambda op, v: _ops(llvm.FNegOp(v[0], _fastmath(op))),
+    arith.MaximumfOp: _intrinsic("llvm.maximum"),
+    arith.MinimumfOp: _intrinsic("llvm.minimum"),
+    arith.MaxnumfOp: _intrinsic("llvm.maxnum"),
+    arith.MinnumfOp: _intrinsic("llvm.minnum"),
+    arith.CmpiOp: lambda op, v: _ops(llvm.ICmpOp(v[0], v[1], op.predicate)),
+    arith.CmpfOp: lambda op, v: _ops(llvm_ops.FCmpOp(v[0], v[1], op.predicate.value.data)),
+    arith.SelectOp: lambda op, v: _ops(llvm_ops.SelectOp(*v)),
+    arith.ExtSIOp: _cast(llvm.SExtOp),
+    arith.ExtUIOp: _cast(llvm.ZExtOp),
+    arith.TruncIOp: _cast(llvm.TruncOp),
+    arith.SIToFPOp: _cast(llvm.SIToFPOp),
+    arith.UIToFPOp: _cast(llvm_ops.UIToFPOp),
+    arith.FPToSIOp: _cast(llvm_ops.FPToSIOp),
+    arith.FPToUIOp: _cast(llvm_ops.FPToUIOp),
+    arith.ExtFOp: _cast(llvm.FPExtOp),
+    arith.TruncFOp: _cast(llvm.FPTruncOp),
+    arith.IndexCastOp: _index_cast,
+    arith.BitcastOp: lambda op, v: (
+        _index_cast(op, v) if _is_index_cast(op) else _cast(llvm.BitcastOp)(op, v)
+    ),
+}
+
+
+def _is_index_cast(op: Operation) -> bool:
+    return any(
+        isinstance(get_element_type_or_self(v.type), IndexType) for v in (*op.operands, *op.results)
+    )
+
+
+class LowerArithOp(RewritePattern):
+    """One `arith` op to its `llvm` form (table `_LOWERINGS`)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if not op.name.startswith("arith."):
+            return
+        lower = _LOWERINGS.get(type(op))
+        if lower is None:
+            raise unsupported(op, "no lowering to the llvm dialect")
+        new_ops, results = lower(op, llvm_operands(rewriter, op))
+        replace(rewriter, op, new_ops, results)
+
+
+@dataclass(frozen=True)
+class ConvertArithToLLVMPass(ModulePass):
+    """Lower every `arith` op to the `llvm` dialect."""
+
+    name = "convert-arith-to-llvm"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(LowerArithOp(), apply_recursively=False).rewrite_module(op)
