@@ -43,6 +43,7 @@ from xdsl.dialects.builtin import (
     VectorType,
     f16,
     f32,
+    f64,
     i1,
     i8,
     i16,
@@ -229,7 +230,9 @@ def index(x: int) -> V:
 
 
 def splat(v: V, lanes: int) -> V:
-    """A vector with `v` in every lane."""
+    """A vector with `v` in every lane (`v` itself for one lane)."""
+    if lanes == 1:
+        return v
     return _result(vector.BroadcastOp(v.ssa, VectorType(v.type, [lanes])))
 
 
@@ -334,8 +337,8 @@ def reduce(v: V, kind: str) -> V:
 
 
 def load(ref: SSAValue, offset: V, lanes: int | None = None) -> V:
-    """Load one element (or `lanes` consecutive ones) of a flat memref at `offset`."""
-    if lanes is None:
+    """Load one element (or `lanes` > 1 consecutive ones) of a flat memref at `offset`."""
+    if lanes is None or lanes == 1:
         return _result(memref.LoadOp.get(ref, [offset.ssa]))
     t = VectorType(ref.type.element_type, [lanes])
     return _result(vector.LoadOp(ref, [offset.ssa], t))
@@ -533,6 +536,42 @@ def vector_steps(n: int, lanes: int) -> list[tuple[int, int]]:
     return steps
 
 
+def for_chunks(n: int, lanes: int, chunk: Callable[[V, int], None]) -> None:
+    """Cover n consecutive elements: `chunk(offset, width)` in a loop of `lanes`-wide steps,
+    then straight-line chunks of 8, 4 and 1 for the remainder (`vector_steps`)."""
+
+    def main_loop(j: V) -> list:
+        chunk(j, lanes)
+        return []
+
+    for start, width in vector_steps(n, lanes):
+        if width != lanes:
+            chunk(index(start), width)
+        elif start:
+            for_range(0, start, lanes, main_loop)
+
+
+def fold(n: int, lanes: int, load_at: Callable[[V, int], V], combine, init: V, kind: str) -> V:
+    """Fold n consecutive elements into one scalar: `load_at(offset, width)` gives them (as
+    compute values), `combine(acc, value)` adds one in, `init` (a scalar) starts; a vector
+    accumulator runs over the main loop and its lanes are combined by `reduce(.., kind)`."""
+    steps = vector_steps(n, lanes)
+    acc = init
+    main_end = steps[0][0]
+    if main_end and lanes > 1:
+
+        def step(j: V, vacc: V) -> list[V]:
+            return [combine(vacc, load_at(j, lanes))]
+
+        (vacc,) = for_range(0, main_end, lanes, step, [splat(init, lanes)])
+        acc = combine(acc, reduce(vacc, kind))
+    elif main_end:
+        (acc,) = for_range(0, main_end, 1, lambda j, a: [combine(a, load_at(j, 1))], [acc])
+    for start, width in steps[1:]:
+        acc = combine(acc, reduce(load_at(index(start), width), kind))
+    return acc
+
+
 def elementwise(
     out: SSAValue,
     out_shape: Sequence[int],
@@ -553,7 +592,7 @@ def elementwise(
 
     def level(d: int, bases: list[V], out_base: V) -> None:
         if d == len(dims) - 1:
-            _inner(dims[d], [s[d] for s in strides], bases, out_base)
+            inner(dims[d], [s[d] for s in strides], bases, out_base)
             return
 
         def iteration(i: V) -> list:
@@ -566,30 +605,20 @@ def elementwise(
 
         for_range(0, dims[d], 1, iteration)
 
-    def _inner(n: int, inner_strides: list[int], bases: list[V], out_base: V) -> None:
+    def inner(n: int, inner_strides: list[int], bases: list[V], out_base: V) -> None:
         fixed = [
             o.widen(load(o.ref, b)) if s == 0 else None
             for o, b, s in zip(operands, bases, inner_strides, strict=True)
         ]
 
         def chunk(j: V, width: int) -> None:
-            args = []
-            for o, b, f in zip(operands, bases, fixed, strict=True):
-                if f is None:
-                    args.append(o.widen(load(o.ref, b + j, None if width == 1 else width)))
-                else:
-                    args.append(f if width == 1 else splat(f, width))
+            args = [
+                o.widen(load(o.ref, b + j, width)) if f is None else splat(f, width)
+                for o, b, f in zip(operands, bases, fixed, strict=True)
+            ]
             store(narrow(body(*args)), out, out_base + j)
 
-        def main_loop(j: V) -> list:
-            chunk(j, lanes)
-            return []
-
-        for start, width in vector_steps(n, lanes):
-            if width != lanes:
-                chunk(index(start), width)
-            elif start:
-                for_range(0, start, lanes, main_loop)
+        for_chunks(n, lanes, chunk)
 
     level(0, [index(0) for _ in operands], index(0))
 
@@ -789,7 +818,18 @@ class Table:
     data: np.ndarray
 
 
-Plan = Arith | Table
+@dataclass(frozen=True)
+class Precomputed:
+    """An op whose output is known at compile time (DEQUANTIZE of a constant): a copy."""
+
+    data: np.ndarray
+
+
+Plan = Arith | Table | Precomputed
+
+
+def _same(v: V) -> V:
+    return v
 
 
 def widener(info: TensorInfo, compute: Attribute) -> Callable[[V], V]:
@@ -815,6 +855,12 @@ def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
     """The kernel of an elementwise op from its plan."""
     call = make_call(op)
     kb = KernelBuilder(symbol)
+    if isinstance(plan, Precomputed):
+        out = kb.output(0, call.out)
+        data = kb.const(plan.data.astype(call.out.dtype))
+        with kb.body():
+            elementwise(out, call.out.shape, _same, [Operand(data, call.out.shape, _same)], _same)
+        return kb.finish()
     if isinstance(plan, Table):
         info = call.inputs[plan.operand]
         x = kb.input(plan.operand, info)
@@ -1109,3 +1155,160 @@ generator(
     "tfl.logical_or",
     supports=_binary_check,
 )(_binary_generate)
+
+
+# ----------------------------------------------------------------------------- unary ops
+
+
+def round_half_away(x: V) -> V:
+    """C's round() of floats, exactly: halves away from zero (x - trunc(x) is exact)."""
+    t = trunc(x)
+    return t + where(absf(x - t) >= 0.5, where(x < 0.0, -1.0, 1.0), 0.0)
+
+
+FLOAT_UNARY: dict[str, Callable[[V], V]] = {
+    "NEG": lambda x: -x,
+    "ABS": absf,
+    "SQRT": sqrt,
+    "RSQRT": lambda x: 1.0 / sqrt(x),
+    "EXP": exp,
+    "LOG": log,
+    "SQUARE": lambda x: x * x,
+    "FLOOR": floor,
+}
+
+
+def _quant_consts(info: TensorInfo, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scales (float32) and zero points (int32) shaped to broadcast along the quantized axis."""
+    q = info.quant
+    scale, zero_point = q.scale_array(), q.zero_point_array()
+    shape = [1] * ndim
+    if q.axis is not None:
+        shape[q.axis] = -1
+    else:
+        scale, zero_point = scale[:1], zero_point[:1]
+    return scale.reshape(shape), zero_point.reshape(shape)
+
+
+def _dequantize(call: KernelCall) -> Arith:
+    """int8/uint8/int16 (per tensor or per axis) or float16 to float32, as TFLite rounds."""
+    src = call.inputs[0]
+    if src.dtype == np.float16:
+        return Arith(lambda x: convert(x, f32), f32)
+    if src.quant is None or src.dtype not in QUANTIZED:
+        raise Unsupported(f"DEQUANTIZE from {src.dtype} is not supported")
+    scale, zero_point = _quant_consts(src, len(src.shape))
+
+    def body(x: V, s: V, zp: V) -> V:
+        return convert(convert(x, i32) - zp, f32) * s
+
+    return Arith(body, i32, (scale, zero_point))
+
+
+def _quantize(call: KernelCall) -> Arith | Table:
+    """float32 to int8/uint8/int16 (zp + round(x / scale) in float32, saturated), or a
+    requantization between integer types (one Q31 multiplier)."""
+    src, dst = call.inputs[0], call.out
+    if dst.quant is None or dst.dtype not in QUANTIZED:
+        raise Unsupported(f"QUANTIZE to {dst.dtype} is not supported")
+    info = np.iinfo(dst.dtype)
+    if src.dtype == np.float32:
+        scale, zero_point = _quant_consts(dst, len(dst.shape))
+
+        def body(x: V, s: V, zp: V) -> V:
+            zp_f = convert(zp, f32)
+            q = clamp(round_half_away(x / s), info.min - zp_f, info.max - zp_f)
+            return convert(q, i32) + zp
+
+        return Arith(body, f32, (scale, zero_point))
+    if src.quant is None or src.dtype not in QUANTIZED:
+        raise Unsupported(f"QUANTIZE from {src.dtype} is not supported")
+    if src.dtype in BYTES:
+        return unary_table(call)
+    rescale = requantizer(float(np.float64(src.scale) / np.float64(dst.scale)))
+    return Arith(
+        lambda x: clamp(rescale(x - src.zero_point) + dst.zero_point, info.min, info.max), i64
+    )
+
+
+def _cast(call: KernelCall) -> Arith:
+    """CAST as numpy's astype, except float to integer: truncate, saturate, NaN to the max."""
+    src, dst = call.inputs[0].dtype, call.out.dtype
+    if dst == np.bool_:
+        compute = i1 if src == np.bool_ else storage_type(src)
+        return Arith(lambda x: x if src == np.bool_ else x.ne(0), compute)
+    out_type = storage_type(dst)
+    if src.kind == "f" and dst.kind in "iu":
+        info = np.iinfo(dst)
+
+        def saturating(x: V) -> V:
+            x = convert(x, f64)
+            y = where(x.ne(x), float(info.max), clamp(trunc(x), float(info.min), float(info.max)))
+            return convert(y, i64)
+
+        return Arith(saturating, f32 if src == np.float32 else storage_type(src))
+    compute = i1 if src == np.bool_ else storage_type(src)
+    unsigned = src in (np.uint8, np.bool_)
+    return Arith(lambda x: convert(x, out_type, unsigned), compute)
+
+
+def _neg(call: KernelCall) -> Arith:
+    """NEG on the stored values (quantized tensors too), wrapping."""
+    dtype = call.inputs[0].dtype
+    if dtype == np.float32:
+        return Arith(lambda x: -x, f32)
+    return Arith(lambda x: 0 - x, storage_type(dtype))
+
+
+def _abs_int(call: KernelCall) -> Arith:
+    """ABS of integers: plain ones wrap; quantized int16 rescales |x - zp| when scales differ."""
+    src, dst = call.inputs[0], call.out
+    if src.quant is None:
+        return Arith(lambda x: where(x < 0, 0 - x, x), storage_type(src.dtype))
+    if dst.quant is None or src.dtype != np.int16:
+        raise Unsupported(f"ABS of {src.dtype} is not supported")
+    ratio = float(single(src.scale) / single(dst.scale))
+    rescale = requantizer(ratio) if ratio != 1.0 else (lambda v: v)
+
+    def body(x: V) -> V:
+        value = x - src.zero_point
+        magnitude = where(value < 0, 0 - value, value)
+        return clamp(rescale(magnitude) + dst.zero_point, -32768, 32767)
+
+    return Arith(body, i64)
+
+
+SPECIAL_UNARY: dict[str, Callable[[KernelCall], Plan]] = {
+    "DEQUANTIZE": _dequantize,
+    "QUANTIZE": _quantize,
+    "CAST": _cast,
+    "NEG": _neg,
+}
+"""Unary ops whose every dtype has its own plan (the rest: float math, or a byte table)."""
+
+
+def plan_unary(op: Operation) -> Plan:
+    """Elementwise unary ops: float32 math (vectorised approximations of exp and log), the
+    conversions, and every other op on 8-bit data as a table made by the reference kernel."""
+    call = make_call(op)
+    if call.builtin == "LOGICAL_NOT":
+        return Arith(lambda x: x ^ 1, i1)
+    if call.builtin == "DEQUANTIZE" and constant_operand(op, 0) is not None:
+        return Precomputed(KERNELS["DEQUANTIZE"](call, constant_operand(op, 0)))
+    if call.builtin in SPECIAL_UNARY:
+        return SPECIAL_UNARY[call.builtin](call)
+    x = call.inputs[0]
+    if x.dtype == np.float32:
+        return Arith(FLOAT_UNARY[call.builtin], f32)
+    if x.dtype in BYTES:
+        return unary_table(call)
+    if call.builtin == "ABS":
+        return _abs_int(call)
+    raise Unsupported(f"{call.builtin} of {x.dtype} is not supported by the CPU backend")
+
+
+_unary_generate, _unary_check = planned(plan_unary)
+generator(
+    *(f"tfl.{name.lower()}" for name in (*FLOAT_UNARY, *SPECIAL_UNARY, "LOGICAL_NOT")),
+    supports=_unary_check,
+)(_unary_generate)
