@@ -22,7 +22,8 @@ from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op
 from zoo import check_model, check_ops, check_zoo, random_quant, tensor
 
-from litec.dialects.tfl_reference.activations import erfc, lookup_int16, lut_int16
+from litec.dialects.tfl_reference.activations import erfc
+from litec.dialects.tfl_reference.common import lookup_int16, lut_int16
 from litec.lowering.tflite_reader import read_model
 from litec.runtime import gemmlowp
 

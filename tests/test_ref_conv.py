@@ -22,7 +22,7 @@ from tflite_builder import Op, Tensor
 from zoo import check_model, check_ops, write_model
 
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
-from litec.dialects.tfl_reference.conv import _out_size_and_pad
+from litec.dialects.tfl_reference.common import out_size_and_pad
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
 from litec.lowering.tflite_reader import read_model
@@ -507,7 +507,7 @@ def test_batch_matmul_cases(variant, tmp_path):
     ],
 )
 def test_padding(args, expected):
-    assert _out_size_and_pad(*args) == expected
+    assert out_size_and_pad(*args) == expected
 
 
 def _call(builtin, x: TensorInfo, w: TensorInfo, out: TensorInfo, **opts) -> KernelCall:

@@ -326,6 +326,18 @@ def test_int16_mul_into_int8(tmp_path):
     check_zoo(tmp_path / "mul16.tflite", tensors, ops, {"MUL"})
 
 
+def test_scalar_quantize_and_dequantize(tmp_path):
+    """Rank-0 tensors keep their rank through QUANTIZE and DEQUANTIZE."""
+    tensors = [
+        tensor("x", (), "FLOAT32"),
+        tensor("q", (), "INT8", 0.02, 3),
+        tensor("d", (), "INT8", 0.05, -7),
+        tensor("y", (), "FLOAT32"),
+    ]
+    ops = [Op("QUANTIZE", ["x"], ["q"]), Op("DEQUANTIZE", ["d"], ["y"])]
+    check_zoo(tmp_path / "scalar.tflite", tensors, ops, {"QUANTIZE", "DEQUANTIZE"})
+
+
 # ----------------------------------------------------------------------------- unit tests
 
 

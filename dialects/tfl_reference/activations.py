@@ -18,142 +18,31 @@ formed in the same precision and order as the TFLite Prepare it mirrors.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 
 import numpy as np
 
-from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
+from litec.dialects.tfl_reference.common import (
+    apply_lut,
+    c_math,
+    clamp_activation,
+    lookup_int16,
+    lut_int16,
+    quantized_activation_range,
+)
+from litec.dialects.tfl_reference.core import KernelCall, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_greater_than_one,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
     quantize_multiplier,
-    round_half_away,
     rounding_divide_by_pot,
     saturate,
     wrap_int32,
 )
 
 f32 = np.float32
-
-# ----------------------------------------------------------------------------- C math for tables
-
-
-def _load_libm():
-    name = ctypes.util.find_library("m")
-    try:
-        return ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-
-
-_LIBM = _load_libm()
-
-
-def c_math(name: str, x: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """C's `name` (`namef` for float32) on each value, as TFLite's table builders call it.
-
-    TFLite fills its lookup tables with libm's float functions, which are not always
-    correctly rounded (glibc's `tanhf` differs from the rounded exact value for ~5% of
-    inputs), so the tables call the same libm when there is one; without it they use
-    Python's double-precision math rounded to `dtype`. Tables are small (256 or 513
-    entries), so this loop never runs over tensor data.
-    """
-    values = np.asarray(x, dtype=dtype).ravel()
-    fn = None
-    if _LIBM is not None:
-        ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-        fn = getattr(_LIBM, name + ("f" if dtype == np.float32 else ""))
-        fn.restype, fn.argtypes = ctype, [ctype]
-    fn = fn or getattr(math, name)
-    return np.array([fn(float(v)) for v in values], dtype=dtype).reshape(np.shape(x))
-
-
-# ----------------------------------------------------------------------------- lookup tables
-
-
-def lut_int8(transform, src: TensorInfo, dst: TensorInfo) -> np.ndarray:
-    """TFLite's LUTPopulate for int8/uint8: the output for every input value, lowest first.
-
-    `transform` maps float32 values to float32 values.
-    """
-    info = np.iinfo(src.dtype)
-    values = np.arange(info.min, info.max + 1)
-    dequantized = f32(src.scale) * (values - src.zero_point).astype(f32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        rescaled = round_half_away(transform(dequantized) * (f32(1) / f32(dst.scale)))
-        quantized = float_to_int32_saturating(rescaled + f32(dst.zero_point))
-    return np.clip(quantized, info.min, info.max).astype(src.dtype)
-
-
-def float_to_int32_saturating(x: np.ndarray) -> np.ndarray:
-    """C++ static_cast<int32_t> of floats as TFLite's build behaves: saturating.
-
-    Out-of-range conversions are undefined in C++; the oracle's compiled tables saturate
-    them (expf of a large input, even inf, ends at the top of the table), so do the same.
-    """
-    return np.trunc(np.clip(x, -(2.0**31), 2.0**31 - 1)).astype(np.int64)
-
-
-def lookup_int8(x: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """LUTLookup for int8/uint8: index the table by the stored value."""
-    return table[x.astype(np.int64) - np.iinfo(x.dtype).min]
-
-
-def lut_int16(transform, in_scale, in_zp: int, out_scale, out_zp: int, dtype=np.float32):
-    """TFLite's LUTPopulateInt16: 512 interpolation segments plus an end point (513 int16).
-
-    Arithmetic is in `dtype` (float32, or float64 where TFLite asks for double).
-    """
-    t = np.dtype(dtype).type
-    in_scale, out_scale = t(in_scale), t(out_scale)
-    input_min = in_scale * t(-32768 - in_zp)
-    input_max = in_scale * t(32767 - in_zp)
-    output_min = out_scale * t(-32768 - out_zp)
-    output_max = out_scale * t(32767 - out_zp)
-    step = (input_max - input_min) / t(512)
-    half_step = step / t(2)
-    scaling_inv = t(65536) / (output_max - output_min)
-    i = np.arange(512).astype(dtype)
-    start = input_min + i * step
-    val = transform(start)
-    val_midpoint = transform(start + half_step)
-    val_next = transform(input_min + (i + t(1)) * step)
-    sample = round_half_away(val * scaling_inv)
-    midpoint_interp = round_half_away((val_next * scaling_inv + sample) / t(2))
-    midpoint_err = midpoint_interp - round_half_away(val_midpoint * scaling_inv)
-    bias = round_half_away(midpoint_err / t(2))
-    table = np.empty(513, dtype=dtype)
-    table[:512] = sample - bias
-    table[512] = round_half_away(transform(np.array([input_max], dtype=dtype))[0] * scaling_inv)
-    return np.clip(table, -32768, 32767).astype(np.int16)
-
-
-def lookup_int16(x: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """TFLite's int16 LUTLookup: 9 bits index the table, 7 bits interpolate."""
-    x = x.astype(np.int64)
-    index = 256 + (x >> 7)
-    offset = x & 0x7F
-    table = lut.astype(np.int64)
-    base = table[index]
-    slope = gemmlowp.wrap(table[index + 1] - base, 16)
-    return gemmlowp.wrap(base + ((slope * offset + 64) >> 7), 16).astype(np.int16)
-
-
-def apply_lut(call: KernelCall, x: np.ndarray, transform) -> np.ndarray:
-    """Run a quantized elementwise function through TFLite's table for its dtype."""
-    src, dst = call.inputs[0], call.out
-    if src.quant is None or dst.quant is None:
-        raise call.error(f"{call.builtin} of unquantized {src.dtype} is not supported")
-    if src.dtype == np.int16:
-        lut = lut_int16(transform, src.scale, src.zero_point, dst.scale, dst.zero_point)
-        return lookup_int16(x, lut)
-    if src.dtype in (np.int8, np.uint8):
-        return lookup_int8(x, lut_int8(transform, src, dst))
-    raise call.error(f"{call.builtin} of {src.dtype} is not supported")
 
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
@@ -172,22 +61,17 @@ def _gelu_tanh(v: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- ReLU family
 
 
-def _relu_x(call: KernelCall, x: np.ndarray, low: float, high: float | None) -> np.ndarray:
-    """ReLU-like clamp to [low, high] (high None: unbounded), float or quantized (ReluX)."""
+def _relu_x(call: KernelCall, x: np.ndarray) -> np.ndarray:
+    """The clamp of a ReLU-family builtin (named like its fused activation), float or
+    quantized (TFLite's ReluX: requantize, then clamp to the activation's range)."""
     src, dst = call.inputs[0], call.out
     if dst.quant is None:
         if x.dtype != np.float32:
             raise call.error(f"{call.builtin} of {x.dtype} is not supported")
-        return np.clip(x, low, np.inf if high is None else high).astype(np.float32)
+        return clamp_activation(x, call.builtin)
     if dst.dtype == np.int16 and call.builtin == "RELU_N1_TO_1":
         raise call.error("RELU_N1_TO_1 of int16 is not supported")
-    info = np.iinfo(dst.dtype)
-
-    def bound(v: float) -> int:
-        return dst.zero_point + int(round_half_away(f32(v) / f32(dst.scale)))
-
-    lo = max(info.min, bound(low))
-    hi = info.max if high is None else min(info.max, bound(high))
+    lo, hi = quantized_activation_range(call.builtin, dst)
     mult, shift = quantize_multiplier(float(f32(src.scale) / f32(dst.scale)))
     y = multiply_by_quantized_multiplier(x.astype(np.int64) - src.zero_point, mult, shift)
     return np.clip(y + dst.zero_point, lo, hi).astype(dst.dtype)
@@ -196,19 +80,19 @@ def _relu_x(call: KernelCall, x: np.ndarray, low: float, high: float | None) -> 
 @kernel("RELU")
 def relu(call: KernelCall, x):
     """TFLite RELU: max(x, 0)."""
-    return _relu_x(call, x, 0.0, None)
+    return _relu_x(call, x)
 
 
 @kernel("RELU6")
 def relu6(call: KernelCall, x):
     """TFLite RELU6: min(max(x, 0), 6)."""
-    return _relu_x(call, x, 0.0, 6.0)
+    return _relu_x(call, x)
 
 
 @kernel("RELU_N1_TO_1")
 def relu_n1_to_1(call: KernelCall, x):
     """TFLite RELU_N1_TO_1: min(max(x, -1), 1)."""
-    return _relu_x(call, x, -1.0, 1.0)
+    return _relu_x(call, x)
 
 
 # ----------------------------------------------------------------------------- sigmoid-like

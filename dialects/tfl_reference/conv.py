@@ -19,15 +19,17 @@ no partial sum of the (checked) depth can reach 2^53.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from litec.dialects.tfl_reference.common import (
+    Window,
     apply_activation,
-    float_activation,
+    clamp_activation,
+    out_size_and_pad,
     quantized_activation_range,
+    window_taps,
 )
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import (
@@ -58,7 +60,7 @@ rounding, integer-valued float64 operands exactly."""
 
 def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
     """ActivationFunctionWithMinMax as float32 (TANH and SIGN_BIT clamp nothing here)."""
-    return float_activation(x.astype(F32), act)
+    return clamp_activation(x.astype(F32), act)
 
 
 EXACT_DEPTH = 2**53 // 2**32
@@ -83,25 +85,7 @@ def _bias(bias: np.ndarray | None, dtype) -> np.ndarray | int:
 # ----------------------------------------------------------------------------- windows
 
 
-def _out_size_and_pad(padding: str, size: int, k: int, stride: int, dilation: int):
-    """TFLite's ComputeOutSize and ComputePaddingWithOffset: (output size, padding before)."""
-    eff = (k - 1) * dilation + 1
-    out = (size + stride - (1 if padding == "SAME" else eff)) // stride
-    return out, max((out - 1) * stride + eff - size, 0) // 2
-
-
-@dataclass(frozen=True)
-class _Window:
-    """Where a 2-D window op reads: kernel size, strides, dilations, padding before, output size."""
-
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pad: tuple[int, int]
-    out: tuple[int, int]
-
-
-def _window(call: KernelCall, in_hw, kernel_hw, out_hw) -> _Window:
+def _window(call: KernelCall, in_hw, kernel_hw, out_hw) -> Window:
     """The window of a (transposed) convolution; `in_hw` is where TFLite computes padding from."""
     o = call.opts
     stride = (o["stride_h"], o["stride_w"])
@@ -109,7 +93,7 @@ def _window(call: KernelCall, in_hw, kernel_hw, out_hw) -> _Window:
     if min(*stride, *dilation) < 1:
         raise call.error("strides and dilations must be positive")
     dims = [
-        _out_size_and_pad(o["padding"], *args)
+        out_size_and_pad(o["padding"], *args)
         for args in zip(in_hw, kernel_hw, stride, dilation, strict=True)
     ]
     computed = tuple(d[0] for d in dims)
@@ -117,30 +101,7 @@ def _window(call: KernelCall, in_hw, kernel_hw, out_hw) -> _Window:
         raise call.error(
             f"spatial size {list(out_hw)} does not match the computed {list(computed)}"
         )
-    return _Window(tuple(kernel_hw), stride, dilation, tuple(d[1] for d in dims), computed)
-
-
-def _taps(x: np.ndarray, win: _Window) -> Iterator[np.ndarray]:
-    """For each kernel tap (row-major): the input each output pixel meets there, [N, OH, OW, C].
-
-    The input is zero-padded, so quantized callers subtract the zero point first.
-    """
-    n, h, w, c = x.shape
-    (kh, kw), (sh, sw), (dh, dw), (ph, pw), (oh, ow) = (
-        win.kernel,
-        win.stride,
-        win.dilation,
-        win.pad,
-        win.out,
-    )
-    rows = max((oh - 1) * sh + (kh - 1) * dh + 1, ph + h)
-    cols = max((ow - 1) * sw + (kw - 1) * dw + 1, pw + w)
-    padded = np.zeros((n, rows, cols, c), x.dtype)
-    padded[:, ph : ph + h, pw : pw + w] = x
-    for ky in range(kh):
-        for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            yield padded[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw]
+    return Window(tuple(kernel_hw), stride, dilation, tuple(d[1] for d in dims), computed)
 
 
 def _in_order(terms: Iterable[tuple[np.ndarray, np.ndarray]], shape) -> np.ndarray:
@@ -157,7 +118,7 @@ def _in_order(terms: Iterable[tuple[np.ndarray, np.ndarray]], shape) -> np.ndarr
     return acc
 
 
-def _conv_sums(win: _Window) -> Sums:
+def _conv_sums(win: Window) -> Sums:
     """Convolution sums for OHWI weights, grouped when the filter is shallower than the input.
 
     float32: in TFLite's order (filter row, filter column, input channel); integers: im2col
@@ -167,7 +128,7 @@ def _conv_sums(win: _Window) -> Sums:
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         n, o, cg = x.shape[0], w.shape[0], w.shape[3]
         groups, taps = x.shape[3] // cg, win.kernel[0] * win.kernel[1]
-        patches = np.stack(list(_taps(x, win)), axis=3).reshape(-1, taps, groups, cg)
+        patches = np.stack(list(window_taps(x, win)), axis=3).reshape(-1, taps, groups, cg)
         weights = w.reshape(groups, o // groups, taps, cg)
         if x.dtype == F32:
             columns = np.ascontiguousarray(patches.transpose(1, 3, 0, 2))[..., None]
@@ -184,20 +145,20 @@ def _conv_sums(win: _Window) -> Sums:
     return sums
 
 
-def _depthwise_sums(win: _Window) -> Sums:
+def _depthwise_sums(win: Window) -> Sums:
     """Depthwise sums for 1HW(C·M) weights, tap by tap (TFLite's order); channel c·M + m reads c."""
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         mult = w.shape[3] // x.shape[3]
         acc = np.zeros((x.shape[0], *win.out, w.shape[3]), np.result_type(x, w))
-        for tap, wt in zip(_taps(x, win), w[0].reshape(-1, w.shape[3]), strict=True):
+        for tap, wt in zip(window_taps(x, win), w[0].reshape(-1, w.shape[3]), strict=True):
             acc += (tap if mult == 1 else np.repeat(tap, mult, axis=3)) * wt
         return acc
 
     return sums
 
 
-def _transposed_canvas(win: _Window, x_shape, w_shape, dtype):
+def _transposed_canvas(win: Window, x_shape, w_shape, dtype):
     """The uncropped output of a transposed convolution and, per kernel tap, where it lands."""
     n, h, wd, _ = x_shape
     o, kh, kw, _ = w_shape
@@ -211,12 +172,12 @@ def _transposed_canvas(win: _Window, x_shape, w_shape, dtype):
     return full, at
 
 
-def _crop(win: _Window, full: np.ndarray) -> np.ndarray:
+def _crop(win: Window, full: np.ndarray) -> np.ndarray:
     (ph, pw), (oh, ow) = win.pad, win.out
     return full[:, ph : ph + oh, pw : pw + ow]
 
 
-def _transpose_conv_in_order(win: _Window, x_shape, w_shape, term) -> np.ndarray:
+def _transpose_conv_in_order(win: Window, x_shape, w_shape, term) -> np.ndarray:
     """Float32 transposed-convolution sums of `term(ky, kx, c)` in TFLite's order.
 
     TFLite scatters input pixel by input pixel (row, column, channel); for one output that
@@ -232,7 +193,7 @@ def _transpose_conv_in_order(win: _Window, x_shape, w_shape, term) -> np.ndarray
     return _crop(win, full)
 
 
-def _transpose_conv_sums(win: _Window) -> Sums:
+def _transpose_conv_sums(win: Window) -> Sums:
     """Transposed-convolution sums: each input pixel scatters x · w over a kernel-sized patch."""
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -425,7 +386,7 @@ def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
     if list(np.asarray(output_shape).ravel()) != list(call.out.shape):
         raise call.error(f"output_shape {list(output_shape)} differs from {list(call.out.shape)}")
     win = _window(call, call.out.shape[1:3], w.shape[1:3], x.shape[1:3])
-    win = _Window(win.kernel, win.stride, (1, 1), win.pad, call.out.shape[1:3])
+    win = Window(win.kernel, win.stride, (1, 1), win.pad, call.out.shape[1:3])
     if kind == (F32, F32):
         return _float_conv(call, _transpose_conv_sums(win), x, w, bias)
     if kind in QUANTIZED_KINDS:
@@ -434,7 +395,7 @@ def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
     return _clamp_float(out, call.opts["fused_activation_function"])
 
 
-def _hybrid_transpose_conv(call: KernelCall, win: _Window, x, w, wi: TensorInfo) -> np.ndarray:
+def _hybrid_transpose_conv(call: KernelCall, win: Window, x, w, wi: TensorInfo) -> np.ndarray:
     """TFLite's HybridTransposeConv: each int32 product scaled to float32, then summed in order."""
     q, scale, offset = asymmetric_quantize_floats(x.reshape(x.shape[0], -1))
     q = (q - offset[:, None]).reshape(x.shape).astype(np.int64)

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from litec.dialects.tfl_reference.activations import apply_lut, c_math
-from litec.dialects.tfl_reference.common import dequantize, quantized_activation_range
+from litec.dialects.tfl_reference.common import (
+    QUANTIZED_DTYPES,
+    apply_lut,
+    c_math,
+    clamp_activation,
+    dequantize,
+    quant_arrays,
+    quantized_activation_range,
+)
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
@@ -28,19 +35,12 @@ from litec.runtime.fixedpoint import (
 )
 
 f32 = np.float32
-QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
-
-ACTIVATION_RANGES = {"RELU": (0, None), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
-"""TFLite's CalculateActivationRange; any other fused activation (NONE, TANH, SIGN_BIT)
-clamps nothing in the elementwise kernels."""
 
 
 def _clamp(call: KernelCall, y: np.ndarray) -> np.ndarray:
-    """Apply an unquantized op's fused activation as a clamp, keeping the dtype."""
-    low, high = ACTIVATION_RANGES.get(call.opts.get("fused_activation_function"), (None, None))
-    if low is None:
-        return y.astype(call.out.dtype)
-    return np.clip(y, low, high).astype(call.out.dtype)
+    """An unquantized op's fused activation as a clamp, in the output's dtype."""
+    act = call.opts.get("fused_activation_function")
+    return clamp_activation(y, act).astype(call.out.dtype, copy=False)
 
 
 def _wrapping(op, a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
@@ -428,20 +428,10 @@ def cast(call: KernelCall, x):
 # ----------------------------------------------------------------------------- (de)quantization
 
 
-def _axis_shaped(values: np.ndarray, info: TensorInfo, ndim: int) -> np.ndarray:
-    """Per-axis parameters reshaped to broadcast along the quantized axis (scalars stay 1-D)."""
-    if info.quant.axis is None:
-        return values[:1].reshape(())
-    shape = [1] * ndim
-    shape[info.quant.axis] = -1
-    return values.reshape(shape)
-
-
 def affine_quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     """TFLite's AffineQuantize: zp + round(x / scale) in float32, clamped to the storage type."""
-    scale = _axis_shaped(info.quant.scale_array(), info, x.ndim)
-    zp = _axis_shaped(info.quant.zero_point_array(), info, x.ndim)
-    q = round_half_away(x.astype(np.float32) / scale).astype(np.float64) + zp
+    scale, zero_point = quant_arrays(info, x.ndim)
+    q = round_half_away(x.astype(np.float32) / scale).astype(np.float64) + zero_point
     return saturate(q, info.dtype)
 
 

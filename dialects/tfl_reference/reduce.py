@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from litec.dialects.tfl_reference.common import QUANTIZED_DTYPES, lowest, same_quantization
 from litec.dialects.tfl_reference.core import KernelCall, kernel
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
@@ -17,8 +18,6 @@ from litec.runtime.fixedpoint import (
     saturate,
     wrap_int32,
 )
-
-QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 
 
 def _axes(call: KernelCall, x: np.ndarray, axis) -> list[int]:
@@ -96,27 +95,20 @@ def sum_(call: KernelCall, x, axis):
     return _sequential_sum(_grouped(x, axes)).reshape(call.out.shape)
 
 
-def _lowest(dtype: np.dtype):
-    return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
-
-
 @kernel("REDUCE_MAX")
 def reduce_max(call: KernelCall, x, axis):
     """TFLite REDUCE_MAX: the largest element; NaN never wins (TFLite keeps `in > current`)."""
     src, dst = call.inputs[0], call.out
-    if (src.quant is None) != (dst.quant is None) or (
-        src.quant is not None
-        and (src.quant.scales, src.quant.zero_points) != (dst.quant.scales, dst.quant.zero_points)
-    ):
+    if not same_quantization(src, dst):
         raise call.error("REDUCE_MAX needs the same scale and zero point on input and output")
     axes = _axes(call, x, axis)
     g = _grouped(x, axes)
     if x.dtype.kind != "f":
-        return g.max(axis=-1, initial=_lowest(x.dtype)).reshape(dst.shape)
+        return g.max(axis=-1, initial=lowest(x.dtype)).reshape(dst.shape)
     if len(axes) == x.ndim and x.size and np.isnan(x.flat[0]):
         # reducing every axis, TFLite starts from the first element, not from the lowest value
         return np.full(dst.shape, np.nan, x.dtype)
-    return np.fmax.reduce(g, axis=-1, initial=_lowest(x.dtype)).reshape(dst.shape)
+    return np.fmax.reduce(g, axis=-1, initial=lowest(x.dtype)).reshape(dst.shape)
 
 
 ARG_MAX_INPUTS = (np.float32, np.int8, np.uint8, np.int32, np.bool_)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from litec.dialects import tfl
-from litec.dialects.tfl_reference.common import apply_activation, float_activation
+from litec.dialects.tfl_reference.common import apply_activation, clamp_activation
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
@@ -467,7 +467,7 @@ def svdf(call: KernelCall, x, weights_feature, weights_time, bias, state) -> np.
     out = filtered.reshape(n_batch, -1, rank).sum(axis=-1, dtype=np.float32)
     if bias is not None:
         out = out + bias
-    return float_activation(out.astype(np.float32), call.opts["fused_activation_function"])
+    return clamp_activation(out.astype(np.float32), call.opts["fused_activation_function"])
 
 
 def _integer_svdf(call: KernelCall, x, weights_feature, weights_time, bias, memory, rank):

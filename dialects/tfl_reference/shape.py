@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from litec.dialects.tfl_reference.common import same_quantization
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import round_half_away, trunc_div
 
@@ -21,14 +22,6 @@ def _axis(call: KernelCall, axis: int, rank: int) -> int:
     if not 0 <= a < rank:
         raise call.error(f"axis {axis} is out of range for rank {rank}")
     return a
-
-
-def _same_quant(a: TensorInfo | None, b: TensorInfo) -> bool:
-    """Whether two tensors share scale and zero point (or are both unquantized)."""
-    qa, qb = a.quant if a else None, b.quant
-    if qa is None or qb is None:
-        return qa is qb
-    return (qa.scales, qa.zero_points) == (qb.scales, qb.zero_points)
 
 
 def _check_size(call: KernelCall, result: np.ndarray) -> np.ndarray:
@@ -91,7 +84,7 @@ def space_to_depth(call: KernelCall, x):
 
 def _rescale_uint8(x: np.ndarray, src: TensorInfo, dst: TensorInfo) -> np.ndarray:
     """reference_ops::ConcatenationWithScaling for one input: float32 rescale, round, clamp."""
-    if _same_quant(src, dst):
+    if same_quantization(src, dst):
         return x
     scale = np.float32(src.scale) * (np.float32(1) / np.float32(dst.scale))
     bias = np.float32(-src.zero_point) * scale
@@ -108,7 +101,7 @@ def concatenation(call: KernelCall, *xs):
     dst = call.out
     if dst.dtype == np.uint8 and dst.quant is not None:
         xs = tuple(_rescale_uint8(x, s, dst) for x, s in zip(xs, call.inputs, strict=True))
-    elif dst.dtype == np.int8 and not all(_same_quant(s, dst) for s in call.inputs):
+    elif dst.dtype == np.int8 and not all(same_quantization(s, dst) for s in call.inputs):
         raise call.error("int8 CONCATENATION needs the same scale and zero point everywhere")
     return np.concatenate(xs, axis=axis)
 
@@ -116,7 +109,7 @@ def concatenation(call: KernelCall, *xs):
 @kernel("PACK")
 def pack(call: KernelCall, *xs):
     """TFLite PACK: stack equally shaped tensors along a new axis."""
-    if not all(_same_quant(s, call.out) for s in call.inputs):
+    if not all(same_quantization(s, call.out) for s in call.inputs):
         raise call.error("PACK needs the same scale and zero point on inputs and output")
     axis = _axis(call, call.opts["axis"], xs[0].ndim + 1)
     return np.stack(xs, axis=axis)
@@ -291,7 +284,7 @@ def pad(call: KernelCall, x, paddings):
 @kernel("PADV2")
 def padv2(call: KernelCall, x, paddings, constant_values):
     """TFLite PADV2: pads with the given (stored) value; quantized, it shares the output's scale."""
-    if call.out.quant is not None and not _same_quant(call.inputs[2], call.out):
+    if call.out.quant is not None and not same_quantization(call.inputs[2], call.out):
         raise call.error("PADV2 constant_values must share the output's scale and zero point")
     fill = np.asarray(constant_values).ravel()[0]
     return np.pad(x, _paddings(call, x, paddings), constant_values=fill)
