@@ -26,7 +26,9 @@ from litec.ir.passes import parse_pipeline, register_pass
 _PASSES = {
     "convert-func-to-llvm": ("convert_func_to_llvm", "ConvertFuncToLLVMPass"),
     "convert-arith-to-llvm": ("convert_arith_to_llvm", "ConvertArithToLLVMPass"),
+    "convert-math-to-llvm": ("convert_math_to_llvm", "ConvertMathToLLVMPass"),
     "convert-memref-to-llvm": ("convert_memref_to_llvm", "ConvertMemRefToLLVMPass"),
+    "convert-vector-to-llvm": ("convert_vector_to_llvm", "ConvertVectorToLLVMPass"),
     "convert-cf-to-llvm": ("convert_cf_to_llvm", "ConvertCfToLLVMPass"),
 }
 for _name, (_module, _cls) in _PASSES.items():
@@ -40,7 +42,9 @@ register_pass(
 
 PIPELINE = (
     "convert-scf-to-cf",
+    "convert-vector-to-llvm",
     "convert-memref-to-llvm",
+    "convert-math-to-llvm",
     "convert-arith-to-llvm",
     "convert-cf-to-llvm",
     "convert-func-to-llvm",

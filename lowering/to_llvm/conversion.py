@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from xdsl.dialects import llvm
 from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
     IndexType,
     IntegerAttr,
     IntegerType,
@@ -195,3 +197,13 @@ def intrinsic(
     (e.g. `llvm.smax` on `vector<16xi32>` calls `llvm.smax.v16i32`)."""
     results = [] if result_type is None else [result_type]
     return llvm.CallIntrinsicOp(f"{name}.{type_suffix(overload)}", args, results)
+
+
+def splat_constant(value: int | float, t: Attribute) -> llvm.ConstantOp:
+    """A constant of type `t` (an integer or float, or a 1-D vector of them: splatted)."""
+    if isinstance(t, VectorType):
+        values = [value] * t.get_shape()[0]
+        return llvm.ConstantOp(DenseIntOrFPElementsAttr.from_list(t, values), t)
+    if isinstance(t, IntegerType):
+        return llvm.ConstantOp(IntegerAttr(int(value), t), t)
+    return llvm.ConstantOp(FloatAttr(float(value), t), t)

@@ -35,6 +35,7 @@ from litec.lowering.to_llvm.conversion import (
     llvm_operands,
     llvm_type,
     replace,
+    splat_constant,
     unsupported,
 )
 
@@ -106,28 +107,31 @@ def _constant(op: arith.ConstantOp, v: list[SSAValue]) -> Lowered:
     return _ops(llvm.ConstantOp(value, t))
 
 
-def _splat(value: int, like: SSAValue) -> llvm.ConstantOp:
-    """An integer constant of `like`'s type (splatted over a vector)."""
-    t = like.type
-    if isinstance(t, VectorType):
-        n = t.get_shape()[0]
-        return llvm.ConstantOp(DenseIntOrFPElementsAttr.from_list(t, [value] * n), t)
-    return llvm.ConstantOp(IntegerAttr(value, t), t)
+class _Emitter:
+    """Collects the ops of an expansion; `emit(op)` returns its (first) result."""
+
+    def __init__(self):
+        self.ops: list[Operation] = []
+
+    def emit(self, op: Operation) -> SSAValue:
+        self.ops.append(op)
+        return op.results[0]
+
+    def icmp(self, predicate: str, lhs: SSAValue, rhs: SSAValue) -> SSAValue:
+        flag = IntegerAttr(llvm.ICmpPredicateFlag(predicate).to_int(), 64)
+        return self.emit(llvm.ICmpOp(lhs, rhs, flag))
 
 
 def _floor_div(op: Operation, v: list[SSAValue]) -> Lowered:
     """a floordiv b = q - 1 where the remainder is non-zero and its sign differs from b's."""
     a, b = v
-    q, r = llvm.SDivOp(a, b), llvm.SRemOp(a, b)
-    zero, one = _splat(0, a), _splat(1, a)
-    nonzero = llvm.ICmpOp(r, zero, IntegerAttr(1, 64))  # ne
-    signs = llvm.XOrOp(r, b)
-    differ = llvm.ICmpOp(signs, zero, IntegerAttr(2, 64))  # slt
-    adjust = llvm.AndOp(nonzero, differ)
-    down = llvm.SubOp(q, one)
-    return _ops(
-        q, r, zero, one, nonzero, signs, differ, adjust, down, llvm_ops.SelectOp(adjust, down, q)
-    )
+    e = _Emitter()
+    q, r = e.emit(llvm.SDivOp(a, b)), e.emit(llvm.SRemOp(a, b))
+    zero, one = e.emit(splat_constant(0, a.type)), e.emit(splat_constant(1, a.type))
+    differ = e.icmp("slt", e.emit(llvm.XOrOp(r, b)), zero)
+    adjust = e.emit(llvm.AndOp(e.icmp("ne", r, zero), differ))
+    result = e.emit(llvm_ops.SelectOp(adjust, e.emit(llvm.SubOp(q, one)), q))
+    return e.ops, [result]
 
 
 def _ceil_div(signed: bool) -> Lowering:
@@ -136,24 +140,22 @@ def _ceil_div(signed: bool) -> Lowering:
 
     def lower(op: Operation, v: list[SSAValue]) -> Lowered:
         a, b = v
-        q, r = div(a, b), rem(a, b)
-        zero, one = _splat(0, a), _splat(1, a)
-        nonzero = llvm.ICmpOp(r, zero, IntegerAttr(1, 64))  # ne
-        ops: list[Operation] = [q, r, zero, one, nonzero]
-        adjust = nonzero
+        e = _Emitter()
+        q, r = e.emit(div(a, b)), e.emit(rem(a, b))
+        zero, one = e.emit(splat_constant(0, a.type)), e.emit(splat_constant(1, a.type))
+        adjust = e.icmp("ne", r, zero)
         if signed:
-            signs = llvm.XOrOp(a, b)
-            agree = llvm.ICmpOp(signs, zero, IntegerAttr(5, 64))  # sge
-            adjust = llvm.AndOp(nonzero, agree)
-            ops += [signs, agree, adjust]
-        up = llvm.AddOp(q, one)
-        return _ops(*ops, up, llvm_ops.SelectOp(adjust, up, q))
+            agree = e.icmp("sge", e.emit(llvm.XOrOp(a, b)), zero)
+            adjust = e.emit(llvm.AndOp(adjust, agree))
+        result = e.emit(llvm_ops.SelectOp(adjust, e.emit(llvm.AddOp(q, one)), q))
+        return e.ops, [result]
 
     return lower
 
 
 def _mul_extended(signed: bool) -> Lowering:
     """(low, high) halves of the double-width product."""
+    extend = llvm.SExtOp if signed else llvm.ZExtOp
 
     def lower(op: Operation, v: list[SSAValue]) -> Lowered:
         t = v[0].type
@@ -161,23 +163,20 @@ def _mul_extended(signed: bool) -> Lowering:
         wide = IntegerType(2 * width)
         if isinstance(t, VectorType):
             wide = VectorType(wide, t.get_shape())
-        ext = llvm.SExtOp if signed else llvm.ZExtOp
-        a, b = ext(v[0], wide), ext(v[1], wide)
-        product = llvm.MulOp(a, b)
-        low = llvm.TruncOp(product, t)
-        shift = _splat(width, product.res)
-        upper = llvm.LShrOp(product, shift)
-        high = llvm.TruncOp(upper, t)
-        return (a, b, product, low, shift, upper, high), (low.res, high.res)
+        e = _Emitter()
+        product = e.emit(llvm.MulOp(e.emit(extend(v[0], wide)), e.emit(extend(v[1], wide))))
+        low = e.emit(llvm.TruncOp(product, t))
+        upper = e.emit(llvm.LShrOp(product, e.emit(splat_constant(width, wide))))
+        return e.ops, [low, e.emit(llvm.TruncOp(upper, t))]
 
     return lower
 
 
 def _add_extended(op: Operation, v: list[SSAValue]) -> Lowered:
     """(sum, carry): the carry is set when the sum wrapped below an operand."""
-    total = llvm.AddOp(v[0], v[1])
-    carry = llvm.ICmpOp(total, v[0], IntegerAttr(6, 64))  # ult
-    return (total, carry), (total.res, carry.res)
+    e = _Emitter()
+    total = e.emit(llvm.AddOp(v[0], v[1]))
+    return e.ops, [total, e.icmp("ult", total, v[0])]
 
 
 _LOWERINGS: dict[type[Operation], Lowering] = {
