@@ -80,18 +80,21 @@ def round_to_int32(x) -> np.ndarray:
     return np.where(in_range, r, INT32_MIN).astype(np.int64)
 
 
-def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
-    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 values (returns int64 holding int32).
+def saturating_rounding_doubling_high_mul(a, b, bits: int = 32) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on `bits`-bit values (16 or 32; returns
+    int64 holding them).
 
-    gemmlowp nudges a·b by ±2^30 and divides by 2^31 truncating; that is a·b / 2^31
-    rounded half up, i.e. (a·b + 2^30) >> 31, except that INT32_MIN · INT32_MIN saturates.
+    gemmlowp nudges a·b by ±2^(bits-2) and divides by 2^(bits-1) truncating; that is
+    a·b / 2^(bits-1) rounded half up, i.e. (a·b + 2^(bits-2)) >> (bits-1), except that
+    min · min saturates to max.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    result = (a * b + (1 << 30)) >> 31
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    result = (a * b + (1 << (bits - 2))) >> (bits - 1)
+    lowest = -(1 << (bits - 1))
+    overflow = (a == lowest) & (b == lowest)
     if overflow.any():
-        return np.where(overflow, INT32_MAX, result)
+        return np.where(overflow, -lowest - 1, result)
     return result
 
 

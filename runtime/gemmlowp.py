@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from litec.runtime.fixedpoint import rounding_divide_by_pot
+from litec.runtime.fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 
 # ----------------------------------------------------------------------------- raw integers
 
@@ -79,16 +79,10 @@ def _trunc_div_pow2(x: np.ndarray, shift: int) -> np.ndarray:
 def mul(a, b, bits: int) -> np.ndarray:
     """SaturatingRoundingDoublingHighMul: the product of two fixed-point values.
 
-    `(a * b + nudge) / 2^(bits - 1)`, rounding half away from zero; only
+    `a * b / 2^(bits - 1)` rounded half up (gemmlowp's nudge, then truncation); only
     `min * min` saturates. Integer bits add up: F<m> * F<n> is an F<m + n>.
     """
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << (bits - 2), 1 - (1 << (bits - 2)))
-    result = _trunc_div_pow2(ab + nudge, bits - 1)
-    overflow = (a == raw_min(bits)) & (b == raw_min(bits))
-    return np.where(overflow, raw_max(bits), result)
+    return saturating_rounding_doubling_high_mul(a, b, bits)
 
 
 def multiply_by_pot(x, exponent, bits: int) -> np.ndarray:

@@ -87,6 +87,14 @@ def test_srdhm_saturates_only_at_int32_min_squared():
     assert int(fp.saturating_rounding_doubling_high_mul(INT32_MIN, INT32_MIN + 1)) == INT32_MAX
 
 
+@given(st.integers(-(1 << 15), (1 << 15) - 1), st.integers(-(1 << 15), (1 << 15) - 1))
+@example(-(1 << 15), -(1 << 15))
+@example(-(1 << 14), 1)  # -1/2 in units of the result rounds up to 0
+def test_srdhm_int16(a, b):
+    want = (1 << 15) - 1 if a == b == -(1 << 15) else floor_half_up(Fraction(a * b, 1 << 15))
+    assert int(fp.saturating_rounding_doubling_high_mul(a, b, 16)) == want
+
+
 @given(st.lists(st.tuples(int32s, int32s), min_size=1, max_size=20))
 def test_srdhm_vectorised(pairs):
     a, b = (np.array(v, dtype=np.int32) for v in zip(*pairs, strict=True))
