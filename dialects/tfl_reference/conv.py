@@ -58,11 +58,6 @@ Sums = Callable[[np.ndarray, np.ndarray], np.ndarray]
 rounding, integer-valued float64 operands exactly."""
 
 
-def _clamp_float(x: np.ndarray, act: str) -> np.ndarray:
-    """ActivationFunctionWithMinMax as float32 (TANH and SIGN_BIT clamp nothing here)."""
-    return clamp_activation(x.astype(F32), act)
-
-
 EXACT_DEPTH = 2**53 // 2**32
 """Sums of this many products of integers below 2^16 in magnitude are exact in float64."""
 
@@ -243,6 +238,13 @@ def _conv_multipliers(call: KernelCall, x: TensorInfo, w: TensorInfo, channels: 
     return quantize_multiplier_array(np.float64(x.scale) * scales / np.float64(out.scale))
 
 
+def _finish_float(call: KernelCall, acc: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Add the bias, then ActivationFunctionWithMinMax in float32 (TANH and SIGN_BIT clamp
+    nothing here)."""
+    out = (acc + _bias(bias, F32)).astype(F32)
+    return clamp_activation(out, call.opts["fused_activation_function"])
+
+
 def _finish_quantized(call: KernelCall, scaled: np.ndarray) -> np.ndarray:
     """Add the output zero point (int32 arithmetic), clamp to the fused activation, cast."""
     act = call.opts.get("fused_activation_function", "NONE")
@@ -282,8 +284,7 @@ def _weights_zero_point(x: TensorInfo, w: TensorInfo) -> int:
 
 def _float_conv(call: KernelCall, sums: Sums, x, w, bias) -> np.ndarray:
     """Float32 convolution: sums in TFLite's order, bias, clamp."""
-    acc = sums(x.astype(F32), w.astype(F32)) + _bias(bias, F32)
-    return _clamp_float(acc, call.opts["fused_activation_function"])
+    return _finish_float(call, sums(x.astype(F32), w.astype(F32)), bias)
 
 
 def _integer_conv_sums(call: KernelCall, sums: Sums, x, w) -> np.ndarray:
@@ -349,8 +350,7 @@ def conv_2d(call: KernelCall, x, w, bias=None):
     if cin != cg and len(scales) != o:
         raise call.error("hybrid grouped convolution needs one weight scale per output channel")
     per_channel = cin != cg or any(s != scales[0] for s in scales)
-    out = _hybrid_scaled(call, sums, x, w, wi, per_channel) + _bias(bias, F32)
-    return _clamp_float(out, call.opts["fused_activation_function"])
+    return _finish_float(call, _hybrid_scaled(call, sums, x, w, wi, per_channel), bias)
 
 
 @kernel("DEPTHWISE_CONV_2D")
@@ -372,8 +372,7 @@ def depthwise_conv_2d(call: KernelCall, x, w, bias=None):
     q, scale, offset = asymmetric_quantize_floats(x.reshape(x.shape[0], -1))
     acc = wrap_int32(_integer_conv_sums(call, sums, (q - offset[:, None]).reshape(x.shape), w))
     per_output = wi.quant.scale_array() * scale[:, None, None, None]
-    out = acc.astype(F32) * per_output + _bias(bias, F32)
-    return _clamp_float(out, call.opts["fused_activation_function"])
+    return _finish_float(call, acc.astype(F32) * per_output, bias)
 
 
 @kernel("TRANSPOSE_CONV")
@@ -391,8 +390,7 @@ def transpose_conv(call: KernelCall, output_shape, w, x, bias=None):
         return _float_conv(call, _transpose_conv_sums(win), x, w, bias)
     if kind in QUANTIZED_KINDS:
         return _quantized_conv(call, _transpose_conv_sums(win), x, w, bias, xi, wi)
-    out = _hybrid_transpose_conv(call, win, x, w, wi) + _bias(bias, F32)
-    return _clamp_float(out, call.opts["fused_activation_function"])
+    return _finish_float(call, _hybrid_transpose_conv(call, win, x, w, wi), bias)
 
 
 def _hybrid_transpose_conv(call: KernelCall, win: Window, x, w, wi: TensorInfo) -> np.ndarray:
@@ -439,7 +437,7 @@ def fully_connected(call: KernelCall, x, w, bias=None):
     if kind == (F32, F32):
         columns, weights = np.ascontiguousarray(rows.T)[..., None], np.ascontiguousarray(w.T)
         acc = _in_order(zip(columns, weights, strict=True), (len(rows), w.shape[0]))
-        return _clamp_float(acc + _bias(bias, F32), act).reshape(call.out.shape)
+        return _finish_float(call, acc, bias).reshape(call.out.shape)
     if xi.dtype == U8 and call.out.dtype != U8:
         raise call.error(f"uint8 input with {call.out.dtype} output is not supported")
     per_channel = len(wi.quant.scales) > 1
