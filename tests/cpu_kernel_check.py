@@ -99,8 +99,7 @@ def run_op_natively(op: Operation, inputs: list[np.ndarray | None]) -> list[np.n
 def native_diff(name: str, ours: np.ndarray, ref: np.ndarray) -> Diff:
     """A Diff judged by the native tolerance (floats: 1e-4 relative)."""
     d = diff(name, ours, ref)
-    if d.dtype.startswith("float"):
-        d.max_abs *= 1e-5 / NATIVE_FLOAT_RTOL  # Diff.ok uses 1e-5: rescale to 1e-4
+    d.rtol = NATIVE_FLOAT_RTOL
     return d
 
 

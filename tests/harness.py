@@ -45,11 +45,12 @@ class Diff:
     mismatches: int
     size: int
     ref_max: float
+    rtol: float = FLOAT_RTOL
 
     @property
     def ok(self) -> bool:
         if self.dtype.startswith("float"):
-            return self.max_abs <= FLOAT_RTOL * max(1.0, self.ref_max)
+            return self.max_abs <= self.rtol * max(1.0, self.ref_max)
         return self.mismatches == 0
 
     def __str__(self) -> str:
