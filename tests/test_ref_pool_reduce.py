@@ -304,3 +304,20 @@ def test_nan_never_wins_max_or_arg_max(tmp_path):
     for i, (name, arr) in enumerate(ours.items()):
         np.testing.assert_array_equal(arr, ref[f"out{i}"], err_msg=name)
     np.testing.assert_array_equal(ours["am"], [2, 0, 2, 1])
+
+
+def test_reduction_axes_wrap_dedupe_and_are_checked():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    call = call_for("SUM", {"keep_dims": False}, x, (3,))
+    np.testing.assert_array_equal(KERNELS["SUM"](call, x, np.array([-1, 0, 2])), x.sum((0, 2)))
+    with pytest.raises(LitecError, match="axis 3 is out of range for rank 3"):
+        KERNELS["SUM"](call, x, np.array([3]))
+    empty = np.zeros((2, 0), np.float32)
+    arg = KernelCall(
+        "ARG_MAX",
+        {},
+        [TensorInfo(empty.shape, empty.dtype)],
+        [TensorInfo((2,), np.dtype(np.int32))],
+    )
+    with pytest.raises(LitecError, match="ARG_MAX axis 1 is empty"):
+        KERNELS["ARG_MAX"](arg, empty, np.array([-1]))

@@ -90,6 +90,14 @@ def same_quantization(a: TensorInfo | None, b: TensorInfo | None) -> bool:
     return (qa.scales, qa.zero_points) == (qb.scales, qb.zero_points)
 
 
+def resolve_axis(call: KernelCall, axis: int, rank: int) -> int:
+    """A possibly negative axis, wrapped into [0, rank) or refused."""
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < rank:
+        raise call.error(f"axis {axis} is out of range for rank {rank}")
+    return a
+
+
 def lowest(dtype: np.dtype):
     """The lowest value of a float or integer dtype (where a max reduction starts)."""
     return np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from litec.dialects.tfl_reference.common import QUANTIZED_DTYPES, lowest, same_quantization
+from litec.dialects.tfl_reference.common import (
+    QUANTIZED_DTYPES,
+    lowest,
+    resolve_axis,
+    same_quantization,
+)
 from litec.dialects.tfl_reference.core import KernelCall, kernel
 from litec.runtime.fixedpoint import (
     multiply_by_quantized_multiplier,
@@ -22,14 +27,8 @@ from litec.runtime.fixedpoint import (
 
 def _axes(call: KernelCall, x: np.ndarray, axis) -> list[int]:
     """TFLite's ResolveAxis: negative axes wrapped, duplicates dropped, order kept."""
-    resolved: list[int] = []
-    for a in np.asarray(axis).ravel().tolist():
-        a = a + x.ndim if a < 0 else a
-        if not 0 <= a < x.ndim:
-            raise call.error(f"reduction axis {a} is out of range for rank {x.ndim}")
-        if a not in resolved:
-            resolved.append(a)
-    return resolved
+    resolved = [resolve_axis(call, a, x.ndim) for a in np.asarray(axis).ravel().tolist()]
+    return list(dict.fromkeys(resolved))
 
 
 def _grouped(x: np.ndarray, axes: list[int]) -> np.ndarray:
@@ -117,10 +116,9 @@ ARG_MAX_INPUTS = (np.float32, np.int8, np.uint8, np.int32, np.bool_)
 @kernel("ARG_MAX")
 def arg_max(call: KernelCall, x, axis):
     """TFLite ARG_MAX: the index of the first largest element; NaN is never the largest."""
-    a = int(np.asarray(axis).ravel()[0])
-    a = a + x.ndim if a < 0 else a
-    if not 0 <= a < x.ndim or x.shape[a] == 0:
-        raise call.error(f"ARG_MAX axis {a} is out of range or empty for shape {list(x.shape)}")
+    a = resolve_axis(call, int(np.asarray(axis).ravel()[0]), x.ndim)
+    if x.shape[a] == 0:
+        raise call.error(f"ARG_MAX axis {a} is empty in shape {list(x.shape)}")
     if x.dtype not in ARG_MAX_INPUTS or call.out.dtype not in (np.int32, np.int64):
         raise call.error(f"ARG_MAX from {x.dtype} to {call.out.dtype} is not supported")
     if x.dtype.kind != "f":

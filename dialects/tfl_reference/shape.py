@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from litec.dialects.tfl_reference.common import same_quantization
+from litec.dialects.tfl_reference.common import resolve_axis, same_quantization
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, kernel
 from litec.runtime.fixedpoint import round_half_away, trunc_div
-
-
-def _axis(call: KernelCall, axis: int, rank: int) -> int:
-    """A possibly negative axis, wrapped into [0, rank) or refused."""
-    a = axis + rank if axis < 0 else axis
-    if not 0 <= a < rank:
-        raise call.error(f"axis {axis} is out of range for rank {rank}")
-    return a
 
 
 def _check_size(call: KernelCall, result: np.ndarray) -> np.ndarray:
@@ -97,7 +89,7 @@ def concatenation(call: KernelCall, *xs):
     """TFLite CONCATENATION: uint8 inputs are rescaled to the output; int8 must share it."""
     if call.opts["fused_activation_function"] != "NONE":
         raise call.error("CONCATENATION supports no fused activation")
-    axis = _axis(call, call.opts["axis"], xs[0].ndim)
+    axis = resolve_axis(call, call.opts["axis"], xs[0].ndim)
     dst = call.out
     if dst.dtype == np.uint8 and dst.quant is not None:
         xs = tuple(_rescale_uint8(x, s, dst) for x, s in zip(xs, call.inputs, strict=True))
@@ -111,14 +103,14 @@ def pack(call: KernelCall, *xs):
     """TFLite PACK: stack equally shaped tensors along a new axis."""
     if not all(same_quantization(s, call.out) for s in call.inputs):
         raise call.error("PACK needs the same scale and zero point on inputs and output")
-    axis = _axis(call, call.opts["axis"], xs[0].ndim + 1)
+    axis = resolve_axis(call, call.opts["axis"], xs[0].ndim + 1)
     return np.stack(xs, axis=axis)
 
 
 @kernel("UNPACK")
 def unpack(call: KernelCall, x):
     """TFLite UNPACK: split along an axis into `num` tensors, that axis removed."""
-    axis = _axis(call, call.opts["axis"], x.ndim)
+    axis = resolve_axis(call, call.opts["axis"], x.ndim)
     if x.shape[axis] != call.opts["num"]:
         raise call.error(f"UNPACK of {x.shape[axis]} slices into {call.opts['num']} outputs")
     return [np.ascontiguousarray(np.take(x, i, axis=axis)) for i in range(x.shape[axis])]
@@ -127,7 +119,7 @@ def unpack(call: KernelCall, x):
 @kernel("SPLIT")
 def split(call: KernelCall, split_dim, x):
     """TFLite SPLIT: `num_splits` equal pieces along the axis given as the first input."""
-    axis = _axis(call, int(np.asarray(split_dim).ravel()[0]), x.ndim)
+    axis = resolve_axis(call, int(np.asarray(split_dim).ravel()[0]), x.ndim)
     n = call.opts["num_splits"]
     if n <= 0 or x.shape[axis] % n:
         raise call.error(f"dimension {x.shape[axis]} does not split into {n} equal parts")
@@ -243,7 +235,7 @@ def strided_slice(call: KernelCall, x, begin, end, strides):
 @kernel("GATHER")
 def gather(call: KernelCall, params, indices):
     """TFLite GATHER: slices of `params` along `axis` picked by `indices`, with batch_dims."""
-    axis = _axis(call, call.opts["axis"], params.ndim)
+    axis = resolve_axis(call, call.opts["axis"], params.ndim)
     batch = call.opts["batch_dims"]
     batch = batch + indices.ndim if batch < 0 else batch
     if (
