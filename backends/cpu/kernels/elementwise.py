@@ -96,6 +96,11 @@ def _with_elem(t: Attribute, elem: Attribute) -> Attribute:
     return elem if lanes is None else VectorType(elem, [lanes])
 
 
+CMPF = {"oeq": 1, "ogt": 2, "oge": 3, "olt": 4, "ole": 5, "une": 13}
+CMPI = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5}
+"""The predicates of arith.cmpf / arith.cmpi that `V` uses, by their numbers."""
+
+
 def _result(op: Operation) -> V:
     return V(op.results[0])
 
@@ -129,12 +134,18 @@ class V:
         return isinstance(self.elem, AnyFloat)
 
     def lift(self, x) -> V:
-        """`x` as a value of this value's type."""
-        return x if isinstance(x, V) else const(x, self.type)
+        """`x` as a value of this value's type: a number becomes a constant, a scalar value
+        is splatted to this vector's width."""
+        if not isinstance(x, V):
+            return const(x, self.type)
+        if x.lanes is None and self.lanes is not None:
+            return splat(x, self.lanes)
+        return x
 
     def _binary(self, other, float_op, int_op, reverse: bool = False) -> V:
-        o = self.lift(other)
-        a, b = (o, self) if reverse else (self, o)
+        a, b = matched(self, other)
+        if reverse:
+            a, b = b, a
         op = float_op if self.is_float else int_op
         if op is None:
             raise TypeError(f"no {int_op or float_op} for {self.type}")
@@ -185,10 +196,22 @@ class V:
         return 0 - self
 
     def _compare(self, o, fpred: str, ipred: str) -> V:
-        other = self.lift(o)
+        a, b = matched(self, o)
+        result = _with_elem(a.type, i1)  # xDSL 0.74's constructors type vector compares i1
         if self.is_float:
-            return _result(arith.CmpfOp(self.ssa, other.ssa, fpred))
-        return _result(arith.CmpiOp(self.ssa, other.ssa, ipred))
+            properties = {
+                "predicate": IntegerAttr(CMPF[fpred], 64),
+                "fastmath": arith.FastMathFlagsAttr("none"),
+            }
+            op = arith.CmpfOp.build(
+                operands=[a.ssa, b.ssa], result_types=[result], properties=properties
+            )
+        else:
+            properties = {"predicate": IntegerAttr(CMPI[ipred], 64)}
+            op = arith.CmpiOp.build(
+                operands=[a.ssa, b.ssa], result_types=[result], properties=properties
+            )
+        return _result(op)
 
     def __lt__(self, o):
         return self._compare(o, "olt", "slt")
@@ -209,6 +232,23 @@ class V:
     def ne(self, o) -> V:
         """self != o (unordered for floats: NaN != NaN)."""
         return self._compare(o, "une", "ne")
+
+
+def matched(*values) -> list[V]:
+    """The operands of one op: numbers become constants of the first value's element type,
+    scalars are splatted to the width of any vector among them."""
+    first = next(v for v in values if isinstance(v, V))
+    lanes = next((v.lanes for v in values if isinstance(v, V) and v.lanes is not None), None)
+    t = first.elem if lanes is None else VectorType(first.elem, [lanes])
+    out = []
+    for v in values:
+        if not isinstance(v, V):
+            out.append(const(v, t))
+        elif v.lanes is None and lanes is not None:
+            out.append(splat(v, lanes))
+        else:
+            out.append(v)
+    return out
 
 
 def const(x, t: Attribute) -> V:
@@ -237,10 +277,13 @@ def splat(v: V, lanes: int) -> V:
 
 
 def where(cond: V, a, b) -> V:
-    """cond ? a : b, lane by lane; numbers take the type of the other operand."""
-    if not isinstance(a, V):
-        a = b.lift(a)
-    b = a.lift(b)
+    """cond ? a : b, lane by lane; a number takes the type of the other operand (one of them
+    must be a value)."""
+    a, b = matched(a, b)
+    if cond.lanes is not None and a.lanes is None:
+        a, b = splat(a, cond.lanes), splat(b, cond.lanes)
+    elif a.lanes is not None and cond.lanes is None:
+        cond = splat(cond, a.lanes)
     return _result(arith.SelectOp(cond.ssa, a.ssa, b.ssa))
 
 
@@ -296,7 +339,8 @@ def bitcast(v: V, elem: Attribute) -> V:
 
 def fma(a: V, b, c) -> V:
     """a * b + c, fused."""
-    return _result(mathd.FmaOp(a.ssa, a.lift(b).ssa, a.lift(c).ssa))
+    a, b, c = matched(a, b, c)
+    return _result(mathd.FmaOp(a.ssa, b.ssa, c.ssa))
 
 
 def floor(x: V) -> V:
@@ -328,9 +372,13 @@ def reduce(v: V, kind: str) -> V:
     """Combine the lanes of a vector: kind "add", "maxnumf", "maxsi", ...; a scalar is itself."""
     if v.lanes is None:
         return v
-    return _result(
-        vector.ReductionOp(v.ssa, vector.CombiningKindAttr([vector.CombiningKindFlag(kind)]))
+    # built generically: xDSL 0.74's ReductionOp constructor gives the result the vector's type
+    op = vector.ReductionOp.build(
+        operands=[v.ssa, []],
+        result_types=[v.elem],
+        properties={"kind": vector.CombiningKindAttr(vector.CombiningKindFlag(kind))},
     )
+    return _result(op)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -536,9 +584,11 @@ def vector_steps(n: int, lanes: int) -> list[tuple[int, int]]:
     return steps
 
 
-def for_chunks(n: int, lanes: int, chunk: Callable[[V, int], None]) -> None:
-    """Cover n consecutive elements: `chunk(offset, width)` in a loop of `lanes`-wide steps,
-    then straight-line chunks of 8, 4 and 1 for the remainder (`vector_steps`)."""
+def for_chunks(n: int, chunk: Callable[[V, int], None], lanes: int | None = None) -> None:
+    """Cover n consecutive elements: `chunk(offset, width)` in a loop of `lanes`-wide steps
+    (default LANES; 1 = scalars only), then straight-line chunks of 8, 4 and 1 for the
+    remainder (`vector_steps`)."""
+    lanes = lanes or LANES
 
     def main_loop(j: V) -> list:
         chunk(j, lanes)
@@ -551,10 +601,14 @@ def for_chunks(n: int, lanes: int, chunk: Callable[[V, int], None]) -> None:
             for_range(0, start, lanes, main_loop)
 
 
-def fold(n: int, lanes: int, load_at: Callable[[V, int], V], combine, init: V, kind: str) -> V:
+def fold(
+    n: int, load_at: Callable[[V, int], V], combine, init: V, kind: str, lanes: int | None = None
+) -> V:
     """Fold n consecutive elements into one scalar: `load_at(offset, width)` gives them (as
     compute values), `combine(acc, value)` adds one in, `init` (a scalar) starts; a vector
-    accumulator runs over the main loop and its lanes are combined by `reduce(.., kind)`."""
+    accumulator (`lanes` wide, default LANES) runs over the main loop and its lanes are
+    combined by `reduce(.., kind)`."""
+    lanes = lanes or LANES
     steps = vector_steps(n, lanes)
     acc = init
     main_end = steps[0][0]
@@ -618,7 +672,7 @@ def elementwise(
             ]
             store(narrow(body(*args)), out, out_base + j)
 
-        for_chunks(n, lanes, chunk)
+        for_chunks(n, chunk, lanes)
 
     level(0, [index(0) for _ in operands], index(0))
 
@@ -779,8 +833,8 @@ def rdbp(x: V, exponent: int) -> V:
 def rdbp_var(x: V, exponent: V) -> V:
     """RoundingDivideByPOT with an exponent computed at run time (0..63)."""
     mask = (x.lift(1) << exponent) - 1
-    threshold = (mask >> 1) + where(x < 0, 1, 0)
-    return (x >> exponent) + where((x & mask) > threshold, 1, 0)
+    threshold = (mask >> 1) + where(x < 0, x.lift(1), 0)
+    return (x >> exponent) + where((x & mask) > threshold, x.lift(1), 0)
 
 
 def mbqm(x: V, multiplier: int, shift: int) -> V:
@@ -1163,7 +1217,8 @@ generator(
 def round_half_away(x: V) -> V:
     """C's round() of floats, exactly: halves away from zero (x - trunc(x) is exact)."""
     t = trunc(x)
-    return t + where(absf(x - t) >= 0.5, where(x < 0.0, -1.0, 1.0), 0.0)
+    away = where(x < 0.0, x.lift(-1.0), 1.0)
+    return t + where(absf(x - t) >= 0.5, away, 0.0)
 
 
 FLOAT_UNARY: dict[str, Callable[[V], V]] = {
