@@ -52,7 +52,7 @@ def supported_ops() -> str:
 
 
 def cli_help() -> str:
-    commands = ["", "inspect", "opt", "interpret"]
+    commands = ["", "inspect", "opt", "interpret", "compile", "run", "bench"]
     out = [
         "# Command line reference",
         "",

@@ -1,8 +1,11 @@
 """The `litec` command line.
 
-    litec inspect MODEL.tflite [--json]
-    litec opt MODEL.tflite|IN.mlir [--emit tfl] [-o OUT.mlir] [--no-resources]
+    litec inspect MODEL.tflite|MODEL.litec [--json]
+    litec opt MODEL.tflite|IN.mlir [-p PIPELINE] [--print-ir-after-all] [-o OUT.mlir]
     litec interpret MODEL.tflite|IN.mlir [--inputs in.npz] [--outputs out.npz]
+    litec compile MODEL.tflite [--target cpu] [-o OUT.litec] [--emit STAGE] [--report]
+    litec run MODEL.litec [--inputs in.npz] [--outputs out.npz] [--repeat N] [--profile T.json]
+    litec bench MODEL.tflite [--target cpu] [--threads 1] [--repeat N]
 
 A user error (a bad file, an unsupported op, a wrong input) prints one line,
 `litec: error: FILE: op #N BUILTIN: what is wrong`, and exits with 2; anything else is an
@@ -16,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
+import time
 import traceback
 import zipfile
 from collections.abc import Callable
@@ -28,13 +33,17 @@ import numpy as np
 import litec
 from litec.ir.diagnostics import LitecError
 
+EMIT_STAGES = ("tfl", "partitioned", "kernel", "llvm", "llvm-ir")
+"""Stages `litec compile --emit` prints (litec.driver.EMIT_STAGES; xDSL is imported lazily)."""
+STAGES = (*EMIT_STAGES, "artifact")
+
 NPZ_MARK = b"written by litec"
 """The zip comment of every `.npz` litec writes: such a file may be overwritten."""
 
 MLIR_MARK = b"builtin.module"
 """How every `.mlir` file litec writes begins: such a file may be overwritten."""
 
-EMIT_STAGES = ("tfl",)
+OPT_STAGES = ("tfl",)
 """Stages `litec opt --emit` can print (in processing order)."""
 
 
@@ -245,16 +254,88 @@ def inspect_text(info: dict) -> str:
 def cmd_inspect(args) -> int:
     from litec.lowering.tflite_reader import read_model
 
-    info = inspect_json(read_model(args.model))
-    sys.stdout.write(json.dumps(info, indent=2) + "\n" if args.json else inspect_text(info))
+    if _is_litec_artifact(Path(args.model)):
+        info = artifact_json(Path(args.model))
+        text = artifact_text
+    else:
+        info = inspect_json(read_model(args.model))
+        text = inspect_text
+    sys.stdout.write(json.dumps(info, indent=2) + "\n" if args.json else text(info))
     return 0
 
 
 # ----------------------------------------------------------------------------- opt
 
 
+def opt_context():
+    """A context for `litec opt`: litec's dialects (`llvm` with litec's extra ops) and every
+    other xDSL dialect (loaded lazily), so any stage's text parses, from `tfl` to `llvm`."""
+    from xdsl.dialects import get_all_dialects
+
+    from litec.dialects import context
+    from litec.lowering.to_llvm.llvm_ops import LLVM
+
+    ctx = context()
+    ctx.load_dialect(LLVM)
+    for name, load in get_all_dialects().items():
+        if name not in ctx.registered_dialect_names:
+            ctx.register_dialect(name, load)
+    return ctx
+
+
+def _load_for_opt(path: str):
+    """The module of a `.tflite` file, or of a `.mlir` file in any dialect litec knows."""
+    if Path(path).suffix != ".mlir":
+        return litec.load(path)
+    from litec.ir.text import parse_checked
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LitecError("no such file", file=path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LitecError(f"cannot read: {getattr(e, 'strerror', None) or e}", file=path) from None
+    return parse_checked(text, opt_context(), path)
+
+
+def _print_after(resources: bool):
+    """A pass-pipeline callback printing the IR after every pass on stderr, MLIR-style."""
+
+    def callback(done, module, _next) -> None:
+        if done is None:
+            return
+        sys.stderr.write(f"// -----// IR Dump After {done.name} //----- //\n")
+        sys.stderr.write(litec.print_mlir(module, resources=resources))
+
+    return callback
+
+
+PASS_MODULES = ("litec.lowering.partition", "litec.lowering.to_llvm")
+"""Modules whose passes `litec opt -p` knows (each registers its own when imported)."""
+
+
+def _run_pipeline(module, spec: str, print_after: bool, resources: bool) -> None:
+    """Apply a pass pipeline (`a,b{opt=1}`) and verify the result."""
+    import importlib
+
+    from xdsl.utils.exceptions import VerifyException
+
+    from litec.ir.passes import parse_pipeline
+
+    for name in PASS_MODULES:
+        importlib.import_module(name)
+    pipeline = parse_pipeline(spec, _print_after(resources) if print_after else None)
+    pipeline.apply(opt_context(), module)
+    try:
+        module.verify()
+    except VerifyException as e:
+        raise LitecError(f"the IR after '{spec}' does not verify: {_one_line(str(e))}") from None
+
+
 def cmd_opt(args) -> int:
-    module = litec.load(args.input)
+    module = _load_for_opt(args.input)
+    if args.passes:
+        _run_pipeline(module, args.passes, args.print_ir_after_all, not args.no_resources)
     text = litec.print_mlir(module, resources=not args.no_resources)
     if args.output is None:
         sys.stdout.write(text)
@@ -303,6 +384,249 @@ def cmd_interpret(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- compile
+
+
+ARTIFACT_IDENTIFIER = b"LITC"
+"""The FlatBuffers file identifier of a `.litec` artifact (runtime/schema/artifact.fbs)."""
+
+
+def _is_litec_artifact(path: Path) -> bool:
+    if not path.is_file():  # never open a FIFO or a device to peek at it
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(8)[4:] == ARTIFACT_IDENTIFIER
+    except OSError:
+        return False
+
+
+def _progress(stage: str, seconds: float, detail: str) -> None:
+    print(f"litec: {stage:<12} {seconds:7.2f} s  {detail}".rstrip(), file=sys.stderr)
+
+
+def _print_report(placements) -> None:
+    from litec.lowering.partition import report
+
+    sys.stdout.write(report(placements))
+
+
+def _compile_to(args) -> str:
+    """Where compiling stops: `--compile-to`, else the `--emit` stage unless `-o` asks for
+    the artifact too, else the artifact."""
+    if args.compile_to is not None:
+        return args.compile_to
+    if args.emit is not None and args.output is None:
+        return args.emit
+    return "artifact"
+
+
+def cmd_compile(args) -> int:
+    from litec.driver import compile_model
+
+    compile_to = _compile_to(args)
+    out = Path(args.output or Path(args.model).with_suffix(".litec").name)
+    if compile_to == "artifact":
+        _check_overwrite(out, _is_litec_artifact, args.force)
+    c = compile_model(
+        args.model,
+        args.target,
+        portable=args.portable,
+        emit=args.emit,
+        compile_to=compile_to,
+        progress=None if args.quiet else _progress,
+        report=_print_report if args.report else None,
+        resources=not args.no_resources,
+    )
+    if c.emitted is not None:
+        sys.stdout.write(c.emitted)
+    if c.artifact is None:
+        return 0
+    _write_atomically(out, lambda tmp: tmp.write_bytes(c.artifact))
+    if not args.quiet:
+        total = sum(t for _, t in c.timings)
+        print(f"litec: wrote {out} ({len(c.artifact):,} bytes) in {total:.2f} s", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- run and bench
+
+
+def _random_inputs(model, seed: int) -> dict[str, np.ndarray]:
+    """Seeded random inputs for a loaded artifact, drawn as `litec interpret` draws them."""
+    from litec.dialects.tfl_reference.core import TensorInfo, random_input
+
+    rng = np.random.default_rng(seed)
+    return {
+        t.name: random_input(TensorInfo(tuple(t.shape), np.dtype(t.dtype), t.quant), rng)
+        for t in model.inputs
+    }
+
+
+def _inputs_for(model, args) -> dict[str, np.ndarray]:
+    if args.inputs is not None:
+        return read_npz(Path(args.inputs))
+    print(
+        f"litec: no --inputs given: seeded random inputs (seed {args.seed}; floats uniform "
+        "in [-1, 1), quantized and 8/16-bit integers over their range, wider ones in [0, 8])",
+        file=sys.stderr,
+    )
+    return _random_inputs(model, args.seed)
+
+
+def _time_runs(model, inputs, repeat: int, profile: bool = False) -> list[float]:
+    """Seconds of each of `repeat` runs; returns them with the last outputs kept on `model`."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        model.run(inputs, profile=profile)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _latency_line(times: list[float]) -> str:
+    ms = sorted(t * 1e3 for t in times)
+    return (
+        f"{len(ms)} runs: median {statistics.median(ms):.3f} ms, min {ms[0]:.3f} ms, "
+        f"max {ms[-1]:.3f} ms"
+    )
+
+
+def cmd_run(args) -> int:
+    import litec.runtime
+
+    model = litec.runtime.load(args.model, threads=args.threads)
+    inputs = _inputs_for(model, args)
+    outputs = model.run(inputs, profile=args.profile is not None)
+    if args.repeat > 1:
+        times = _time_runs(model, inputs, args.repeat, args.profile is not None)
+        print(f"litec: {_latency_line(times)}", file=sys.stderr)
+    if args.profile is not None:
+        model.export_chrome_trace(args.profile)
+        print(f"litec: wrote the trace to {args.profile}", file=sys.stderr)
+    if args.outputs is None:
+        for name, arr in outputs.items():
+            print(_summary(name, arr))
+        return 0
+    write_npz(Path(args.outputs), outputs, args.force)
+    print(f"litec: wrote {len(outputs)} outputs to {args.outputs}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import litec.runtime
+    from litec.driver import compile_model
+
+    start = time.perf_counter()
+    c = compile_model(args.model, args.target, portable=args.portable)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    model = litec.runtime.load(c.artifact, threads=args.threads)
+    load_s = time.perf_counter() - start
+    inputs = _random_inputs(model, 0)
+    _time_runs(model, inputs, args.warmup)
+    times = _time_runs(model, inputs, args.repeat)
+    ex = c.executable
+    print(f"model: {args.model} (target {args.target}, threads {args.threads})")
+    print(
+        f"  compile {compile_s:.2f} s, artifact {len(c.artifact):,} bytes, load {load_s * 1e3:.1f} ms"
+    )
+    print(f"  arena {ex.arena_size:,} bytes (lower bound {ex.arena_lower_bound:,})")
+    print(f"  {_latency_line(times)}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect an artifact
+
+
+def artifact_json(path: Path) -> dict:
+    """What `litec inspect MODEL.litec --json` prints: header, signature, plan and sizes."""
+    from litec.runtime.artifact import read_artifact
+
+    data = _read_bytes(path)
+    ex = read_artifact(data)
+    steps: dict[str, dict[str, int]] = {}
+    for fn in ex.functions.values():
+        for step in fn.steps:
+            where = step.backend or "runtime"
+            kinds = steps.setdefault(where, {})
+            kinds[step.kind] = kinds.get(step.kind, 0) + 1
+    return {
+        "file": str(path),
+        "size": len(data),
+        "compiler_version": ex.compiler_version,
+        "source_sha256": ex.source_sha256,
+        "target": ex.target,
+        "inputs": [_spec_json(t) for t in ex.inputs],
+        "outputs": [_spec_json(t) for t in ex.outputs],
+        "arena_size": ex.arena_size,
+        "arena_lower_bound": ex.arena_lower_bound,
+        "constant_bytes": len(ex.constants),
+        "functions": {name: len(fn.steps) for name, fn in ex.functions.items()},
+        "steps": steps,
+        "sections": [
+            {"backend": s.backend, "bytes": len(s.data), "meta": s.meta} for s in ex.sections
+        ],
+    }
+
+
+def _spec_json(t) -> dict:
+    quant = None
+    if t.quant is not None:
+        quant = {
+            "scales": list(t.quant.scales),
+            "zero_points": list(t.quant.zero_points),
+            "axis": t.quant.axis,
+        }
+    return {
+        "key": t.name,
+        "name": t.name,
+        "dtype": t.dtype,
+        "shape": list(t.shape),
+        "quantization": quant,
+        "dynamic_dims": [],
+    }
+
+
+def artifact_text(info: dict) -> str:
+    """What `litec inspect MODEL.litec` prints, from `artifact_json`'s data."""
+    lines = [
+        f"artifact: {info['file']}",
+        f"  size {info['size']:,} bytes, litec {info['compiler_version']}",
+        f"  source model sha256 {info['source_sha256']}",
+        f"  target {info['target']}",
+        "inputs:",
+    ]
+    for t in info["inputs"]:
+        lines += _format_tensor(t)
+    lines.append("outputs:")
+    for t in info["outputs"]:
+        lines += _format_tensor(t)
+    lines.append(
+        f"memory: arena {info['arena_size']:,} bytes (lower bound {info['arena_lower_bound']:,}), "
+        f"constants {info['constant_bytes']:,} bytes"
+    )
+    lines.append(
+        "functions: " + ", ".join(f"@{n} ({k} steps)" for n, k in info["functions"].items())
+    )
+    lines.append("steps:")
+    for where, kinds in info["steps"].items():
+        lines.append(f"  {where}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    lines.append("sections:")
+    for sec in info["sections"]:
+        lines.append(f"  {sec['backend']}: {sec['bytes']:,} bytes")
+    return "\n".join(lines) + "\n"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LitecError("no such file", file=str(path)) from None
+    except OSError as e:
+        raise LitecError(f"cannot read: {e.strerror}", file=str(path)) from None
+
+
 # ----------------------------------------------------------------------------- the parser
 
 
@@ -322,9 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
-        "inspect", parents=[common], help="show a model's inputs, outputs, subgraphs and ops"
-    )
-    p.add_argument("model", help="a .tflite file")
+        "inspect", parents=[common],
+        help="show a model's inputs, outputs, subgraphs and ops (or a .litec artifact's plan)",
+    )  # fmt: skip
+    p.add_argument("model", help="a .tflite file or a .litec artifact")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(run=cmd_inspect)
 
@@ -332,13 +657,21 @@ def build_parser() -> argparse.ArgumentParser:
         "opt", parents=[common], help="print a model as tfl IR (MLIR text), or parse and reprint"
     )
     p.add_argument("input", help="a .tflite file or a .mlir file")
-    p.add_argument("--emit", choices=EMIT_STAGES, default="tfl", help="the stage to print")
+    p.add_argument("--emit", choices=OPT_STAGES, default="tfl", help="the stage to print")
     p.add_argument("-o", "--output", metavar="OUT.mlir", help="write here instead of stdout")
     p.add_argument(
         "--no-resources", action="store_true",
         help="leave the constant data out (the text then does not run)",
     )  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite OUT.mlir whatever it is")
+    p.add_argument(
+        "-p", "--passes", metavar="PIPELINE",
+        help="run these passes first, e.g. 'convert-func-to-llvm,convert-arith-to-llvm'",
+    )  # fmt: skip
+    p.add_argument(
+        "--print-ir-after-all", action="store_true",
+        help="print the IR after every pass (on stderr)",
+    )  # fmt: skip
     p.set_defaults(run=cmd_opt)
 
     p = sub.add_parser(
@@ -350,7 +683,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--force", action="store_true", help="overwrite OUT.npz whatever it is")
     p.set_defaults(run=cmd_interpret)
+
+    p = sub.add_parser("compile", parents=[common], help="compile a model into a .litec artifact")
+    p.add_argument("model", help="a .tflite file (or a .mlir file of tfl IR)")
+    p.add_argument("--target", default="cpu", help="the backend to compile for (default: cpu)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT.litec",
+        help="the artifact to write (default: the model's name with .litec, here)",
+    )  # fmt: skip
+    p.add_argument(
+        "--emit", choices=EMIT_STAGES, metavar="STAGE",
+        help=f"print this stage's IR on stdout ({', '.join(EMIT_STAGES)}); without -o, stop there",
+    )  # fmt: skip
+    p.add_argument(
+        "--compile-to", choices=STAGES, metavar="STAGE",
+        help=f"stop after this stage ({', '.join(STAGES)}; default: artifact)",
+    )  # fmt: skip
+    p.add_argument(
+        "--report", action="store_true",
+        help="print where each op runs and why (op index, builtin, target, reason)",
+    )  # fmt: skip
+    p.add_argument(
+        "--portable", action="store_true",
+        help="plain x86-64 code instead of this CPU's features (AVX2/AVX-512)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-resources", action="store_true", help="--emit tfl/partitioned without constant data"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--force", action="store_true", help="overwrite OUT.litec whatever it is")
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("run", parents=[common], help="run a compiled .litec artifact")
+    p.add_argument("model", help="a .litec file")
+    p.add_argument("--inputs", metavar="IN.npz", help="inputs keyed by tensor name")
+    p.add_argument("--outputs", metavar="OUT.npz", help="write the outputs here")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument(
+        "--repeat", type=_positive, default=1, metavar="N",
+        help="run N times and print the latency (median, min, max) on stderr",
+    )  # fmt: skip
+    p.add_argument("--profile", metavar="TRACE.json", help="write per-step times as a Chrome trace")
+    p.add_argument(
+        "--threads", type=_positive, default=None, metavar="N",
+        help="threads to use (default: all cores)",
+    )  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite OUT.npz whatever it is")
+    p.set_defaults(run=cmd_run)
+
+    p = sub.add_parser(
+        "bench", parents=[common], help="compile a model, then time it (median latency)"
+    )
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("--target", default="cpu", help="the backend to compile for (default: cpu)")
+    p.add_argument("--threads", type=_positive, default=1, metavar="N", help="threads (default 1)")
+    p.add_argument("--repeat", type=_positive, default=50, metavar="N", help="timed runs")
+    p.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first")
+    p.add_argument("--portable", action="store_true", help="plain x86-64 code")
+    p.set_defaults(run=cmd_bench)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _version() -> str:
