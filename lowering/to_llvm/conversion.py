@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects import llvm
+from xdsl.dialects import func, llvm
 from xdsl.dialects.builtin import (
+    AnyFloat,
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IndexType,
@@ -27,7 +28,7 @@ from xdsl.dialects.builtin import (
     VectorType,
     i64,
 )
-from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
 from xdsl.rewriter import InsertPoint
 
@@ -53,16 +54,29 @@ def unsupported(op: Operation, why: str) -> LitecError:
     return LitecError(f"{op.name}: {why}")
 
 
+def _is_cast(op: Operation, source: Attribute, to: Attribute) -> bool:
+    return (
+        isinstance(op, UnrealizedConversionCastOp)
+        and [v.type for v in op.inputs] == [source]
+        and [r.type for r in op.results] == [to]
+    )
+
+
 def cast(rewriter: PatternRewriter, value: SSAValue, to: Attribute) -> SSAValue:
-    """`value` as type `to`: itself, the input of the cast that made it, or a new cast
-    (inserted at the rewriter's insertion point)."""
+    """`value` as type `to`: itself, the input of the cast that made it, an existing cast of
+    it, or a new cast placed right after its definition (so it serves every user)."""
     if value.type == to:
         return value
-    owner = value.owner
-    if isinstance(owner, UnrealizedConversionCastOp) and [v.type for v in owner.inputs] == [to]:
-        return owner.inputs[0]
+    if _is_cast(value.owner, to, value.type):
+        return value.owner.inputs[0]
+    for use in value.uses:
+        if _is_cast(use.operation, value.type, to):
+            return use.operation.results[0]
     op, result = UnrealizedConversionCastOp.cast_one(value, to)
-    rewriter.insert(op)
+    if isinstance(value, BlockArgument):
+        rewriter.insert(op, InsertPoint.at_start(value.block))
+    else:
+        rewriter.insert(op, InsertPoint.after(value.owner))
     return result
 
 
@@ -115,6 +129,28 @@ def constant(value: int, t: Attribute = i64) -> llvm.ConstantOp:
     return llvm.ConstantOp(IntegerAttr(value, t), t)
 
 
+def shared_constant(rewriter: PatternRewriter, value: int, t: Attribute = i64) -> SSAValue:
+    """An integer constant at the start of the enclosing function, made once per function
+    (strides and offsets repeat in every access; creating ops is what lowering spends on)."""
+    block = rewriter.insertion_point.block
+    while (parent := block.parent_op()) is not None and not isinstance(
+        parent, func.FuncOp | llvm.FuncOp
+    ):
+        block = parent.parent_block()
+    if parent is not None:
+        block = parent.regions[0].blocks.first
+    for op in block.ops:
+        if not isinstance(op, llvm.ConstantOp):
+            break
+        if (
+            op.result.type == t
+            and isinstance(op.value, IntegerAttr)
+            and op.value.value.data == value
+        ):
+            return op.result
+    return rewriter.insert(constant(value, t), InsertPoint.at_start(block)).result
+
+
 def byte_size(t: Attribute) -> int:
     """Bytes of one scalar of type `t` (an `i1` takes one byte)."""
     width = t.bitwidth if hasattr(t, "bitwidth") else t.width.data
@@ -152,12 +188,12 @@ def offset_pointer(
             continue
         term = llvm_operand(rewriter, offset)
         if stride != 1:
-            factor = rewriter.insert(constant(stride)).result
+            factor = shared_constant(rewriter, stride)
             term = rewriter.insert(llvm.MulOp(term, factor, overflow=NSW)).res
         linear = add(term)
     static = sum(o * s for o, s in terms if isinstance(o, int))
     if static:
-        linear = add(rewriter.insert(constant(static)).result)
+        linear = add(shared_constant(rewriter, static))
     if linear is None:
         return base
     gep = llvm.GEPOp.from_mixed_indices(base, [linear], element, inbounds=True)
@@ -207,3 +243,14 @@ def splat_constant(value: int | float, t: Attribute) -> llvm.ConstantOp:
     if isinstance(t, IntegerType):
         return llvm.ConstantOp(IntegerAttr(int(value), t), t)
     return llvm.ConstantOp(FloatAttr(float(value), t), t)
+
+
+def check_scalar_or_vector(op: Operation) -> None:
+    """Operands and results of `op` are scalars or 1-D vectors (an error naming `op` if not)."""
+    for value in (*op.operands, *op.results):
+        t = value.type
+        if isinstance(t, VectorType) and len(t.get_shape()) == 1 and not t.get_num_scalable_dims():
+            continue
+        if isinstance(t, IntegerType | IndexType | AnyFloat):
+            continue
+        raise unsupported(op, f"only scalars and 1-D vectors are supported ({t})")

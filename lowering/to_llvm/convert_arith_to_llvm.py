@@ -31,6 +31,7 @@ from xdsl.utils.type import get_element_type_or_self
 
 from litec.lowering.to_llvm import llvm_ops
 from litec.lowering.to_llvm.conversion import (
+    check_scalar_or_vector,
     intrinsic,
     llvm_operands,
     llvm_type,
@@ -247,6 +248,7 @@ class LowerArithOp(RewritePattern):
         lower = _LOWERINGS.get(type(op))
         if lower is None:
             raise unsupported(op, "no lowering to the llvm dialect")
+        check_scalar_or_vector(op)
         new_ops, results = lower(op, llvm_operands(rewriter, op))
         replace(rewriter, op, new_ops, results)
 

@@ -19,6 +19,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
 from litec.lowering.to_llvm.conversion import (
+    check_scalar_or_vector,
     intrinsic,
     llvm_operands,
     replace,
@@ -109,6 +110,7 @@ class LowerMathOp(RewritePattern):
         lower = _LOWERINGS.get(type(op))
         if lower is None:
             raise unsupported(op, "no LLVM intrinsic; expand it into a polynomial first")
+        check_scalar_or_vector(op)
         replace(rewriter, op, lower(op, llvm_operands(rewriter, op)))
 
 

@@ -34,12 +34,12 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from litec.lowering.to_llvm import llvm_ops
 from litec.lowering.to_llvm.conversion import (
     byte_size,
-    constant,
     element_pointer,
     intrinsic,
     llvm_operand,
     llvm_type,
     replace,
+    shared_constant,
     type_suffix,
     unsupported,
 )
@@ -74,7 +74,7 @@ def _store(op: vector.StoreOp, rewriter: PatternRewriter) -> Sequence[SSAValue]:
 
 
 def _alignment(rewriter: PatternRewriter, t: VectorType) -> SSAValue:
-    return _insert(rewriter, constant(byte_size(t.element_type), i32))
+    return shared_constant(rewriter, byte_size(t.element_type), i32)
 
 
 def _masked_load(op: vector.MaskedLoadOp, rewriter: PatternRewriter) -> Sequence[SSAValue]:
@@ -100,7 +100,7 @@ def _masked_store(op: vector.MaskedStoreOp, rewriter: PatternRewriter) -> Sequen
 def _splat(rewriter: PatternRewriter, scalar: SSAValue, t: VectorType) -> SSAValue:
     """`scalar` in every lane of a `t`: insert into lane 0, shuffle with a zero mask."""
     undef = _insert(rewriter, llvm.UndefOp(t))
-    zero = _insert(rewriter, constant(0))
+    zero = shared_constant(rewriter, 0)
     single = _insert(rewriter, llvm.InsertElementOp(undef, scalar, zero))
     mask = DenseArrayBase.from_list(i32, [0] * t.get_shape()[0])
     return _insert(rewriter, llvm.ShuffleVectorOp(single, undef, mask, t))
@@ -127,7 +127,7 @@ def _position(op: Operation, rewriter: PatternRewriter) -> SSAValue:
     if len(static) != 1:
         raise unsupported(op, "only one position into a 1-D vector is supported")
     if static[0] != vector.DYNAMIC_INDEX:
-        return _insert(rewriter, constant(static[0]))
+        return shared_constant(rewriter, static[0])
     return llvm_operand(rewriter, op.dynamic_position[0])
 
 
@@ -221,7 +221,7 @@ def _tree(rewriter: PatternRewriter, how, v: SSAValue) -> SSAValue:
         a = _insert(rewriter, llvm.ShuffleVectorOp(v, v, low, t))
         b = _insert(rewriter, llvm.ShuffleVectorOp(v, v, high, t))
         v, lanes = _combine(rewriter, how, a, b), half
-    return _insert(rewriter, llvm_ops.ExtractElementOp(v, _insert(rewriter, constant(0))))
+    return _insert(rewriter, llvm_ops.ExtractElementOp(v, shared_constant(rewriter, 0)))
 
 
 def _reduction(op: vector.ReductionOp, rewriter: PatternRewriter) -> Sequence[SSAValue]:
