@@ -139,7 +139,9 @@ def shared_constant(rewriter: PatternRewriter, value: int, t: Attribute = i64) -
         block = parent.parent_block()
     if parent is not None:
         block = parent.regions[0].blocks.first
-    for op in block.ops:
+    for op in block.ops:  # the constants and argument casts at its start
+        if isinstance(op, UnrealizedConversionCastOp):
+            continue
         if not isinstance(op, llvm.ConstantOp):
             break
         if (
