@@ -66,6 +66,23 @@ def _smaller_than_one(call: KernelCall, real: float, what: str) -> tuple[int, in
 # ----------------------------------------------------------------------------- ADD, SUB
 
 
+def _input_multipliers(call: KernelCall) -> tuple[float, list[tuple[int, int]]]:
+    """Twice the larger input scale, and each input's multiplier onto it (TFLite's Prepare of
+    ADD, SUB and SQUARED_DIFFERENCE)."""
+    i1, i2 = call.inputs[0], call.inputs[1]
+    twice_max = 2 * float(max(f32(i1.scale), f32(i2.scale)))
+    return twice_max, [
+        _smaller_than_one(call, float(f32(info.scale)) / twice_max, f"input {k}")
+        for k, info in ((1, i1), (2, i2))
+    ]
+
+
+def _rescaled(x: np.ndarray, info: TensorInfo, left_shift: int, multiplier) -> np.ndarray:
+    """A quantized input less its zero point, shifted left (int32), on the common scale."""
+    shifted = wrap_int32((x.astype(np.int64) - info.zero_point) << left_shift)
+    return multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, *multiplier)
+
+
 def _pot_shifts(call: KernelCall) -> tuple[int, int] | None:
     """The int16 power-of-two path's input shifts, or None for the general path."""
     i1, i2, out = call.inputs[0], call.inputs[1], call.out
@@ -92,18 +109,13 @@ def _add_sub_quantized(call: KernelCall, a, b, sign: int) -> np.ndarray:
         x2 = rounding_divide_by_pot(b.astype(np.int64), -shifts[1])
         return np.clip(gemmlowp.saturate(x1 + sign * x2, 16), lo, hi).astype(out.dtype)
     left_shift = 15 if out.dtype == np.int16 else 20
-    twice_max = 2 * float(max(f32(i1.scale), f32(i2.scale)))
-    mult1, shift1 = _smaller_than_one(call, float(f32(i1.scale)) / twice_max, "input 1")
-    mult2, shift2 = _smaller_than_one(call, float(f32(i2.scale)) / twice_max, "input 2")
+    twice_max, (m1, m2) = _input_multipliers(call)
     real_out = twice_max / float(f32(1 << left_shift) * f32(out.scale))
     mult_out, shift_out = _smaller_than_one(call, real_out, "output")
-
-    def scaled(x, info, mult, shift):
-        shifted = wrap_int32((x.astype(np.int64) - info.zero_point) << left_shift)
-        return multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, mult, shift)
-
-    raw = wrap_int32(scaled(a, i1, mult1, shift1) + sign * scaled(b, i2, mult2, shift2))
-    y = multiply_by_quantized_multiplier_smaller_than_one_exp(raw, mult_out, shift_out)
+    x1, x2 = _rescaled(a, i1, left_shift, m1), _rescaled(b, i2, left_shift, m2)
+    y = multiply_by_quantized_multiplier_smaller_than_one_exp(
+        wrap_int32(x1 + sign * x2), mult_out, shift_out
+    )
     return np.clip(y + out.zero_point, lo, hi).astype(out.dtype)
 
 
@@ -211,17 +223,10 @@ def squared_difference(call: KernelCall, a, b):
         return wrap_int32(d * d).astype(a.dtype)
     i1, i2, out = call.inputs[0], call.inputs[1], call.out
     left_shift = 7
-    twice_max = 2 * float(max(f32(i1.scale), f32(i2.scale)))
-    mult1, shift1 = _smaller_than_one(call, float(f32(i1.scale)) / twice_max, "input 1")
-    mult2, shift2 = _smaller_than_one(call, float(f32(i2.scale)) / twice_max, "input 2")
+    twice_max, (m1, m2) = _input_multipliers(call)
     real_out = twice_max * twice_max / float(f32(1 << (2 * left_shift)) * f32(out.scale))
     mult_out, shift_out = _smaller_than_one(call, real_out, "output")
-
-    def scaled(x, info, mult, shift):
-        shifted = (x.astype(np.int64) - info.zero_point) << left_shift
-        return multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, mult, shift)
-
-    diff = scaled(a, i1, mult1, shift1) - scaled(b, i2, mult2, shift2)
+    diff = _rescaled(a, i1, left_shift, m1) - _rescaled(b, i2, left_shift, m2)
     y = multiply_by_quantized_multiplier_smaller_than_one_exp(
         wrap_int32(diff * diff), mult_out, shift_out
     )
