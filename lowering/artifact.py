@@ -290,5 +290,6 @@ def _symbols_by_backend(exe: rt.Executable) -> dict[str, list[str]]:
 
 def write_artifact(exe: rt.Executable) -> bytes:
     """Encode a compiled model; the same executable always gives the same bytes."""
-    hint = len(exe.constants) + sum(len(s.data) for s in exe.sections) + 4096
+    steps = sum(len(f.steps) for f in exe.functions.values())
+    hint = len(exe.constants) + sum(len(s.data) for s in exe.sections) + 256 * steps + 65536
     return _Writer(hint).artifact(exe)

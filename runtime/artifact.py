@@ -56,8 +56,8 @@ DTYPES = {
 }
 """Signature dtypes (numpy names) and their sizes."""
 
-REF = np.dtype([("offset", "<u8"), ("size", "<u8"), ("segment", "u1"), ("pad", "V7")])
-"""The BufferRef struct as the schema lays it out (24 bytes)."""
+REF = struct.Struct("<QQB7x")
+"""The BufferRef struct as the schema lays it out: offset, size, segment (24 bytes)."""
 
 REQUIRED = True
 FIELDS: dict[str, list[tuple]] = {
@@ -274,10 +274,9 @@ class _Decoder:
         return np.frombuffer(self.buf, dtype, count=n, offset=start).tolist()
 
     def refs(self, at: int, _, what: str) -> list[plan.BufferRef]:
-        start, n = self.length(at, REF.itemsize, what)
-        rows = np.frombuffer(self.buf, REF, count=n, offset=start)
+        start, n = self.length(at, REF.size, what)
         out = []
-        for offset, size, segment in rows[["offset", "size", "segment"]].tolist():
+        for offset, size, segment in REF.iter_unpack(self.buf[start : start + n * REF.size]):
             if segment not in SEGMENTS:
                 raise corrupted(f"{what}: unknown memory segment {segment}")
             out.append(plan.BufferRef(SEGMENTS[segment], offset, size))
