@@ -11,6 +11,7 @@ import pytest
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, func, llvm, math, memref, scf, vector
 from xdsl.dialects.builtin import (
+    FloatAttr,
     IndexType,
     IntegerAttr,
     MemRefType,
@@ -27,6 +28,7 @@ from xdsl.ir import Block, Region, SSAValue
 from litec.backends.cpu import codegen
 from litec.ir.diagnostics import LitecError
 from litec.lowering.to_llvm import lower_to_llvm
+from litec.lowering.to_llvm import vector_arith as va
 
 RNG = np.random.default_rng(0)
 
@@ -255,6 +257,32 @@ def test_compare_select_and_casts():
     out = np.zeros(n, np.float32)
     call(lib, "sel", a, b, out)
     np.testing.assert_array_equal(out, np.where(a < b, np.trunc(a), b))
+
+
+def test_vector_compares_selects_and_casts():
+    """int8 -> float -> clamp to [0, 6] by compare + select -> int8, 16 lanes at a time
+    (vector_arith's ops: xDSL's arith verifies these scalar-only)."""
+    n = 256
+    vi8, vf, vi32 = VectorType(i8, [16]), VectorType(f32, [16]), VectorType(i32, [16])
+    t = MemRefType(i8, [n])
+
+    def build(a, out):
+        def body(i):
+            x = va.SIToFPOp(va.ExtSIOp(vector.LoadOp(a, [i], vi8), vi32), vf)
+            zero = vector.BroadcastOp(arith.ConstantOp(FloatAttr(0.0, f32)), vf)
+            six = vector.BroadcastOp(arith.ConstantOp(FloatAttr(6.0, f32)), vf)
+            low = va.SelectOp(va.CmpfOp(x, zero, "olt"), zero, x)
+            clamped = va.SelectOp(va.CmpfOp(low, six, "ogt"), six, low)
+            back = va.TruncIOp(va.FPToSIOp(clamped, vi32), vi8)
+            vector.StoreOp(back, out, [i])
+
+        loop(n, body, step=16)
+
+    lib = native(kernel("relu6", [t, t], build))
+    a = RNG.integers(-128, 128, n, dtype=np.int8)
+    out = np.zeros(n, np.int8)
+    call(lib, "relu6", a, out)
+    np.testing.assert_array_equal(out, np.clip(a, 0, 6))
 
 
 def test_vector_reductions_broadcast_and_masks():

@@ -5,7 +5,8 @@ same meaning (overflow and fast-math flags kept); min/max to LLVM's intrinsics
 (`llvm.smax`, `llvm.maximum`, ...); comparisons, select and casts to their LLVM
 instructions (`index` is `i64`, so `index_cast` is a sign extension, a truncation or
 nothing); the floor/ceil divisions and the extended add/multiply expand into a few
-instructions. Scalars and 1-D vectors alike.
+instructions. Scalars and 1-D vectors alike (the vector-capable compares and casts of
+vector_arith.py included).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 from xdsl.utils.type import get_element_type_or_self
 
-from litec.lowering.to_llvm import llvm_ops
+from litec.lowering.to_llvm import llvm_ops, vector_arith
 from litec.lowering.to_llvm.conversion import (
     check_scalar_or_vector,
     intrinsic,
@@ -231,6 +232,9 @@ _LOWERINGS: dict[type[Operation], Lowering] = {
         _index_cast(op, v) if _is_index_cast(op) else _cast(llvm.BitcastOp)(op, v)
     ),
 }
+
+
+_LOWERINGS |= {mine: _LOWERINGS[theirs] for theirs, mine in vector_arith.REPLACES.items()}
 
 
 def _is_index_cast(op: Operation) -> bool:
