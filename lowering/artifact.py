@@ -27,7 +27,14 @@ from litec.dialects.tfl_reference.core import kernel_name, op_index, signature
 from litec.ir.diagnostics import LitecError
 from litec.lowering.memory_plan import VIEW_OPS, MemoryPlan
 from litec.runtime import plan as rt
-from litec.runtime.artifact import ALIGN, FORMAT_VERSION, IDENTIFIER, SEGMENTS, STEP_KINDS
+from litec.runtime.artifact import (
+    ALIGN,
+    FORMAT_VERSION,
+    IDENTIFIER,
+    SEGMENTS,
+    STEP_KINDS,
+    checksum,
+)
 from litec.runtime.artifact_fb import (
     Artifact,
     BufferRef,
@@ -274,8 +281,17 @@ class _Writer:
         Artifact.AddFunctions(b, functions)
         Artifact.AddSections(b, sections)
         Artifact.AddConstants(b, constants)
+        Artifact.AddChecksum(b, 0xFFFFFFFF)  # not the default: the field gets its slot
         b.FinishSizePrefixed(Artifact.End(b), IDENTIFIER)
-        return bytes(b.Output())
+        return _with_checksum(bytearray(b.Output()))
+
+
+def _with_checksum(data: bytearray) -> bytes:
+    """The finished file with its checksum field filled in."""
+    root = 4 + int.from_bytes(data[4:8], "little")
+    at, crc = checksum(memoryview(data), root)
+    data[at : at + 4] = crc.to_bytes(4, "little")
+    return bytes(data)
 
 
 def _symbols_by_backend(exe: rt.Executable) -> dict[str, list[str]]:

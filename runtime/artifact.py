@@ -9,7 +9,8 @@ microseconds a field), so the reader decodes the file itself, driven by `FIELDS`
 entry per schema field), checking as it goes. Three steps, each raising a one-line
 `LitecError` that says what is wrong:
 
-1. the header: length, identifier (the magic), size prefix (truncation), format version;
+1. the header: length, identifier (the magic), size prefix (truncation), format version,
+   and the checksum (CRC-32 of everything but the constants: code and plan);
 2. the structure: every table, vector and string lies inside the file;
 3. the plan: every buffer inside its segment and 64-byte aligned, every step's kernel in
    its backend's section, every WHILE's functions present with matching buffers.
@@ -25,6 +26,7 @@ import functools
 import json
 import math
 import struct
+import zlib
 
 import numpy as np
 
@@ -73,6 +75,7 @@ FIELDS: dict[str, list[tuple]] = {
         ("functions", "tables", "Function", REQUIRED),
         ("sections", "tables", "Section", REQUIRED),
         ("constants", "bytes", None, REQUIRED),
+        ("checksum", "struct", "<I", REQUIRED),
     ],
     "Quant": [
         ("scales", "vector", "<f8"),
@@ -373,6 +376,20 @@ def _executable(a: dict) -> plan.Executable:
     )
 
 
+def checksum(buf: memoryview, root: int) -> tuple[int, int]:
+    """(position of the checksum field, the CRC-32 it must hold): every byte of the file
+    but the constants' bytes and the field's own four."""
+    decoder = _Decoder(buf)
+    fields = decoder.fields(root, "Artifact")
+    at, constants = fields[-1], fields[-2]
+    if not at or not constants:
+        raise corrupted("no checksum")
+    start, n = decoder.length(constants, 1, "Artifact.constants")
+    (a0, a1), (b0, b1) = sorted([(at, at + 4), (start, start + n)])
+    crc = zlib.crc32(buf[a1:b0], zlib.crc32(buf[:a0]))
+    return at, zlib.crc32(buf[b1:], crc)
+
+
 # ----------------------------------------------------------------------------- 3. the plan
 
 
@@ -508,6 +525,9 @@ def read_artifact(data) -> plan.Executable:
     """Check and decode an artifact (bytes-like); a `LitecError` says what is wrong."""
     buf = memoryview(data).cast("B")
     root = _check_header(buf)
+    at, crc = checksum(buf, root)
+    if struct.unpack_from("<I", buf, at)[0] != crc:
+        raise corrupted("checksum mismatch: the file was damaged after it was written")
     decoded = _Decoder(buf).table(root, "Artifact")
     exe = _executable(decoded)
     symbols = {s["backend"]: set(s["symbols"]) for s in decoded["sections"]}

@@ -203,8 +203,16 @@ class Artifact(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
         return o == 0
 
+    # CRC-32 (zlib's) of every byte of the file but the constants' bytes and these four.
+    # Artifact
+    def Checksum(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
 def ArtifactStart(builder):
-    builder.StartObject(11)
+    builder.StartObject(12)
 
 def Start(builder):
     ArtifactStart(builder)
@@ -304,6 +312,12 @@ def ArtifactStartConstantsVector(builder, numElems):
 
 def StartConstantsVector(builder, numElems):
     return ArtifactStartConstantsVector(builder, numElems)
+
+def ArtifactAddChecksum(builder, checksum):
+    builder.PrependUint32Slot(11, checksum, 0)
+
+def AddChecksum(builder, checksum):
+    ArtifactAddChecksum(builder, checksum)
 
 def ArtifactEnd(builder):
     return builder.EndObject()
