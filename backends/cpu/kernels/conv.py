@@ -1,0 +1,1016 @@
+"""CPU kernels for convolutions: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV and MediaPipe's
+Convolution2DTransposeBias.
+
+- CONV_2D is the tiled GEMM of matmul.py over M = output pixels, K = KH·KW·C_in,
+  N = C_out. A 1x1, stride-1, unpadded float convolution reads its input in place; any
+  other packs each block of rows first (implicit im2col into SCRATCH: the block's patches,
+  padding filled with the value whose centred contribution is 0).
+- DEPTHWISE_CONV_2D is channel-vectorised: for each output pixel, blocks of up to four
+  16-lane channel vectors accumulate over the kernel taps. Pixels whose window lies inside
+  the input run fully unrolled taps; border pixels test each tap.
+- TRANSPOSE_CONV multiplies every input pixel by all its kernel taps at once (one GEMM into
+  SCRATCH, N = KH·KW·C_out), then each output pixel gathers the taps that land on it.
+
+Quantized kernels are bit-exact with TFLite's reference kernels: the per-channel Q31
+parameters are the reference interpreter's own (`_conv_multipliers`), sums wrap in
+int32, and requantization is `Requant` (matmul.py). Hybrid (float input, int8 weights)
+convolutions quantize their input at run time exactly as TFLite does
+(`emit_quantize_input`), then run the int8 kernels and scale back to float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import VectorType, f32, f64, i8, i32
+from xdsl.ir import Operation, SSAValue
+
+from litec.backends.cpu.kernels.base import (
+    CONST,
+    INPUT,
+    OUTPUT,
+    SCRATCH,
+    Binding,
+    Kernel,
+    generator,
+)
+from litec.backends.cpu.kernels.matmul import (
+    Epilogue,
+    F32Product,
+    FloatEpilogue,
+    QuantizedEpilogue,
+    RawEpilogue,
+    Requant,
+    Rows,
+    Tile,
+    Val,
+    add,
+    below,
+    both,
+    choose_tile,
+    clamp_start,
+    const,
+    copy_run,
+    direct_rows,
+    div,
+    emit_gemm,
+    fill_run,
+    float_activation,
+    int8_weights,
+    intrinsic,
+    kernel_function,
+    lanes_of,
+    load,
+    loop,
+    memref_of,
+    mul,
+    narrow,
+    optional_constant,
+    packed_rows,
+    q31_params,
+    rem,
+    runtime_operand,
+    sext,
+    shift_to_unsigned,
+    splat,
+    store,
+    to_float,
+    to_int,
+    vload,
+    vnni_applies,
+    vstore,
+    vtype,
+    when,
+)
+from litec.backends.cpu.kernels.packing import F32, I8, constant, pack_f32, panel_starts
+from litec.dialects.tfl_reference.common import Window, quantized_activation_range
+from litec.dialects.tfl_reference.conv import _channel_scales, _conv_multipliers, _window
+from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, make_call
+from litec.dialects.tfl_reference.mediapipe import transpose_conv_params
+
+# ----------------------------------------------------------------------------- shared facts
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A 2-D window op over an NHWC input: sizes and its window (the reference's `Window`)."""
+
+    batch: int
+    height: int
+    width: int
+    channels: int
+    win: Window
+
+    @property
+    def out_pixels(self) -> int:
+        return self.batch * self.win.out[0] * self.win.out[1]
+
+    @property
+    def taps(self) -> int:
+        return self.win.kernel[0] * self.win.kernel[1]
+
+    def input_index(self, b: Val, iy: Val, ix: Val, c: Val = 0) -> Val:
+        return add(mul(add(mul(add(mul(b, self.height), iy), self.width), ix), self.channels), c)
+
+
+def conv_shape(call: KernelCall, x: TensorInfo, kernel_hw, out_hw) -> ConvShape:
+    return ConvShape(*x.shape, _window(call, x.shape[1:3], kernel_hw, out_hw))
+
+
+def check_types(call: KernelCall, x: TensorInfo, w: TensorInfo) -> str | None:
+    """Why the (input, weight, output) types are not supported, or None."""
+    kind = (x.dtype, w.dtype, call.out.dtype)
+    if kind == (F32, F32, F32):
+        return None
+    if kind == (I8, I8, I8):
+        if w.quant is None or x.quant is None or call.out.quant is None:
+            return "quantized tensors need quantization parameters"
+        return None
+    if kind == (F32, I8, F32):
+        if w.quant is None:
+            return "the int8 weights are not quantized"
+        if x.shape[0] != 1:
+            return "hybrid convolutions of more than one batch are not supported"
+        return None
+    return f"{x.dtype} input with {w.dtype} weights and {call.out.dtype} output is not supported"
+
+
+def pixel_of(shape: ConvShape, m: Val) -> tuple[Val, Val, Val]:
+    """(batch, output row, output column) of output pixel m."""
+    oh, ow = shape.win.out
+    b, p = div(m, oh * ow), rem(m, oh * ow)
+    return b, div(p, ow), rem(p, ow)
+
+
+def window_origin(shape: ConvShape, oy: Val, ox: Val) -> tuple[Val, Val]:
+    """Input coordinates of an output pixel's first tap (may be negative)."""
+    (sh, sw), (ph, pw) = shape.win.stride, shape.win.pad
+    return add(mul(oy, sh), -ph), add(mul(ox, sw), -pw)
+
+
+# ----------------------------------------------------------------------------- im2col rows
+
+
+def im2col_rows(
+    shape: ConvShape, x: SSAValue, scratch: SSAValue, width: int, pad: SSAValue, convert=None
+) -> Rows:
+    """Rows of patches [KH][KW][C] per output pixel, packed into scratch rows of `width`.
+
+    Taps outside the input are filled with `pad`; `convert` maps copied vectors.
+    """
+    (kh, kw), (dh, dw), c = shape.win.kernel, shape.win.dilation, shape.channels
+    lanes = 64 if pad.type == i8 else 16
+
+    def fill_row(m: Val, d: Val) -> None:
+        b, oy, ox = pixel_of(shape, m)
+        y0, x0 = window_origin(shape, oy, ox)
+
+        def tap_row(ky):
+            iy = add(y0, mul(ky, dh))
+            row_ok = below(iy, shape.height)
+
+            def tap(kx):
+                ix = add(x0, mul(kx, dw))
+                dst = add(d, mul(add(mul(ky, kw), kx), c))
+
+                def copy():
+                    copy_run(x, shape.input_index(b, iy, ix), scratch, dst, c, lanes, convert)
+                    return []
+
+                def fill():
+                    fill_run(scratch, dst, c, lanes, pad)
+                    return []
+
+                when(both(row_ok, below(ix, shape.width)), copy, fill)
+                return []
+
+            loop(0, kw, tap)
+            return []
+
+        loop(0, kh, tap_row)
+
+    return packed_rows(scratch, width, fill_row)
+
+
+def is_pointwise(shape: ConvShape) -> bool:
+    """1x1 kernel, stride 1, no padding: the input rows are the GEMM's rows as they are."""
+    win = shape.win
+    return win.kernel == (1, 1) and win.stride == (1, 1) and win.pad == (0, 0)
+
+
+# ----------------------------------------------------------------------------- CONV_2D
+
+
+def check_conv_2d(op: Operation) -> tuple[bool, str]:
+    """CONV_2D: float32, int8 (per-channel weights), hybrid float/int8; constant weights."""
+    call = make_call(op)
+    x, w = call.inputs[0], call.inputs[1]
+    if constant(op.operands[1]) is None:
+        return False, "weights computed at run time are not supported"
+    if runtime_operand(op, 2):
+        return False, "a bias computed at run time is not supported"
+    if x.shape[3] != w.shape[3]:
+        return False, "grouped convolution is not supported"
+    why = check_types(call, x, w)
+    if why:
+        return False, why
+    conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
+    return True, "supported"
+
+
+@generator("tfl.conv_2d", supports=check_conv_2d)
+def conv_2d(op: Operation, symbol: str) -> Kernel:
+    """CONV_2D as a GEMM of output pixels by filters over patches."""
+    call = make_call(op)
+    x, w_info = call.inputs[0], call.inputs[1]
+    w = constant(op.operands[1])
+    shape = conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
+    w_kn = w.reshape(w.shape[0], -1).T
+    bias = optional_constant(op, 2)
+    if x.dtype == I8:
+        return _int8_conv(call, symbol, shape, w_kn, bias, w_info)
+    if w_info.dtype == I8:
+        return _hybrid_conv(call, symbol, shape, w_kn, bias, w_info)
+    return _float_conv(call, symbol, shape, w_kn, bias)
+
+
+def _float_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias) -> Kernel:
+    m, (k, n) = shape.out_pixels, w_kn.shape
+    tile = choose_tile(m, n)
+    pointwise = is_pointwise(shape)
+    consts = [pack_f32(np.asarray(w_kn, F32), tile.nr), _bias_or_zeros(bias, n)]
+    scratch = 0 if pointwise else tile.mr * k
+    act = call.opts["fused_activation_function"]
+    arg_types = [
+        memref_of(f32, int(np.prod(call.inputs[0].shape))),
+        *(memref_of(f32, c.size) for c in consts),
+        *([memref_of(f32, scratch)] if scratch else []),
+        memref_of(f32, m * n),
+    ]
+
+    def body(xs, packed, bias_ref, *rest):
+        out = rest[-1]
+        if pointwise:
+            rows = direct_rows(xs, k)
+        else:
+            rows = im2col_rows(shape, xs, rest[0], k, const(0.0, f32))
+        emit_gemm(m, n, k, tile, F32Product(), rows, packed, FloatEpilogue(out, n, bias_ref, act))
+
+    bindings = [
+        Binding(INPUT, 0),
+        *(Binding(CONST, data=c) for c in consts),
+        *([Binding(SCRATCH, size=scratch * 4)] if scratch else []),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def as_int8(u: int) -> int:
+    """The int8 whose bits are the unsigned byte u."""
+    return int(np.uint8(u).view(np.int8))
+
+
+def _bias_or_zeros(bias, n: int, dtype=F32) -> np.ndarray:
+    return np.zeros(n, dtype) if bias is None else np.asarray(bias, dtype)
+
+
+def conv_requant(call: KernelCall, x: TensorInfo, folded: np.ndarray):
+    """The Q31 parameter block (`q31_params`) and a `Requant` factory for a quantized conv.
+
+    The multipliers are the reference interpreter's (`_conv_multipliers`).
+    """
+    n, out = len(folded), call.out
+    mult, shift = _conv_multipliers(call, x, call.inputs[1], n)
+    lo, hi = quantized_activation_range(call.opts.get("fused_activation_function", "NONE"), out)
+
+    def requant(params: SSAValue) -> Requant:
+        left, right = bool((shift > 0).any()), bool((shift < 0).any())
+        return Requant(params, n, out.zero_point, lo, hi, left, right)
+
+    return q31_params(folded, mult, shift), requant
+
+
+def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_info) -> Kernel:
+    x = call.inputs[0]
+    m, (k, n) = shape.out_pixels, w_kn.shape
+    vnni = vnni_applies(n)
+    tile = choose_tile(m, n)
+    weights = int8_weights(np.asarray(w_kn, I8), bias, x.zero_point, tile, vnni)
+    params, requant = conv_requant(call, x, weights.bias)
+    pad = as_int8(x.zero_point + 128) if vnni else x.zero_point
+    scratch = tile.mr * weights.width
+    arg_types = [
+        memref_of(i8, int(np.prod(x.shape))),
+        memref_of(i8, weights.packed.size),
+        memref_of(i32, params.size),
+        memref_of(i8, scratch),
+        memref_of(i8, m * n),
+    ]
+
+    def body(xs, packed, params_ref, scratch_ref, out):
+        convert = shift_to_unsigned if vnni else None
+        rows = im2col_rows(shape, xs, scratch_ref, weights.width, const(pad, i8), convert)
+        epi = QuantizedEpilogue(out, n, requant(params_ref))
+        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
+
+    bindings = [
+        Binding(INPUT, 0),
+        Binding(CONST, data=weights.packed),
+        Binding(CONST, data=params),
+        Binding(SCRATCH, size=scratch),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+# ----------------------------------------------------------------------------- hybrid
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A float input quantized at run time: its int8 (or +128-shifted) copy and parameters."""
+
+    offset: SSAValue
+    """The zero point (i32; 0 when symmetric)."""
+    scale: SSAValue
+    """The scale (f32)."""
+
+
+def emit_quantize_input(x: SSAValue, q: SSAValue, count: int, asymmetric: bool, shifted: bool):
+    """TFLite's AsymmetricQuantizeFloats / SymmetricQuantizeFloats of x[0:count] into q.
+
+    Bit-exact with `litec.runtime.fixedpoint`: the range in float32, the parameters in
+    double, values x·(1/scale) rounded the x86 way (round_like_tflite_x86: the leading
+    multiple of 8 values as trunc(v ± 0.5) in float32, the rest half away from zero).
+    `shifted` stores q + 128 (the unsigned VNNI operand).
+    """
+    lo, hi = _range(x, count, asymmetric)
+    if asymmetric:
+        inverse, offset, scale = _asymmetric_params(lo, hi)
+        qmin = -128
+    else:
+        inverse, scale = _symmetric_params(hi)
+        offset, qmin = const(0, i32), -127
+    head = count & ~7
+
+    def quantize(v: SSAValue, rounded: SSAValue) -> SSAValue:
+        del v
+        y = arith.AddiOp(to_int(rounded, i32), splat_like(offset, rounded)).result
+        y = _clamp(y, qmin, 127)
+        y = narrow(y, i8)
+        return shift_to_unsigned(y) if shifted else y
+
+    def head_convert(v: SSAValue) -> SSAValue:
+        scaled = arith.MulfOp(v, splat_like(inverse, v)).result
+        half = intrinsic(f"llvm.copysign.v{lanes_of(v)}f32", [const(0.5, v.type), scaled], v.type)
+        summed = arith.AddfOp(scaled, half).result
+        return quantize(v, intrinsic(f"llvm.trunc.v{lanes_of(v)}f32", [summed], v.type))
+
+    copy_run(x, 0, q, 0, head, 16, head_convert)
+
+    def tail(i):
+        scaled = arith.MulfOp(load(x, i), inverse).result
+        store(quantize(scaled, intrinsic("llvm.round.f32", [scaled], f32)), q, i)
+        return []
+
+    loop(head, count, tail)
+    return Quantized(offset, scale)
+
+
+def splat_like(x: SSAValue, v: SSAValue) -> SSAValue:
+    """x as a vector of v's lanes when v is a vector."""
+    return splat(x, lanes_of(v)) if isinstance(v.type, VectorType) else x
+
+
+def _clamp(x: SSAValue, lo: int, hi: int) -> SSAValue:
+    x = arith.MaxSIOp(x, const(lo, x.type)).result
+    return arith.MinSIOp(x, const(hi, x.type)).result
+
+
+def _range(x: SSAValue, count: int, asymmetric: bool) -> tuple[SSAValue, SSAValue]:
+    """(min(x, 0), max(x, 0)) for asymmetric; (unused, max |x|) for symmetric (float32)."""
+    lanes = min(16, count)
+    zero = const(0.0, vtype(f32, lanes))
+
+    def chunk(j, lo, hi):
+        v = vload(x, minimum_start(j, lanes, count), lanes)
+        if not asymmetric:
+            v = intrinsic(f"llvm.fabs.v{lanes}f32", [v], v.type)
+        return [arith.MinnumfOp(lo, v).result, arith.MaxnumfOp(hi, v).result]
+
+    lo, hi = loop(0, -(-count // lanes), chunk, [zero, zero])
+    return _horizontal(lo, arith.MinnumfOp), _horizontal(hi, arith.MaxnumfOp)
+
+
+def minimum_start(j: Val, lanes: int, count: int) -> Val:
+    return clamp_start(j, lanes, count)
+
+
+def _horizontal(v: SSAValue, combine) -> SSAValue:
+    from xdsl.dialects import vector
+
+    acc = vector.ExtractOp(v, [0], f32).result
+    for lane in range(1, lanes_of(v)):
+        acc = combine(acc, vector.ExtractOp(v, [lane], f32).result).result
+    return acc
+
+
+def _select(cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+    return arith.SelectOp(cond, a, b).result
+
+
+def _asymmetric_params(lo: SSAValue, hi: SSAValue):
+    """AsymmetricQuantizeFloats' parameters: (1/scale as float32, zero point i32, scale f32)."""
+    rmin, rmax = arith.ExtFOp(lo, f64).result, arith.ExtFOp(hi, f64).result
+    diff = arith.SubfOp(rmax, rmin).result
+    flat = arith.CmpfOp(diff, const(0.0, f64), "oeq").result
+    scale = _select(flat, const(1.0, f64), arith.DivfOp(diff, const(255.0, f64)).result)
+    lo_q = arith.DivfOp(rmin, scale).result
+    hi_q = arith.DivfOp(rmax, scale).result
+    from_min = arith.SubfOp(const(-128.0, f64), lo_q).result
+    from_max = arith.SubfOp(const(127.0, f64), hi_q).result
+    err_min = arith.AddfOp(const(128.0, f64), intrinsic("llvm.fabs.f64", [lo_q], f64)).result
+    err_max = arith.AddfOp(const(127.0, f64), intrinsic("llvm.fabs.f64", [hi_q], f64)).result
+    zp = _select(arith.CmpfOp(err_min, err_max, "olt").result, from_min, from_max)
+    zp = intrinsic("llvm.round.f64", [zp], f64)
+    zp = arith.MinimumfOp(arith.MaximumfOp(zp, const(-128.0, f64)).result, const(127.0, f64))
+    offset = _select(flat, const(0, i32), to_int(zp.result, i32))
+    scale32 = arith.TruncFOp(scale, f32).result
+    inverse = arith.DivfOp(const(1.0, f64), arith.ExtFOp(scale32, f64).result).result
+    return arith.TruncFOp(inverse, f32).result, offset, scale32
+
+
+def _symmetric_params(rng: SSAValue):
+    """SymmetricQuantizeFloats' parameters: (127/range, scale), float32; range 0 gives 1."""
+    zero = arith.CmpfOp(rng, const(0.0, f32), "oeq").result
+    safe = _select(zero, const(1.0, f32), rng)
+    scale = _select(zero, const(1.0, f32), arith.DivfOp(safe, const(127.0, f32)).result)
+    return arith.DivfOp(const(127.0, f32), safe).result, scale
+
+
+def hybrid_per_channel(call: KernelCall, w_info: TensorInfo) -> bool:
+    """TFLite's hybrid conv quantizes asymmetrically when the weight scales differ."""
+    scales = w_info.quant.scales
+    return any(s != scales[0] for s in scales)
+
+
+@dataclass
+class HybridEpilogue(Epilogue):
+    """Hybrid: int32 sums corrected for the run-time zero point, scaled to float, bias, clamp.
+
+    out = float(acc − correction·Σw) · s_w[n] · s_x + bias[n].
+    """
+
+    out: SSAValue
+    ldc: int
+    params: SSAValue
+    """float32 [3][N]: Σw (as exact floats), s_w, bias."""
+    n: int
+    correction: SSAValue
+    """i32: the zero point the sums include (+128 with VNNI)."""
+    scale: SSAValue
+    act: str
+
+    def init(self, n0, v, tile):
+        return const(0, vtype(i32, tile.lanes))
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        lanes, c = tile.lanes, add(n0, v * tile.lanes)
+        col_sums = to_int(vload(self.params, c, lanes), i32)
+        fix = arith.MuliOp(col_sums, splat(self.correction, lanes)).result
+        y = to_float(arith.SubiOp(acc, fix).result, f32)
+        y = arith.MulfOp(y, vload(self.params, add(self.n, c), lanes)).result
+        y = arith.MulfOp(y, splat(self.scale, lanes)).result
+        y = arith.AddfOp(y, vload(self.params, add(2 * self.n, c), lanes)).result
+        index = add(mul(add(m0, r), self.ldc), c)
+        vstore(float_activation(y, self.act), self.out, index)
+
+
+def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_info) -> Kernel:
+    x = call.inputs[0]
+    m, (k, n) = shape.out_pixels, w_kn.shape
+    count = int(np.prod(x.shape))
+    vnni = vnni_applies(n)
+    tile = choose_tile(m, n)
+    weights = int8_weights(np.asarray(w_kn, I8), None, 0, tile, vnni)
+    asymmetric = hybrid_per_channel(call, w_info)
+    params = np.stack(
+        [
+            np.asarray(w_kn, np.int64).sum(axis=0).astype(F32),
+            _channel_scales(call, w_info, n),
+            _bias_or_zeros(bias, n),
+        ]
+    ).astype(F32)
+    direct = is_pointwise(shape) and weights.width == k
+    scratch = 0 if direct else tile.mr * weights.width
+    act = call.opts["fused_activation_function"]
+    arg_types = [
+        memref_of(f32, count),
+        memref_of(i8, weights.packed.size),
+        memref_of(f32, params.size),
+        memref_of(i8, count),
+        *([memref_of(i8, scratch)] if scratch else []),
+        memref_of(f32, m * n),
+    ]
+
+    def body(xs, packed, params_ref, q, *rest):
+        out = rest[-1]
+        quant = emit_quantize_input(xs, q, count, asymmetric, vnni)
+        correction = quant.offset
+        if vnni:
+            correction = arith.AddiOp(correction, const(128, i32)).result
+        if direct:
+            rows = direct_rows(q, k)
+        else:
+            pad = narrow(correction, i8)
+            rows = im2col_rows(shape, q, rest[0], weights.width, pad)
+        epi = HybridEpilogue(out, n, params_ref, n, correction, quant.scale, act)
+        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
+
+    bindings = [
+        Binding(INPUT, 0),
+        Binding(CONST, data=weights.packed),
+        Binding(CONST, data=params),
+        Binding(SCRATCH, size=count),
+        *([Binding(SCRATCH, size=scratch)] if scratch else []),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+# ----------------------------------------------------------------------------- DEPTHWISE_CONV_2D
+
+
+def check_depthwise(op: Operation) -> tuple[bool, str]:
+    """DEPTHWISE_CONV_2D: float32, int8, hybrid; depth multiplier 1; constant weights."""
+    call = make_call(op)
+    x, w = call.inputs[0], call.inputs[1]
+    if constant(op.operands[1]) is None:
+        return False, "weights computed at run time are not supported"
+    if runtime_operand(op, 2):
+        return False, "a bias computed at run time is not supported"
+    if w.shape[0] != 1 or w.shape[3] != x.shape[3]:
+        return False, "depth multipliers other than 1 are not supported"
+    why = check_types(call, x, w)
+    if why:
+        return False, why
+    if w.dtype == I8 and x.dtype == F32 and len(w.quant.scales) != w.shape[3]:
+        return False, "hybrid depthwise convolution needs one weight scale per channel"
+    conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
+    return True, "supported"
+
+
+class Taps:
+    """What a depthwise kernel accumulates per channel vector, and how it finishes."""
+
+    def init(self, c: Val, lanes: int) -> SSAValue:
+        raise NotImplementedError
+
+    def tap(self, acc: SSAValue, xi: Val, wi: Val) -> SSAValue:
+        raise NotImplementedError
+
+    def finish(self, acc: SSAValue, oi: Val, c: Val) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class FloatTaps(Taps):
+    """float32: acc = bias; acc += x · w per tap (fused multiply-add); clamp; store."""
+
+    x: SSAValue
+    w: SSAValue
+    bias: SSAValue
+    out: SSAValue
+    act: str
+
+    def init(self, c, lanes):
+        return vload(self.bias, c, lanes)
+
+    def tap(self, acc, xi, wi):
+        lanes = lanes_of(acc)
+        return vector_fma(vload(self.x, xi, lanes), vload(self.w, wi, lanes), acc)
+
+    def finish(self, acc, oi, c):
+        vstore(float_activation(acc, self.act), self.out, oi)
+
+
+def vector_fma(a: SSAValue, b: SSAValue, acc: SSAValue) -> SSAValue:
+    from xdsl.dialects import vector
+
+    return vector.FMAOp(a, b, acc).res
+
+
+@dataclass
+class IntTaps(Taps):
+    """int8: acc = bias (int32); acc += (x − zp) · w per tap; then `finish_int`."""
+
+    x: SSAValue
+    w: SSAValue
+    """int32 weights (widened at compile time)."""
+    bias: SSAValue
+    zero_point: SSAValue
+    """i32 scalar."""
+    finish_int: Callable[[SSAValue, Val, Val], None]
+
+    def init(self, c, lanes):
+        return vload(self.bias, c, lanes)
+
+    def tap(self, acc, xi, wi):
+        lanes = lanes_of(acc)
+        x = arith.SubiOp(sext(vload(self.x, xi, lanes), i32), splat(self.zero_point, lanes))
+        prod = arith.MuliOp(x.result, vload(self.w, wi, lanes)).result
+        return arith.AddiOp(acc, prod).result
+
+    def finish(self, acc, oi, c):
+        self.finish_int(acc, oi, c)
+
+
+def interior(out: int, stride: int, pad: int, kernel: int, dilation: int, size: int):
+    """The output positions [lo, hi) whose whole window lies inside the input."""
+    lo = -(-pad // stride)
+    last = size - 1 - (kernel - 1) * dilation + pad
+    hi = min(out, last // stride + 1) if last >= 0 else 0
+    return min(lo, max(hi, 0)), max(hi, 0)
+
+
+def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps) -> None:
+    """Output pixel by pixel, channel block by channel block: accumulate over the taps."""
+    win, c = shape.win, shape.channels
+    (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
+    rows = interior(oh, win.stride[0], win.pad[0], kh, dh, shape.height)
+    cols = interior(ow, win.stride[1], win.pad[1], kw, dw, shape.width)
+    lanes, nv = blocks.lanes, blocks.nv
+
+    def pixel(b: Val, oy: Val, ox: Val, inside: bool):
+        y0, x0 = window_origin(shape, oy, ox)
+        out_base = mul(add(mul(add(mul(b, oh), oy), ow), ox), c)
+
+        def one_tap(ky, kx, accs):
+            iy, ix = add(y0, mul(ky, dh)), add(x0, mul(kx, dw))
+            at, wt = shape.input_index(b, iy, ix), mul(add(mul(ky, kw), kx), c)
+            return [taps.tap(acc, add(at, v), add(wt, v)) for acc, v in accs]
+
+        def block(j):
+            c0 = clamp_start(j, blocks.nr, c)
+            starts = [add(c0, v * lanes) for v in range(nv)]
+            accs = [taps.init(s, lanes) for s in starts]
+            if inside:
+                for ky in range(kh):
+                    for kx in range(kw):
+                        accs = one_tap(ky, kx, list(zip(accs, starts, strict=True)))
+            else:
+                accs = _guarded_taps(shape, y0, x0, starts, accs, one_tap)
+            for acc, s in zip(accs, starts, strict=True):
+                taps.finish(acc, add(out_base, s), s)
+            return []
+
+        loop(0, len(panel_starts(c, blocks.nr)), block)
+        return []
+
+    def batch(b):
+        def row(oy):
+            def border():
+                return loop(0, ow, lambda ox: pixel(b, oy, ox, False))
+
+            def inner():
+                loop(0, cols[0], lambda ox: pixel(b, oy, ox, False))
+                loop(cols[0], cols[1], lambda ox: pixel(b, oy, ox, True))
+                return loop(cols[1], ow, lambda ox: pixel(b, oy, ox, False))
+
+            if rows[1] > rows[0]:
+                when(below(add(oy, -rows[0]), rows[1] - rows[0]), inner, border)
+            else:
+                border()
+            return []
+
+        return loop(0, oh, row)
+
+    loop(0, shape.batch, batch)
+
+
+def _guarded_taps(shape: ConvShape, y0, x0, starts, accs, one_tap):
+    """Taps of a border pixel: each one only where it falls inside the input."""
+    (kh, kw), (dh, dw) = shape.win.kernel, shape.win.dilation
+    types = [a.type for a in accs]
+
+    def tap_row(ky, *row_accs):
+        row_ok = below(add(y0, mul(ky, dh)), shape.height)
+
+        def tap(kx, *tap_accs):
+            ok = both(row_ok, below(add(x0, mul(kx, dw)), shape.width))
+            pairs = list(zip(tap_accs, starts, strict=True))
+            return when(ok, lambda: one_tap(ky, kx, pairs), lambda: list(tap_accs), types)
+
+        return loop(0, kw, tap, row_accs)
+
+    return loop(0, kh, tap_row, accs)
+
+
+@generator("tfl.depthwise_conv_2d", supports=check_depthwise)
+def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
+    """DEPTHWISE_CONV_2D, channel-vectorised (see `emit_depthwise`)."""
+    call = make_call(op)
+    x, w_info = call.inputs[0], call.inputs[1]
+    w = constant(op.operands[1])
+    shape = conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
+    c = shape.channels
+    blocks = choose_tile(1, c)
+    bias = optional_constant(op, 2)
+    count = int(np.prod(x.shape))
+    out_count = int(np.prod(call.out.shape))
+    act = call.opts["fused_activation_function"]
+    if x.dtype == F32 and w_info.dtype == F32:
+        consts = [np.asarray(w, F32).ravel(), _bias_or_zeros(bias, c)]
+        arg_types = [memref_of(f32, count), *(memref_of(f32, a.size) for a in consts)]
+
+        def body(xs, ws, bias_ref, out):
+            emit_depthwise(shape, blocks, FloatTaps(xs, ws, bias_ref, out, act))
+
+        scratch = []
+        out_elem = f32
+    elif x.dtype == I8:
+        params, requant = conv_requant(call, x, _bias_or_zeros(bias, c, np.int64))
+        consts = [np.asarray(w, np.int32).ravel(), params]
+        arg_types = [memref_of(i8, count), *(memref_of(i32, a.size) for a in consts)]
+
+        def body(xs, ws, params_ref, out):
+            rq = requant(params_ref)
+
+            def finish(acc, oi, ch):
+                vstore(narrow(rq.apply(acc, ch), i8), out, oi)
+
+            zp = const(x.zero_point, i32)
+            emit_depthwise(shape, blocks, IntTaps(xs, ws, params_ref, zp, finish))
+
+        scratch = []
+        out_elem = i8
+    else:
+        return _hybrid_depthwise(call, symbol, shape, blocks, w, bias, w_info)
+    arg_types.append(memref_of(out_elem, out_count))
+    bindings = [
+        Binding(INPUT, 0),
+        *(Binding(CONST, data=a) for a in consts),
+        *scratch,
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def _hybrid_depthwise(call, symbol, shape: ConvShape, blocks: Tile, w, bias, w_info) -> Kernel:
+    """Hybrid depthwise: input quantized per batch (asymmetric), int32 sums, float scaling."""
+    c = shape.channels
+    count = shape.batch * shape.height * shape.width * c
+    act = call.opts["fused_activation_function"]
+    weights = np.asarray(w, np.int32).ravel()
+    params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
+    arg_types = [
+        memref_of(f32, count),
+        memref_of(i32, weights.size),
+        memref_of(i32, c),
+        memref_of(f32, params.size),
+        memref_of(i8, count),
+        memref_of(f32, int(np.prod(call.out.shape))),
+    ]
+
+    def body(xs, ws, zeros, params_ref, q, out):
+        quant = emit_quantize_input(xs, q, count, asymmetric=True, shifted=False)
+
+        def finish(acc, oi, ch):
+            lanes = lanes_of(acc)
+            scale = arith.MulfOp(vload(params_ref, ch, lanes), splat(quant.scale, lanes)).result
+            y = arith.MulfOp(to_float(acc, f32), scale).result
+            y = arith.AddfOp(y, vload(params_ref, add(c, ch), lanes)).result
+            vstore(float_activation(y, act), out, oi)
+
+        emit_depthwise(shape, blocks, IntTaps(q, ws, zeros, quant.offset, finish))
+
+    bindings = [
+        Binding(INPUT, 0),
+        Binding(CONST, data=weights),
+        Binding(CONST, data=np.zeros(c, np.int32)),
+        Binding(CONST, data=params),
+        Binding(SCRATCH, size=count),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+# ----------------------------------------------------------------------------- TRANSPOSE_CONV
+
+
+@dataclass(frozen=True)
+class Transposed:
+    """A transposed convolution: its call, input info, weights [O][KH][KW][C], bias, window."""
+
+    call: KernelCall
+    x: TensorInfo
+    w: np.ndarray
+    bias: np.ndarray | None
+    win: Window
+
+
+def _transposed(call: KernelCall, x: TensorInfo, w: np.ndarray, bias) -> Transposed:
+    """The window as the reference computes it: padding from the output size, no dilation."""
+    win = _window(call, call.out.shape[1:3], w.shape[1:3], x.shape[1:3])
+    win = Window(win.kernel, win.stride, (1, 1), win.pad, tuple(call.out.shape[1:3]))
+    return Transposed(call, x, w, bias, win)
+
+
+def check_transpose_conv(op: Operation) -> tuple[bool, str]:
+    """TRANSPOSE_CONV: float32 or int8, constant weights and bias."""
+    call = make_call(op)
+    return _check_transposed(op, call, call.inputs[2], weights=1, bias=3)
+
+
+def _check_transposed(op, call: KernelCall, x: TensorInfo, weights: int, bias: int):
+    w_info = call.inputs[weights]
+    w = constant(op.operands[weights])
+    if w is None:
+        return False, "weights computed at run time are not supported"
+    if runtime_operand(op, bias):
+        return False, "a bias computed at run time is not supported"
+    if w_info.dtype != x.dtype:
+        return False, f"{x.dtype} input with {w_info.dtype} weights is not supported"
+    call.inputs[1] = w_info
+    why = check_types(call, x, w_info)
+    if why:
+        return False, why
+    if w.shape[3] != x.shape[3]:
+        return False, f"filter depth {w.shape[3]} does not match {x.shape[3]} input channels"
+    _transposed(call, x, w, None)
+    return True, "supported"
+
+
+@generator("tfl.transpose_conv", supports=check_transpose_conv)
+def transpose_conv(op: Operation, symbol: str) -> Kernel:
+    """TRANSPOSE_CONV: input pixels × all taps (one GEMM), then a gather per output pixel."""
+    call = make_call(op)
+    t = _transposed(call, call.inputs[2], constant(op.operands[1]), optional_constant(op, 3))
+    return _emit_transposed(t, symbol, input_index=2)
+
+
+def _custom_call(op: Operation) -> KernelCall:
+    """Convolution2DTransposeBias as the TRANSPOSE_CONV call the reference makes of it."""
+    call = make_call(op)
+    padding, stride_w, stride_h = transpose_conv_params(call.opts.get("custom_options", ""))
+    opts = {
+        "padding": padding,
+        "stride_w": stride_w,
+        "stride_h": stride_h,
+        "fused_activation_function": "NONE",
+    }
+    inputs = [None, call.inputs[1], call.inputs[0], call.inputs[2]]
+    return KernelCall("TRANSPOSE_CONV", opts, inputs, call.outputs, call.op_index)
+
+
+def check_transpose_bias(op: Operation) -> tuple[bool, str]:
+    """MediaPipe Convolution2DTransposeBias: as TRANSPOSE_CONV, float32."""
+    try:
+        call = _custom_call(op)
+    except ValueError as e:
+        return False, str(e)
+    return _check_transposed(op, call, call.inputs[2], weights=1, bias=2)
+
+
+@generator("tfl.custom:Convolution2DTransposeBias", supports=check_transpose_bias)
+def convolution_2d_transpose_bias(op: Operation, symbol: str) -> Kernel:
+    """MediaPipe Convolution2DTransposeBias: TRANSPOSE_CONV (OHWI weights) plus bias."""
+    call = _custom_call(op)
+    t = _transposed(call, call.inputs[2], constant(op.operands[1]), constant(op.operands[2]))
+    return _emit_transposed(t, symbol, input_index=0)
+
+
+def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
+    x, call = t.x, t.call
+    o, kh, kw, c = t.w.shape
+    b, h, wd = x.shape[0], x.shape[1], x.shape[2]
+    m, n_spread = b * h * wd, kh * kw * o
+    w_kn = t.w.transpose(3, 1, 2, 0).reshape(c, n_spread)
+    tile = choose_tile(m, n_spread)
+    blocks = choose_tile(1, o)
+    out_count = int(np.prod(call.out.shape))
+    floating = x.dtype == F32
+    if floating:
+        product, packed, start = F32Product(), pack_f32(np.asarray(w_kn, F32), tile.nr), None
+        params = _bias_or_zeros(t.bias, o)
+        width, pad_elem = c, f32
+    else:
+        vnni = vnni_applies(n_spread)
+        weights = int8_weights(np.asarray(w_kn, I8), None, x.zero_point, tile, vnni)
+        product, packed, start = weights.product, weights.packed, weights.bias
+        params, requant = conv_requant(call, x, _bias_or_zeros(t.bias, o, np.int64))
+        width, pad_elem = weights.width, i8
+    acc_elem = f32 if floating else i32
+    consts = [packed, params] + ([start] if start is not None else [])
+    arg_types = [
+        memref_of(f32 if floating else i8, m * c),
+        memref_of(f32 if floating else i8, packed.size),
+        memref_of(f32 if floating else i32, params.size),
+        *([memref_of(i32, start.size)] if start is not None else []),
+        memref_of(acc_elem, m * n_spread),
+        *([] if floating else [memref_of(i8, tile.mr * width)]),
+        memref_of(f32 if floating else i8, out_count),
+    ]
+
+    def body(xs, packed_ref, params_ref, *rest):
+        start_ref = rest[0] if start is not None else None
+        spread = rest[1 if start is not None else 0]
+        out = rest[-1]
+        if floating:
+            rows = direct_rows(xs, c)
+            first = FloatEpilogue(spread, n_spread)
+        else:
+            convert = shift_to_unsigned if vnni else None
+
+            def copy_row(row, d):
+                copy_run(xs, mul(row, c), rest[-2], d, c, 64, convert)
+
+            rows = packed_rows(rest[-2], width, copy_row)
+            first = RawEpilogue(spread, n_spread, start_ref)
+        emit_gemm(m, n_spread, c, tile, product, rows, packed_ref, first)
+        if floating:
+
+            def finish(acc, oi, ch):
+                vstore(float_activation(acc, call.opts["fused_activation_function"]), out, oi)
+
+        else:
+            rq = requant(params_ref)
+
+            def finish(acc, oi, ch):
+                vstore(narrow(rq.apply(acc, ch), i8), out, oi)
+
+        emit_gather(t, spread, params_ref, blocks, finish)
+
+    del pad_elem
+    bindings = [
+        Binding(INPUT, input_index),
+        *(Binding(CONST, data=a) for a in consts),
+        Binding(SCRATCH, size=m * n_spread * 4),
+        *([] if floating else [Binding(SCRATCH, size=tile.mr * width)]),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, blocks: Tile, finish) -> None:
+    """Each output pixel sums the spread values of the (input pixel, tap) pairs landing on it.
+
+    Output (oy, ox) receives input (iy, ix) through tap (ky, kx) when
+    oy + pad_h = iy·stride_h + ky (and the same across).
+    """
+    o, kh, kw, _ = t.w.shape
+    b_count, h, wd = t.x.shape[0], t.x.shape[1], t.x.shape[2]
+    (sh, sw), (ph, pw), (oh, ow) = t.win.stride, t.win.pad, t.win.out
+    n_spread, lanes = kh * kw * o, blocks.lanes
+
+    def landing(pos: Val, k: int, stride: int, size: int):
+        full = add(pos, -k)
+        ok = below(full, size * stride)
+        if stride > 1:
+            ok = both(ok, arith.CmpiOp(ix_of(rem(full, stride)), ix_of(0), "eq").result)
+        return ok, div(full, stride)
+
+    def pixel(b, oy, ox):
+        def block(j):
+            c0 = clamp_start(j, blocks.nr, o)
+            starts = [add(c0, v * lanes) for v in range(blocks.nv)]
+            accs = [vload(start, s, lanes) for s in starts]
+            types = [a.type for a in accs]
+            for ky in range(kh):
+                row_ok, iy = landing(add(oy, ph), ky, sh, h)
+                for kx in range(kw):
+                    col_ok, ixx = landing(add(ox, pw), kx, sw, wd)
+                    base = add(
+                        mul(add(mul(add(mul(b, h), iy), wd), ixx), n_spread), (ky * kw + kx) * o
+                    )
+
+                    def gathered(accs=accs, base=base):
+                        return [
+                            _add(acc, vload(spread, add(base, s), lanes))
+                            for acc, s in zip(accs, starts, strict=True)
+                        ]
+
+                    accs = when(both(row_ok, col_ok), gathered, lambda accs=accs: accs, types)
+            out_base = mul(add(mul(add(mul(b, oh), oy), ow), ox), o)
+            for acc, s in zip(accs, starts, strict=True):
+                finish(acc, add(out_base, s), s)
+            return []
+
+        return loop(0, len(panel_starts(o, blocks.nr)), block)
+
+    loop(0, b_count, lambda b: loop(0, oh, lambda oy: loop(0, ow, lambda ox: pixel(b, oy, ox))))
+
+
+def ix_of(v: Val) -> SSAValue:
+    from litec.backends.cpu.kernels.matmul import ix
+
+    return ix(v)
+
+
+def _add(a: SSAValue, b: SSAValue) -> SSAValue:
+    if a.type.element_type == f32:
+        return arith.AddfOp(a, b).result
+    return arith.AddiOp(a, b).result

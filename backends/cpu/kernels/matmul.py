@@ -1,0 +1,1015 @@
+"""CPU kernels for matrix products: the register-tiled GEMM, FULLY_CONNECTED and BATCH_MATMUL.
+
+Every product kernel (these two ops, and CONV_2D / TRANSPOSE_CONV in conv.py) computes
+C[M][N] = A[M][K] · B[K][N] with one loop nest (`emit_gemm`):
+
+    for each block of MR rows (A):          the last block overlaps back to end at M
+        pack the block's rows if needed     (im2col, the +128 shift of int8, ...)
+        for each panel of NR columns (B):   the last panel overlaps back to end at N
+            MR x NR accumulators start      (bias, or a folded bias)
+            for k:  NR/L vector loads of packed B, MR broadcasts of A, MR·NR/L FMAs
+            epilogue from registers         (activation, requantization) and store
+
+Overlapping tails recompute a few rows or columns and store equal values twice, so there
+are no partial vectors and no remainder loops. The accumulators are loop-carried vectors
+(LLVM keeps them in zmm registers). Three products share the nest:
+
+- float32: `vector.fma` of a broadcast A value and a B vector;
+- int8 with AVX512-VNNI: `vpdpbusd` sums 4 products of unsigned A bytes and signed B
+  bytes per 32-bit lane; A is packed shifted by +128 (x ^ 0x80), and the bias is folded
+  with −(128 + zp_in)·Σw so the sums equal TFLite's Σ (x − zp_in)·w exactly;
+- int8 widening (any x86-64): sign-extended products summed in int32.
+
+Integer sums wrap modulo 2^32 exactly like TFLite's int32 accumulators, whatever the
+order, so quantized results are bit-exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import arith, func, llvm, memref, scf, vector
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    TensorType,
+    VectorType,
+    f32,
+    f64,
+    i8,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+from litec.backends.cpu.kernels.base import (
+    CONST,
+    INPUT,
+    OUTPUT,
+    SCRATCH,
+    Binding,
+    Kernel,
+    generator,
+)
+from litec.backends.cpu.kernels.packing import (
+    F32,
+    I8,
+    I32,
+    constant,
+    folded_bias,
+    pack_f32,
+    pack_i8,
+    pack_vnni,
+    padded_depth,
+    panel_starts,
+    use_vnni,
+)
+from litec.dialects.tfl_reference.common import quantized_activation_range
+from litec.dialects.tfl_reference.conv import CLAMPING_ACTIVATIONS, _channel_scales
+from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, make_call
+from litec.lowering.to_llvm import llvm_ops
+from litec.runtime.fixedpoint import quantize_multiplier
+
+INDEX = IndexType()
+Val = int | SSAValue
+"""An index that is a compile-time int where possible, an SSA value otherwise."""
+
+# ----------------------------------------------------------------------------- IR building
+
+
+def ix(v: Val) -> SSAValue:
+    """An index value (a constant for an int)."""
+    if isinstance(v, SSAValue):
+        return v
+    return arith.ConstantOp(IntegerAttr(int(v), INDEX)).result
+
+
+def const(value: float, typ: Attribute) -> SSAValue:
+    """A scalar constant, or a splat vector constant."""
+    if isinstance(typ, VectorType):
+        return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(typ, [value])).result
+    if isinstance(typ, IntegerType | IndexType):
+        return arith.ConstantOp(IntegerAttr(int(value), typ)).result
+    return arith.ConstantOp(FloatAttr(float(value), typ)).result
+
+
+def add(a: Val, b: Val) -> Val:
+    """a + b on indices, folded when both are known."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if b == 0:
+        return a
+    if a == 0:
+        return b
+    return arith.AddiOp(ix(a), ix(b)).result
+
+
+def mul(a: Val, b: Val) -> Val:
+    """a · b on indices, folded when both are known."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 0 or b == 0:
+        return 0
+    if b == 1:
+        return a
+    if a == 1:
+        return b
+    return arith.MuliOp(ix(a), ix(b)).result
+
+
+def div(a: Val, b: int) -> Val:
+    """a // b on non-negative indices."""
+    if isinstance(a, int):
+        return a // b
+    return a if b == 1 else arith.DivUIOp(a, ix(b)).result
+
+
+def rem(a: Val, b: int) -> Val:
+    """a % b on non-negative indices."""
+    if isinstance(a, int):
+        return a % b
+    return 0 if b == 1 else arith.RemUIOp(a, ix(b)).result
+
+
+def minimum(a: Val, b: int) -> Val:
+    """min(a, b) on indices."""
+    if isinstance(a, int):
+        return min(a, b)
+    less = arith.CmpiOp(a, ix(b), "slt").result
+    return arith.SelectOp(less, a, ix(b)).result
+
+
+def below(a: Val, bound: int) -> SSAValue:
+    """0 <= a < bound for an index that may be negative (one unsigned compare)."""
+    return arith.CmpiOp(ix(a), ix(bound), "ult").result
+
+
+def both(a: SSAValue, b: SSAValue) -> SSAValue:
+    return arith.AndIOp(a, b).result
+
+
+Body = Callable[..., Sequence[SSAValue]]
+
+
+def loop(lo: Val, hi: Val, body: Body, inits: Sequence[SSAValue] = (), step: int = 1):
+    """`scf.for` from lo to hi; body(iv, *carried) returns the carried values.
+
+    A loop of one known iteration is emitted inline (iv an int), one of none not at all.
+    """
+    if isinstance(lo, int) and isinstance(hi, int):
+        if hi <= lo:
+            return list(inits)
+        if hi - lo <= step:
+            return list(body(lo, *inits))
+    block = Block(arg_types=[INDEX, *(v.type for v in inits)])
+    with ImplicitBuilder(block):
+        scf.YieldOp(*body(block.args[0], *block.args[1:]))
+    return list(scf.ForOp(ix(lo), ix(hi), ix(step), list(inits), Region(block)).results)
+
+
+def when(cond: SSAValue, then: Body, otherwise: Body, types: Sequence[Attribute] = ()):
+    """`scf.if`: both branches return values of `types`."""
+    regions = []
+    for branch in (then, otherwise):
+        block = Block()
+        with ImplicitBuilder(block):
+            scf.YieldOp(*branch())
+        regions.append(Region(block))
+    return list(scf.IfOp(cond, list(types), *regions).results)
+
+
+def vtype(elem: Attribute, lanes: int) -> VectorType:
+    return VectorType(elem, [lanes])
+
+
+def elem_of(ref: SSAValue) -> Attribute:
+    typ = ref.type
+    assert isinstance(typ, MemRefType)
+    return typ.element_type
+
+
+def vload(ref: SSAValue, i: Val, lanes: int) -> SSAValue:
+    """`lanes` consecutive elements from ref[i]."""
+    return vector.LoadOp(ref, [ix(i)], vtype(elem_of(ref), lanes)).result
+
+
+def vstore(v: SSAValue, ref: SSAValue, i: Val) -> None:
+    vector.StoreOp(v, ref, [ix(i)])
+
+
+def load(ref: SSAValue, i: Val) -> SSAValue:
+    return memref.LoadOp.get(ref, [ix(i)]).res
+
+
+def store(x: SSAValue, ref: SSAValue, i: Val) -> None:
+    memref.StoreOp.get(x, ref, [ix(i)])
+
+
+def splat(x: SSAValue, lanes: int) -> SSAValue:
+    return vector.BroadcastOp(x, vtype(x.type, lanes)).vector
+
+
+def lanes_of(v: SSAValue) -> int:
+    typ = v.type
+    assert isinstance(typ, VectorType)
+    return typ.get_shape()[0]
+
+
+def like(v: SSAValue, elem: Attribute) -> Attribute:
+    """The type of v with another element type (v a vector or a scalar)."""
+    return vtype(elem, lanes_of(v)) if isinstance(v.type, VectorType) else elem
+
+
+def sext(x: SSAValue, elem: Attribute) -> SSAValue:
+    """Sign extension (scalars or vectors; xDSL's arith casts take scalars only)."""
+    return llvm.SExtOp(x, like(x, elem)).res
+
+
+def to_float(x: SSAValue, elem: Attribute) -> SSAValue:
+    """Signed integer to float (scalars or vectors)."""
+    return llvm.SIToFPOp(x, like(x, elem)).result
+
+
+def to_int(x: SSAValue, elem: Attribute) -> SSAValue:
+    """Float to signed integer, toward zero (scalars or vectors; x86 gives INT_MIN out of range)."""
+    return llvm_ops.FPToSIOp(x, like(x, elem)).result
+
+
+def intrinsic(name: str, args: Sequence[SSAValue], typ: Attribute) -> SSAValue:
+    return llvm.CallIntrinsicOp(name, list(args), [typ]).results[0]
+
+
+def memref_of(elem: Attribute, count: int) -> MemRefType:
+    """The flat memref type of one bound buffer (a tensor of `count` elements)."""
+    return MemRefType(elem, [max(count, 1)])
+
+
+def kernel_function(symbol: str, arg_types: Sequence[Attribute], body: Callable) -> func.FuncOp:
+    """A kernel-level `func.func @symbol` whose body(*args) emits its ops."""
+    block = Block(arg_types=list(arg_types))
+    with ImplicitBuilder(block):
+        body(*block.args)
+        func.ReturnOp()
+    return func.FuncOp(symbol, (list(arg_types), []), Region(block))
+
+
+# ----------------------------------------------------------------------------- copying runs
+
+
+def copy_run(src: SSAValue, s: Val, dst: SSAValue, d: Val, count: int, lanes: int, convert=None):
+    """dst[d : d+count] = convert(src[s : s+count]), in vectors (the last one overlapping)."""
+    width = min(lanes, count)
+    if count == 0:
+        return
+
+    def chunk(j):
+        off = minimum(mul(j, width), count - width)
+        v = vload(src, add(s, off), width)
+        vstore(convert(v) if convert else v, dst, add(d, off))
+        return []
+
+    loop(0, -(-count // width), chunk)
+
+
+def fill_run(dst: SSAValue, d: Val, count: int, lanes: int, value: SSAValue) -> None:
+    """dst[d : d+count] = value (a scalar SSA value), in vectors."""
+    width = min(lanes, count)
+    if count == 0:
+        return
+    v = splat(value, width)
+
+    def chunk(j):
+        vstore(v, dst, add(d, minimum(mul(j, width), count - width)))
+        return []
+
+    loop(0, -(-count // width), chunk)
+
+
+# ----------------------------------------------------------------------------- the GEMM
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A register tile: `mr` rows × `nv` vectors of `lanes` columns (nr = nv·lanes)."""
+
+    mr: int
+    nv: int
+    lanes: int
+
+    @property
+    def nr(self) -> int:
+        return self.nv * self.lanes
+
+
+ACCUMULATORS = 24
+"""Accumulator vectors of a tile (of 32 zmm registers; the rest hold B and A)."""
+
+
+def choose_tile(m: int, n: int, max_mr: int = 12) -> Tile:
+    """The tile with the fewest vector FMAs per row of A, then the widest panel.
+
+    Columns come in vectors of 16 lanes; fewer than 16 columns make one narrow vector.
+    """
+    if n < 16:
+        return Tile(min(m, max_mr), 1, n)
+
+    def cost(nv: int) -> tuple[int, int]:
+        return (len(panel_starts(n, 16 * nv)) * nv, -nv)
+
+    nv = min((v for v in range(1, 5) if 16 * v <= n), key=cost)
+    return Tile(min(m, max_mr, ACCUMULATORS // nv), nv, 16)
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Where the rows of one block of A are: row r starts at ref[bases[r]], k steps by kstride."""
+
+    ref: SSAValue
+    bases: list[Val]
+    kstride: int = 1
+
+
+Rows = Callable[[Val, int], RowBlock]
+"""rows(m0, mr) -> the block of rows m0 .. m0+mr of A (may emit packing code first)."""
+
+
+def direct_rows(ref: SSAValue, row_stride: int, offset: Val = 0, kstride: int = 1) -> Rows:
+    """Rows read in place: row m starts at offset + m·row_stride."""
+
+    def rows(m0: Val, mr: int) -> RowBlock:
+        return RowBlock(ref, [add(offset, mul(add(m0, r), row_stride)) for r in range(mr)], kstride)
+
+    return rows
+
+
+def packed_rows(scratch: SSAValue, width: int, fill_row: Callable[[Val, Val], None]) -> Rows:
+    """Rows packed into scratch [mr][width] before use; fill_row(m, dst_offset) writes row m."""
+
+    def rows(m0: Val, mr: int) -> RowBlock:
+        def pack(r):
+            fill_row(add(m0, r), mul(r, width))
+            return []
+
+        loop(0, mr, pack)
+        return RowBlock(scratch, [r * width for r in range(mr)])
+
+    return rows
+
+
+class Product:
+    """How one k step of a tile multiplies: B layout, accumulator type, the step itself."""
+
+    group = 1
+    """k values per B element group (VNNI: 4)."""
+    acc_elem: Attribute = f32
+
+    def depth(self, k: int) -> int:
+        """Trip count of the k loop."""
+        return k
+
+    def step(self, a: RowBlock, b: SSAValue, base: Val, kk: Val, tile: Tile, accs) -> list:
+        raise NotImplementedError
+
+
+class F32Product(Product):
+    """float32: acc += broadcast(A[r][k]) · B[k][panel columns] (fused multiply-add)."""
+
+    def step(self, a, b, base, kk, tile, accs):
+        w = [
+            vload(b, add(base, add(mul(kk, tile.nr), v * tile.lanes)), tile.lanes)
+            for v in range(tile.nv)
+        ]
+        out = []
+        for r in range(tile.mr):
+            x = splat(load(a.ref, add(a.bases[r], mul(kk, a.kstride))), tile.lanes)
+            out += [vector.FMAOp(x, w[v], accs[r * tile.nv + v]).res for v in range(tile.nv)]
+        return out
+
+
+VPDPBUSD = "llvm.x86.avx512.vpdpbusd.512"
+
+
+class VnniProduct(Product):
+    """int8 with AVX512-VNNI: 4 k at a time, unsigned (shifted) A bytes × signed B bytes."""
+
+    group = 4
+    acc_elem = i32
+
+    def depth(self, k):
+        return padded_depth(k) // 4
+
+    def step(self, a, b, base, kk, tile, accs):
+        assert a.kstride == 1 and tile.lanes == 16
+        w = [vload(b, add(base, add(mul(kk, 4 * tile.nr), 64 * v)), 64) for v in range(tile.nv)]
+        acc_type = vtype(i32, 16)
+        out = []
+        for r in range(tile.mr):
+            quad = vload(a.ref, add(a.bases[r], mul(kk, 4)), 4)
+            word = vector.ExtractOp(vector.BitcastOp(quad, vtype(i32, 1)).result, [0], i32)
+            x = vector.BitcastOp(splat(word.result, 16), vtype(i8, 64)).result
+            out += [
+                intrinsic(VPDPBUSD, [accs[r * tile.nv + v], x, w[v]], acc_type)
+                for v in range(tile.nv)
+            ]
+        return out
+
+
+@dataclass
+class WideningProduct(Product):
+    """Integers widened to int32: acc += (A[r][k] − a_zero) · B (B int8, or int32 centred)."""
+
+    a_zero: SSAValue | None = None
+    acc_elem = i32
+
+    def step(self, a, b, base, kk, tile, accs):
+        w = []
+        for v in range(tile.nv):
+            raw = vload(b, add(base, add(mul(kk, tile.nr), v * tile.lanes)), tile.lanes)
+            w.append(raw if elem_of(b) == i32 else sext(raw, i32))
+        out = []
+        for r in range(tile.mr):
+            x = sext(load(a.ref, add(a.bases[r], mul(kk, a.kstride))), i32)
+            if self.a_zero is not None:
+                x = arith.SubiOp(x, self.a_zero).result
+            xs = splat(x, tile.lanes)
+            for v in range(tile.nv):
+                prod = arith.MuliOp(xs, w[v]).result
+                out.append(arith.AddiOp(accs[r * tile.nv + v], prod).result)
+        return out
+
+
+class Epilogue:
+    """What a tile starts from and what happens to it after the k loop."""
+
+    def columns(self, n0: Val):
+        """Per-panel values (loaded once per panel); passed back to init and finish."""
+        return n0
+
+    def init(self, cols, v: int, tile: Tile) -> SSAValue:
+        raise NotImplementedError
+
+    def finish(self, cols, r: int, v: int, acc: SSAValue, m0: Val, n0: Val, tile: Tile) -> None:
+        raise NotImplementedError
+
+
+def clamp_start(i: Val, size: int, total: int) -> Val:
+    """Start of block i of `size` among `total`: i·size, the last one moved back to fit."""
+    return minimum(mul(i, size), total - size)
+
+
+def emit_gemm(
+    m: int, n: int, k: int, tile: Tile, product: Product, rows: Rows, b: SSAValue, epi: Epilogue
+) -> None:
+    """C[M][N] = A · B over tiles; B packed in panels of tile.nr columns (packing.py)."""
+    depth = product.depth(k)
+    panel_size = depth * tile.nr * product.group
+
+    def row_block(i):
+        m0 = clamp_start(i, tile.mr, m)
+        block = rows(m0, tile.mr)
+
+        def panel(p):
+            n0 = clamp_start(p, tile.nr, n)
+            cols = epi.columns(n0)
+            inits = [epi.init(cols, v, tile) for _ in range(tile.mr) for v in range(tile.nv)]
+            base = mul(p, panel_size)
+
+            def kstep(kk, *accs):
+                return product.step(block, b, base, kk, tile, accs)
+
+            accs = loop(0, depth, kstep, inits)
+            for r in range(tile.mr):
+                for v in range(tile.nv):
+                    epi.finish(cols, r, v, accs[r * tile.nv + v], m0, n0, tile)
+            return []
+
+        loop(0, len(panel_starts(n, tile.nr)), panel)
+        return []
+
+    loop(0, -(-m // tile.mr), row_block)
+
+
+# ----------------------------------------------------------------------------- epilogues
+
+
+def out_index(ldc: int, m0: Val, r: int, n0: Val, v: int, tile: Tile, offset: Val = 0) -> Val:
+    return add(offset, add(mul(add(m0, r), ldc), add(n0, v * tile.lanes)))
+
+
+FLOAT_BOUNDS = {"RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+"""Fused activations that clamp float results (TANH and SIGN_BIT clamp nothing)."""
+
+
+def float_activation(x: SSAValue, act: str) -> SSAValue:
+    """The clamp of a fused activation (TFLite's ActivationFunctionWithMinMax)."""
+    lo, hi = FLOAT_BOUNDS.get(act, (None, None))
+    if lo is not None:
+        x = arith.MaxnumfOp(x, const(lo, x.type)).result
+    if hi is not None:
+        x = arith.MinnumfOp(x, const(hi, x.type)).result
+    return x
+
+
+@dataclass
+class FloatEpilogue(Epilogue):
+    """float32: start from the bias (or 0), clamp to the activation, store."""
+
+    out: SSAValue
+    ldc: int
+    bias: SSAValue | None = None
+    act: str = "NONE"
+    offset: Val = 0
+
+    def init(self, n0, v, tile):
+        if self.bias is None:
+            return const(0.0, vtype(f32, tile.lanes))
+        return vload(self.bias, add(n0, v * tile.lanes), tile.lanes)
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        vstore(
+            float_activation(acc, self.act),
+            self.out,
+            out_index(self.ldc, m0, r, n0, v, tile, self.offset),
+        )
+
+
+@dataclass
+class RawEpilogue(Epilogue):
+    """int32 sums stored as they are, starting from start[n] (or 0)."""
+
+    out: SSAValue
+    ldc: int
+    start: SSAValue | None = None
+    offset: Val = 0
+
+    def init(self, n0, v, tile):
+        if self.start is None:
+            return const(0, vtype(elem_of(self.out), tile.lanes))
+        return vload(self.start, add(n0, v * tile.lanes), tile.lanes)
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        vstore(acc, self.out, out_index(self.ldc, m0, r, n0, v, tile, self.offset))
+
+
+# Rows of the per-channel parameter block of the Q31 epilogue (int32 [5][N]).
+Q_BIAS, Q_MULT, Q_LEFT, Q_RIGHT, Q_MASK = range(5)
+
+
+def q31_params(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Per-channel int32 [5][N]: folded bias, Q31 multiplier, left shift, right shift, mask."""
+    mult, shift = np.broadcast_arrays(np.asarray(mult, np.int64), np.asarray(shift, np.int64))
+    right = np.maximum(-shift, 0)
+    rows = [bias, mult, np.maximum(shift, 0), right, (1 << right) - 1]
+    return np.stack([np.broadcast_to(np.asarray(r, np.int64), bias.shape) for r in rows]).astype(
+        np.int32
+    )
+
+
+@dataclass(frozen=True)
+class Requant:
+    """TFLite's MultiplyByQuantizedMultiplier (double rounding), then zero point and clamp.
+
+    `params`: the int32 [5][N] block of `q31_params`; `shifts`: whether any channel shifts
+    left / right (the other half of the arithmetic is skipped when none does).
+    """
+
+    params: SSAValue
+    n: int
+    zero_point: int
+    lo: int
+    hi: int
+    left: bool = True
+    right: bool = True
+
+    def row(self, which: int, c: Val, lanes: int) -> SSAValue:
+        return vload(self.params, add(which * self.n, c), lanes)
+
+    def apply(self, x: SSAValue, c: Val) -> SSAValue:
+        """int32 lanes x of channels c.. → clamped int32 results (exact)."""
+        lanes = lanes_of(x)
+        vi, vl = vtype(i32, lanes), vtype(i64, lanes)
+        if self.left:
+            x = arith.ShLIOp(x, self.row(Q_LEFT, c, lanes)).result
+        wide = arith.MuliOp(sext(x, i64), sext(self.row(Q_MULT, c, lanes), i64)).result
+        wide = arith.AddiOp(wide, const(1 << 30, vl)).result
+        high = narrow(arith.ShRSIOp(wide, const(31, vl)).result, i32)
+        if self.right:
+            high = rounding_shift(high, self.row(Q_RIGHT, c, lanes), self.row(Q_MASK, c, lanes))
+        return clamp_int(arith.AddiOp(high, const(self.zero_point, vi)).result, self.lo, self.hi)
+
+
+def rounding_shift(x: SSAValue, right: SSAValue, mask: SSAValue) -> SSAValue:
+    """gemmlowp's RoundingDivideByPOT without compares (vector i1 is not expressible here).
+
+    threshold = mask/2 + (x < 0); the result rounds up when (x & mask) > threshold, i.e.
+    when threshold − remainder is negative (both are below 2^31).
+    """
+    typ = x.type
+    c31 = const(31, typ)
+    remainder = arith.AndIOp(x, mask).result
+    half = arith.ShRSIOp(mask, const(1, typ)).result
+    threshold = arith.SubiOp(half, arith.ShRSIOp(x, c31).result).result
+    round_up = arith.ShRSIOp(arith.SubiOp(threshold, remainder).result, c31).result
+    return arith.SubiOp(arith.ShRSIOp(x, right).result, round_up).result
+
+
+def clamp_int(x: SSAValue, lo: int, hi: int) -> SSAValue:
+    x = arith.MaxSIOp(x, const(lo, x.type)).result
+    return arith.MinSIOp(x, const(hi, x.type)).result
+
+
+def narrow(x: SSAValue, elem: Attribute) -> SSAValue:
+    """Integer truncation (scalars or vectors)."""
+    return llvm.TruncOp(x, like(x, elem)).res
+
+
+@dataclass
+class QuantizedEpilogue(Epilogue):
+    """int8 from int32 sums: start from the folded bias, requantize (Q31), store bytes."""
+
+    out: SSAValue
+    ldc: int
+    requant: Requant
+    offset: Val = 0
+
+    def init(self, n0, v, tile):
+        return self.requant.row(Q_BIAS, add(n0, v * tile.lanes), tile.lanes)
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        y = self.requant.apply(acc, add(n0, v * tile.lanes))
+        vstore(narrow(y, i8), self.out, out_index(self.ldc, m0, r, n0, v, tile, self.offset))
+
+
+@dataclass
+class DoubleRescaleEpilogue(Epilogue):
+    """FULLY_CONNECTED's reference requantization: (int32)round(acc · s_x·s_w/s_out) in double.
+
+    x86's conversion of an out-of-range double gives INT32_MIN, as in TFLite.
+    """
+
+    out: SSAValue
+    ldc: int
+    bias: SSAValue
+    scale: SSAValue
+    zero_point: int
+    lo: int
+    hi: int
+
+    def init(self, n0, v, tile):
+        return vload(self.bias, add(n0, v * tile.lanes), tile.lanes)
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        lanes = tile.lanes
+        vd = vtype(f64, lanes)
+        real = arith.MulfOp(to_float(acc, f64), vload(self.scale, add(n0, v * lanes), lanes)).result
+        rounded = intrinsic(f"llvm.round.v{lanes}f64", [real], vd)
+        y = to_int(rounded, i32)
+        y = clamp_int(arith.AddiOp(y, const(self.zero_point, y.type)).result, self.lo, self.hi)
+        vstore(narrow(y, i8), self.out, out_index(self.ldc, m0, r, n0, v, tile))
+
+
+# ----------------------------------------------------------------------------- int8 operands
+
+
+def shift_to_unsigned(v: SSAValue) -> SSAValue:
+    """x + 128 on int8 lanes (= x ^ 0x80): the unsigned operand of vpdpbusd."""
+    return arith.AddiOp(v, const(-128, v.type)).result
+
+
+def int8_rows(
+    scratch: SSAValue, width: int, vnni: bool, copy_row: Callable[[Val, Val, Callable], None]
+) -> Rows:
+    """Packed int8 rows: shifted to unsigned for VNNI, copied as they are otherwise."""
+    convert = shift_to_unsigned if vnni else None
+    return packed_rows(scratch, width, lambda m, d: copy_row(m, d, convert))
+
+
+def vnni_applies(n: int) -> bool:
+    """Whether an int8 product of n columns uses VNNI (it needs full 16-lane vectors)."""
+    return use_vnni() and n >= 16
+
+
+@dataclass(frozen=True)
+class Int8Weights:
+    """Constant int8 weights [K][N] packed for the chosen int8 product, with its folded bias."""
+
+    packed: np.ndarray
+    bias: np.ndarray
+    product: Product
+    width: int
+    """Length of a packed row of A (K, or K padded to a multiple of 4 for VNNI)."""
+
+
+def int8_weights(w_kn: np.ndarray, bias, zp_in: int, tile: Tile, vnni: bool) -> Int8Weights:
+    """Pack int8 weights and fold the input zero point (and VNNI's +128) into the bias."""
+    k = w_kn.shape[0]
+    if vnni:
+        return Int8Weights(
+            pack_vnni(w_kn, tile.nr),
+            folded_bias(bias, w_kn, 128 + zp_in),
+            VnniProduct(),
+            padded_depth(k),
+        )
+    return Int8Weights(pack_i8(w_kn, tile.nr), folded_bias(bias, w_kn, zp_in), WideningProduct(), k)
+
+
+# ----------------------------------------------------------------------------- FULLY_CONNECTED
+
+
+def _fc_problem(op: Operation):
+    call = make_call(op)
+    x, w_info = call.inputs[0], call.inputs[1]
+    return call, x, w_info
+
+
+def check_fully_connected(op: Operation) -> tuple[bool, str]:
+    """FULLY_CONNECTED: constant weights; float32, or int8 with symmetric int8 weights."""
+    call, x, w = _fc_problem(op)
+    if constant(op.operands[1]) is None:
+        return False, "weights computed at run time are not supported"
+    if runtime_operand(op, 2):
+        return False, "a bias computed at run time is not supported"
+    if call.opts.get("weights_format", "DEFAULT") != "DEFAULT":
+        return False, f"weights format {call.opts['weights_format']} is not supported"
+    kind = (x.dtype, w.dtype, call.out.dtype)
+    act = call.opts["fused_activation_function"]
+    if kind not in ((F32, F32, F32), (I8, I8, I8)):
+        return False, (
+            f"{x.dtype} input with {w.dtype} weights and {call.out.dtype} output is not supported"
+        )
+    if act not in CLAMPING_ACTIVATIONS:
+        return False, f"fused activation {act} is not supported"
+    if x.dtype == I8 and len(w.quant.scales) == 1 and w.zero_point != 0:
+        return False, "int8 weights with a nonzero zero point are not supported"
+    return True, "supported"
+
+
+def optional_operand(op: Operation, index: int) -> SSAValue | None:
+    """An optional input: None when it is absent (`none`)."""
+    if len(op.operands) <= index or not isinstance(op.operands[index].type, TensorType):
+        return None
+    return op.operands[index]
+
+
+def runtime_operand(op: Operation, index: int) -> bool:
+    """Whether an (optional) input is present but only known at run time."""
+    value = optional_operand(op, index)
+    return value is not None and constant(value) is None
+
+
+def optional_constant(op: Operation, index: int) -> np.ndarray | None:
+    """The value of a constant optional input (the bias), None when absent."""
+    value = optional_operand(op, index)
+    return None if value is None else constant(value)
+
+
+@generator("tfl.fully_connected", supports=check_fully_connected)
+def fully_connected(op: Operation, symbol: str) -> Kernel:
+    """FULLY_CONNECTED: one GEMM over the flattened rows of the input, weights packed."""
+    call, x, w_info = _fc_problem(op)
+    w = constant(op.operands[1])
+    n, k = w.shape
+    m = int(np.prod(x.shape)) // max(k, 1)
+    bias = optional_constant(op, 2)
+    act = call.opts["fused_activation_function"]
+    if x.dtype == F32:
+        return _float_fc(symbol, m, n, k, w, bias, act)
+    return _int8_fc(call, symbol, m, n, k, w, bias, w_info)
+
+
+def _float_fc(symbol, m, n, k, w, bias, act) -> Kernel:
+    tile = choose_tile(m, n)
+    consts = [pack_f32(np.asarray(w, F32).T, tile.nr)]
+    if bias is not None:
+        consts.append(np.asarray(bias, F32))
+    arg_types = [
+        memref_of(f32, m * k),
+        *(memref_of(f32, c.size) for c in consts),
+        memref_of(f32, m * n),
+    ]
+
+    def body(x, packed, *rest):
+        bias_ref = rest[0] if bias is not None else None
+        out = rest[-1]
+        emit_gemm(
+            m,
+            n,
+            k,
+            tile,
+            F32Product(),
+            direct_rows(x, k),
+            packed,
+            FloatEpilogue(out, n, bias_ref, act),
+        )
+
+    bindings = [Binding(INPUT, 0), *(Binding(CONST, data=c) for c in consts), Binding(OUTPUT, 0)]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
+    x, out = call.inputs[0], call.out
+    vnni = vnni_applies(n)
+    tile = choose_tile(m, n)
+    weights = int8_weights(np.asarray(w, I8).T, bias, x.zero_point, tile, vnni)
+    scales = _channel_scales(call, w_info, n).astype(np.float64)
+    effective = np.float64(x.scale) * scales / np.float64(out.scale)
+    lo, hi = quantized_activation_range(call.opts["fused_activation_function"], out)
+    consts = [weights.packed, weights.bias, effective]
+    elems = [i8, i32, f64]
+    arg_types = [
+        memref_of(i8, m * k),
+        *(memref_of(e, c.size) for e, c in zip(elems, consts, strict=True)),
+        memref_of(i8, tile.mr * weights.width),
+        memref_of(i8, m * n),
+    ]
+
+    def body(xs, packed, bias_ref, scale_ref, scratch, out_ref):
+        def copy_row(row, d, convert):
+            copy_run(xs, mul(row, k), scratch, d, k, 64, convert)
+
+        rows = int8_rows(scratch, weights.width, vnni, copy_row)
+        epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, out.zero_point, lo, hi)
+        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
+
+    bindings = [
+        Binding(INPUT, 0),
+        *(Binding(CONST, data=c) for c in consts),
+        Binding(SCRATCH, size=tile.mr * weights.width),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+# ----------------------------------------------------------------------------- BATCH_MATMUL
+
+
+@dataclass(frozen=True)
+class BatchShape:
+    """A BATCH_MATMUL as M×K by K×N products, one per (broadcast) batch, with element offsets."""
+
+    m: int
+    n: int
+    k: int
+    adj_x: bool
+    adj_y: bool
+    offsets: np.ndarray
+    """[batches][2]: the first element of each batch's lhs and rhs."""
+
+    @property
+    def batches(self) -> int:
+        return len(self.offsets)
+
+
+def batch_shape(call: KernelCall) -> BatchShape:
+    lhs, rhs = call.inputs[0].shape, call.inputs[1].shape
+    adj_x, adj_y = bool(call.opts["adj_x"]), bool(call.opts["adj_y"])
+    m, k = (lhs[-1], lhs[-2]) if adj_x else (lhs[-2], lhs[-1])
+    n = rhs[-2] if adj_y else rhs[-1]
+    batch = np.broadcast_shapes(lhs[:-2], rhs[:-2])
+
+    def firsts(shape, size):
+        ids = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        return np.broadcast_to(ids, batch).ravel() * size
+
+    offsets = np.stack([firsts(lhs[:-2], m * k), firsts(rhs[:-2], k * n)], axis=1)
+    return BatchShape(m, n, k, adj_x, adj_y, offsets.reshape(-1, 2))
+
+
+def check_batch_matmul(op: Operation) -> tuple[bool, str]:
+    """BATCH_MATMUL: float32, or int8 x int8 to int8 / int32."""
+    call = make_call(op)
+    lhs, rhs, out = call.inputs[0], call.inputs[1], call.out
+    kind = (lhs.dtype, rhs.dtype, out.dtype)
+    if kind not in ((F32, F32, F32), (I8, I8, I8), (I8, I8, I32)):
+        return False, f"{lhs.dtype} x {rhs.dtype} -> {out.dtype} is not supported"
+    if kind == (I8, I8, I8) and (lhs.quant is None or rhs.quant is None or out.quant is None):
+        return False, "quantized operands need quantization parameters"
+    shape = batch_shape(call)
+    if min(shape.m, shape.n, shape.k) == 0:
+        return False, "empty matrices are not supported"
+    return True, "supported"
+
+
+def batch_offset(table: SSAValue | None, shape: BatchShape, bi: Val, which: int) -> Val:
+    """Where batch bi of lhs (0) or rhs (1) starts: known, or read from the offset table."""
+    if isinstance(bi, int):
+        return int(shape.offsets[bi, which])
+    assert table is not None
+    return arith.IndexCastOp(load(table, add(mul(bi, 2), which)), INDEX).result
+
+
+def pack_rhs(rhs: SSAValue, at: Val, shape: BatchShape, tile: Tile, dst: SSAValue, convert):
+    """Pack one batch's rhs [K][N] (or [N][K] with adj_y) into panels [P][K][nr] at run time."""
+    k, n, nr = shape.k, shape.n, tile.nr
+
+    def panel(p):
+        n0 = clamp_start(p, nr, n)
+
+        def row(kk):
+            d = mul(add(mul(p, k), kk), nr)
+            if not shape.adj_y:
+                copy_run(rhs, add(at, add(mul(kk, n), n0)), dst, d, nr, 16, convert)
+                return []
+
+            def column(j):
+                x = load(rhs, add(at, add(mul(add(n0, j), k), kk)))
+                store(convert(x) if convert else x, dst, add(d, j))
+                return []
+
+            loop(0, nr, column)
+            return []
+
+        loop(0, k, row)
+        return []
+
+    loop(0, len(panel_starts(n, nr)), panel)
+
+
+def centred_i32(zero_point: int):
+    """int8 values (scalar or vector) widened to int32 minus a zero point."""
+
+    def convert(v: SSAValue) -> SSAValue:
+        wide = sext(v, i32)
+        return arith.SubiOp(wide, const(zero_point, wide.type)).result if zero_point else wide
+
+    return convert
+
+
+@generator("tfl.batch_matmul", supports=check_batch_matmul)
+def batch_matmul(op: Operation, symbol: str) -> Kernel:
+    """BATCH_MATMUL: per batch, rhs packed into panels at run time, then the tiled GEMM."""
+    call = make_call(op)
+    shape = batch_shape(call)
+    lhs, rhs, out = call.inputs[0], call.inputs[1], call.out
+    m, n, k = shape.m, shape.n, shape.k
+    tile = choose_tile(m, n)
+    floating = lhs.dtype == F32
+    elem = f32 if floating else i8
+    packed_elem = f32 if floating else i32
+    panel_count = len(panel_starts(n, tile.nr))
+    table = [shape.offsets.astype(np.int64).ravel()] if shape.batches > 1 else []
+    params = [] if floating or out.dtype == I32 else [_bmm_requant_params(call, n)]
+    arg_types = [
+        memref_of(elem, int(np.prod(lhs.shape))),
+        memref_of(elem, int(np.prod(rhs.shape))),
+        *(memref_of(i64, t.size) for t in table),
+        *(memref_of(i32, p.size) for p in params),
+        memref_of(packed_elem, panel_count * k * tile.nr),
+        memref_of(f32 if floating else (i8 if params else i32), int(np.prod(out.shape))),
+    ]
+
+    def body(a, b, *rest):
+        offsets = rest[0] if table else None
+        params_ref = rest[len(table)] if params else None
+        scratch, out_ref = rest[-2], rest[-1]
+        if floating:
+            product, convert = F32Product(), None
+        else:
+            zero_in = lhs.zero_point if params else 0
+            product = WideningProduct(const(zero_in, i32) if zero_in else None)
+            convert = centred_i32(rhs.zero_point if params else 0)
+
+        def one_batch(bi):
+            pack_rhs(b, batch_offset(offsets, shape, bi, 1), shape, tile, scratch, convert)
+            at = batch_offset(offsets, shape, bi, 0)
+            rows = direct_rows(a, 1, at, kstride=m) if shape.adj_x else direct_rows(a, k, at)
+            epi = _bmm_epilogue(call, out_ref, params_ref, n, mul(bi, m * n))
+            emit_gemm(m, n, k, tile, product, rows, scratch, epi)
+            return []
+
+        loop(0, shape.batches, one_batch)
+
+    bindings = [
+        Binding(INPUT, 0),
+        Binding(INPUT, 1),
+        *(Binding(CONST, data=t) for t in table),
+        *(Binding(CONST, data=p) for p in params),
+        Binding(SCRATCH, size=panel_count * k * tile.nr * 4),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def _bmm_requant_params(call: KernelCall, n: int) -> np.ndarray:
+    """Per-tensor Q31 parameters of an int8 BATCH_MATMUL, as the reference computes them."""
+    lhs, rhs, out = call.inputs[0], call.inputs[1], call.out
+    real = float(F32.type(lhs.scale) * F32.type(rhs.scale)) / float(out.scale)
+    mult, shift = quantize_multiplier(real)
+    return q31_params(np.zeros(n, np.int64), mult, shift)
+
+
+def _bmm_epilogue(call: KernelCall, out_ref, params_ref, n: int, offset: Val) -> Epilogue:
+    if call.out.dtype == F32:
+        return FloatEpilogue(out_ref, n, offset=offset)
+    if params_ref is None:
+        return RawEpilogue(out_ref, n, offset=offset)
+    lo, hi = quantized_activation_range("NONE", call.out)
+    requant = Requant(params_ref, n, call.out.zero_point, lo, hi)
+    return QuantizedEpilogue(out_ref, n, requant, offset)
