@@ -387,16 +387,14 @@ def cmd_interpret(args) -> int:
 # ----------------------------------------------------------------------------- compile
 
 
-ARTIFACT_IDENTIFIER = b"LITC"
-"""The FlatBuffers file identifier of a `.litec` artifact (runtime/schema/artifact.fbs)."""
-
-
 def _is_litec_artifact(path: Path) -> bool:
     if not path.is_file():  # never open a FIFO or a device to peek at it
         return False
+    from litec.runtime.artifact import IDENTIFIER  # bytes 8-11, after the size prefix
+
     try:
         with path.open("rb") as f:
-            return f.read(8)[4:] == ARTIFACT_IDENTIFIER
+            return f.read(12)[8:] == IDENTIFIER
     except OSError:
         return False
 

@@ -1,0 +1,281 @@
+"""The compile driver: straight-line, one stage after another, the IR verified after each.
+
+    .tflite ──read+import──► tfl ──partition──► partitioned ──generate──► kernel
+            ──memory plan──► ──lower──► llvm ──translate──► llvm-ir ──codegen──► artifact
+
+`compile_model` runs the stages up to `compile_to`, keeps the text of the stage named by
+`emit`, and reports each stage's time to a `progress` callback (the command line prints
+them on stderr). Compiling the same model twice gives byte-identical artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.utils.exceptions import VerifyException
+
+import litec
+from litec.dialects import tfl
+from litec.dialects.tfl_reference.core import kernel_name, op_index
+from litec.ir.backend import Backend, Section, get_backend
+from litec.ir.diagnostics import LitecError
+from litec.lowering.artifact import build_executable, plan_functions, write_artifact
+from litec.lowering.memory_plan import MemoryPlan, plan_memory
+from litec.lowering.partition import (
+    DATA_OPS,
+    TARGET_ATTR,
+    Placement,
+    check_placements,
+    partition,
+    placed_ops,
+)
+from litec.runtime.plan import Executable
+
+STAGES = ("tfl", "partitioned", "kernel", "llvm", "llvm-ir", "artifact")
+"""The stages in processing order; `--compile-to` stops after one of them."""
+
+EMIT_STAGES = STAGES[:-1]
+"""The stages `--emit` can print as text."""
+
+FALLBACK = "cpu"
+"""The backend every op another target refuses falls back to."""
+
+Progress = Callable[[str, float, str], None]
+"""progress(stage, seconds, detail) after each stage."""
+
+
+def verify(op: Operation, what: str) -> None:
+    """Verify IR litec made; failing is a compiler bug (an internal error), said in one line."""
+    try:
+        op.verify()
+    except VerifyException as e:
+        lines = [line.strip() for line in str(e).strip().splitlines()]
+        reason = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+        raise VerifyException(f"{what} does not verify: {reason}") from e
+
+
+@dataclass
+class Compilation:
+    """What one compile produced, up to the stage it stopped at."""
+
+    model: Path
+    emit: str | None = None
+    compile_to: str = "artifact"
+    progress: Progress | None = None
+    resources: bool = True
+    module: ModuleOp | None = None
+    placements: list[Placement] = field(default_factory=list)
+    kernels: dict[Operation, object] = field(default_factory=dict)
+    """Every op's kernel (`backends/cpu/kernels/base.Kernel`), all backends together."""
+    symbols: dict[Operation, tuple[str, str]] = field(default_factory=dict)
+    """Every op's (backend, kernel symbol)."""
+    plan: MemoryPlan | None = None
+    executable: Executable | None = None
+    artifact: bytes | None = None
+    emitted: str | None = None
+    """The text of stage `emit`, once it ran."""
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    def stage(self, name: str, run: Callable[[], object], detail=lambda r: "") -> object:
+        """Run one stage, time it and report it."""
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+        self.timings.append((name, seconds))
+        if self.progress is not None:
+            self.progress(name, seconds, detail(result))
+        return result
+
+    def check(self, name: str, modules: list[ModuleOp], text: Callable[[], str]) -> bool:
+        """Verify a stage's IR, keep its text when it is the one to emit; True to stop here."""
+        for module in modules:
+            try:
+                module.verify()
+            except VerifyException as e:  # a compiler bug, not the user's: an internal error
+                first = str(e).strip().splitlines()[0]
+                raise VerifyException(
+                    f"the IR after stage '{name}' does not verify: {first}"
+                ) from e
+        return self.keep(name, text)
+
+    def keep(self, name: str, text: Callable[[], str]) -> bool:
+        """Keep a stage's text when it is the one to emit; True to stop here."""
+        if self.emit == name:
+            self.emitted = text()
+        return self.compile_to == name
+
+
+def compile_model(
+    model: str | Path,
+    target: str = "cpu",
+    *,
+    portable: bool = False,
+    emit: str | None = None,
+    compile_to: str = "artifact",
+    progress: Progress | None = None,
+    report: Callable[[list[Placement]], None] | None = None,
+    resources: bool = True,
+) -> Compilation:
+    """Compile a `.tflite` (or `.mlir`) model for `target`, up to stage `compile_to`.
+
+    `report(placements)` is called once every op is placed, before unplaceable ops fail."""
+    for stage in (emit, compile_to):
+        if stage is not None and stage not in STAGES:
+            raise LitecError(f"unknown stage '{stage}' (stages: {', '.join(STAGES)})")
+    if emit is not None and STAGES.index(emit) > STAGES.index(compile_to):
+        raise LitecError(f"--emit {emit} comes after --compile-to {compile_to}")
+    c = Compilation(Path(model), emit, compile_to, progress, resources)
+    requested, cpu = get_backend(target), get_backend(FALLBACK)
+    options = {"portable": portable}
+
+    module = c.module = c.stage("tfl", lambda: litec.load(model), _count_ops)
+    tfl_text = lambda: litec.print_mlir(module, resources=resources)  # noqa: E731
+    if c.check("tfl", [module], tfl_text):
+        return c
+
+    c.placements = c.stage("partitioned", lambda: partition(module, requested, cpu), _on_targets)
+    if report is not None:
+        report(c.placements)
+    check_placements(c.placements, file=c.model.name)
+    if c.check("partitioned", [module], tfl_text):
+        return c
+
+    backends = _used_backends(c.placements, requested, cpu)
+    kernel_sets = c.stage("kernel", lambda: _generate(module, backends), _count_kernels)
+    for name, kernel_set in kernel_sets.items():
+        c.kernels.update(kernel_set.kernels)
+        c.symbols.update((op, (name, k.func.sym_name.data)) for op, k in kernel_set.kernels.items())
+    for op, (_, symbol) in c.symbols.items():
+        verify(c.kernels[op].func, f"op #{op_index(op)} {kernel_name(op)}: kernel @{symbol}")
+    kernel_modules = [ks.module for ks in kernel_sets.values()]
+    if c.check("kernel", kernel_modules, lambda: "".join(map(_text, kernel_modules))):
+        return c
+
+    c.plan = c.stage("memory plan", lambda: plan_memory(module, c.kernels), _arena)
+    sections = _emit_sections(c, kernel_sets, backends, options)
+    if sections is None:
+        return c
+
+    c.executable = _executable(c, sections)
+    c.artifact = c.stage("artifact", lambda: write_artifact(c.executable), _bytes)
+    return c
+
+
+def _emit_sections(c: Compilation, kernel_sets: dict, backends: dict, options: dict):
+    """Each backend's section; the CPU one stage by stage (llvm, llvm-ir). None: stopped."""
+    sections = []
+    for name, backend in backends.items():
+        kernel_module = kernel_sets[name].module
+        if name != FALLBACK:
+            emit = lambda b=backend, m=kernel_module: b.emit(m, c.plan, options)  # noqa: E731
+            sections.append(c.stage(f"emit {name}", emit))
+            continue
+        llvm = c.stage("llvm", lambda b=backend, m=kernel_module: b.lower(m), _count_funcs)
+        if c.check("llvm", [llvm], lambda m=llvm: _text(m)):
+            return None
+        if "llvm-ir" in (c.emit, c.compile_to):
+            ir = c.stage("llvm-ir", lambda b=backend, m=llvm: b.llvm_ir(m, options), _lines)
+            if c.keep("llvm-ir", lambda t=ir: t):
+                return None
+        section = c.stage("codegen", lambda b=backend, m=llvm: b.codegen(m, options), _size)
+        sections.append(section)
+    return sections
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _used_backends(placements: list[Placement], requested: Backend, cpu: Backend) -> dict:
+    """The backends ops were placed on, CPU first (it runs the fallbacks)."""
+    names = {p.target for p in placements} | {cpu.name}
+    return {b.name: b for b in (cpu, requested) if b.name in names}
+
+
+def _generate(module: ModuleOp, backends: dict[str, Backend]) -> dict:
+    """Each backend's kernels for the ops placed on it."""
+    kernel_sets = {}
+    for name, backend in backends.items():
+        if not hasattr(backend, "generate"):
+            raise LitecError(f"backend '{name}' cannot generate kernels (it has no generate())")
+        ops = [op for _, op in placed_ops(module) if _target(op) == name]
+        kernel_sets[name] = backend.generate(ops)
+    return kernel_sets
+
+
+def _target(op: Operation) -> str:
+    return op.attributes[TARGET_ATTR].data
+
+
+def _text(module: ModuleOp) -> str:
+    return litec.print_mlir(module, resources=False)
+
+
+def _funcs(module: ModuleOp) -> list:
+    return [op for op in module.ops if hasattr(op, "sym_name")]
+
+
+# ----------------------------------------------------------------------------- the executable
+
+
+def _version() -> str:
+    try:
+        return version("litec")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _executable(c: Compilation, sections: list[Section]) -> Executable:
+    """The execution plan over the planned buffers, with the signature and the sections."""
+    functions = plan_functions(c.module, c.plan, c.kernels, c.symbols)
+    target = next(s for s in sections if s.backend == FALLBACK).meta["target"]
+    return build_executable(
+        c.module, c.plan, functions, sections, target=target, compiler_version=_version()
+    )
+
+
+# ----------------------------------------------------------------------------- progress details
+
+
+def _count_ops(module: ModuleOp) -> str:
+    ops = [op for fn in module.ops for op in fn.walk() if isinstance(op, tfl.TflOp)]
+    return f"{sum(not isinstance(op, DATA_OPS) for op in ops)} ops"
+
+
+def _on_targets(placements: list[Placement]) -> str:
+    counts: dict[str, int] = {}
+    for p in placements:
+        counts[p.target] = counts.get(p.target, 0) + 1
+    return ", ".join(f"{n} ops on {t}" for t, n in sorted(counts.items()))
+
+
+def _count_kernels(kernel_sets: dict) -> str:
+    return ", ".join(
+        f"{len(_funcs(ks.module))} {name} kernels for {len(ks.kernels)} ops"
+        for name, ks in kernel_sets.items()
+    )
+
+
+def _arena(plan) -> str:
+    return f"arena {plan.arena_size:,} bytes (lower bound {plan.lower_bound:,})"
+
+
+def _count_funcs(module: ModuleOp) -> str:
+    return f"{len(_funcs(module))} functions"
+
+
+def _lines(text: str) -> str:
+    return f"{text.count(chr(10)):,} lines"
+
+
+def _bytes(data: bytes) -> str:
+    return f"{len(data):,} bytes"
+
+
+def _size(section: Section) -> str:
+    return f"{len(section.data):,} bytes of native code"
