@@ -117,11 +117,21 @@ DEFAULTS = {("Quant", "axis"): (-1,)}
 """Schema defaults other than zero / empty."""
 
 
-_INLINE_SIZES = {
-    name: [struct.calcsize(arg) if kind == "struct" else 4 for _, kind, arg, *_ in fields]
+_LAYOUT = {
+    name: [
+        (
+            f"{name}.{field}",
+            kind,
+            arg,
+            bool(required),
+            struct.calcsize(arg) if kind == "struct" else 4,
+        )
+        for field, kind, arg, *required in fields
+    ]
     for name, fields in FIELDS.items()
 }
-"""Bytes each field takes inside its table (structs inline, everything else an offset)."""
+"""Per table and field: (what errors call it, kind, format or table, required, bytes it takes
+inside its table: structs inline, everything else an offset)."""
 
 
 @functools.cache
@@ -209,21 +219,20 @@ class _Decoder:
 
     def fields(self, pos: int, name: str) -> list[int]:
         """Absolute positions of a table's fields (0 when absent), after checking its vtable."""
-        (soffset,) = self.u("<i", pos, f"{name} table")
+        (soffset,) = self.u("<i", pos, name)
         vtable = pos - soffset
-        vt_len, obj_len = self.u("<HH", vtable, f"{name} vtable")
+        vt_len, obj_len = self.u("<HH", vtable, name)
         if vt_len < 4 or vt_len % 2 or obj_len < 4:
             raise corrupted(f"{name} vtable has sizes {vt_len}, {obj_len}")
-        self.span(vtable, vt_len, f"{name} vtable")
-        self.span(pos, obj_len, f"{name} table")
-        n = min(len(FIELDS[name]), (vt_len - 4) // 2)
-        offsets = struct.unpack_from(f"<{n}H", self.buf, vtable + 4) + (0,) * (
-            len(FIELDS[name]) - n
-        )
+        self.span(vtable, vt_len, name)
+        self.span(pos, obj_len, name)
+        layout = _LAYOUT[name]
+        n = min(len(layout), (vt_len - 4) // 2)
+        offsets = _packer(f"<{n}H").unpack_from(self.buf, vtable + 4) + (0,) * (len(layout) - n)
         out = []
-        for voff, size, field in zip(offsets, _INLINE_SIZES[name], FIELDS[name], strict=True):
+        for voff, (what, *_, size) in zip(offsets, layout, strict=True):
             if voff and voff + size > obj_len:
-                raise corrupted(f"{name}.{field[0]} lies outside its table")
+                raise corrupted(f"{what} lies outside its table")
             out.append(pos + voff if voff else 0)
         return out
 
@@ -236,11 +245,12 @@ class _Decoder:
     def table(self, pos: int, name: str) -> dict:
         self.spend(1, name)
         out = {}
-        for at, (field, kind, arg, *required) in zip(
-            self.fields(pos, name), FIELDS[name], strict=True
+        for at, (what, kind, arg, required, _) in zip(
+            self.fields(pos, name), _LAYOUT[name], strict=True
         ):
+            field = what.split(".", 1)[1]
             if at:
-                out[field] = self.kinds[kind](at, arg, f"{name}.{field}")
+                out[field] = self.kinds[kind](at, arg, what)
             elif required:
                 raise corrupted(f"{name} lacks its required field '{field}'")
             else:

@@ -17,6 +17,7 @@ allocated.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import mmap
 import os
@@ -308,9 +309,15 @@ def _allocate_arena(size: int) -> np.ndarray:
         raise LitecError(f"cannot allocate the model's arena of {size} bytes") from None
 
 
+@functools.cache
+def _executor_class(backend: str) -> type[Executor]:
+    """The installed executor of a backend (scanning entry points is slow: once each)."""
+    return load_executor(backend)
+
+
 def _executor(section: plan.SectionData, threads: int | None) -> Executor:
     try:
-        cls = load_executor(section.backend)
+        cls = _executor_class(section.backend)
     except KeyError:
         raise LitecError(
             f"no executor for backend '{section.backend}' is installed "
