@@ -19,12 +19,11 @@ import pytest
 from conftest import model_path
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from tflite_builder import Op, Tensor
-from zoo import check_model, check_ops, write_model
+from zoo import check_model, check_ops, tensor_info, write_model
 
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
 from litec.dialects.tfl_reference.common import out_size_and_pad
 from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
 from litec.lowering.tflite_reader import read_model
 
 MINE = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
@@ -515,9 +514,9 @@ def _call(builtin, x: TensorInfo, w: TensorInfo, out: TensorInfo, **opts) -> Ker
 
 
 def test_unsupported_type_combination_is_a_user_error():
-    x = TensorInfo((1, 4), np.dtype(np.int8), QuantParams("i8", (0.1,), (0,)))
-    w = TensorInfo((3, 4), np.dtype(np.uint8), QuantParams("u8", (0.1,), (0,)))
-    out = TensorInfo((1, 3), np.dtype(np.int8), QuantParams("i8", (0.1,), (0,)))
+    x = tensor_info((1, 4), np.int8, 0.1)
+    w = tensor_info((3, 4), np.uint8, 0.1)
+    out = tensor_info((1, 3), np.int8, 0.1)
     call = _call("FULLY_CONNECTED", x, w, out, fused_activation_function="NONE")
     with pytest.raises(LitecError, match="int8 input with uint8 weights"):
         KERNELS["FULLY_CONNECTED"](call, np.zeros((1, 4), np.int8), np.zeros((3, 4), np.uint8))

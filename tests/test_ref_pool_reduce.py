@@ -15,11 +15,10 @@ from oracle import run_oracle
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from test_mediapipe_landmarks import rewrite_landmark_ops
 from tflite_builder import Op
-from zoo import check_model, check_ops, const, tensor, write_model
+from zoo import check_model, check_ops, const, tensor, tensor_info, write_model
 
-from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
+from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall
 from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
 
@@ -195,14 +194,14 @@ def test_reduction_cases(dtype, tmp_path):
 # ----------------------------------------------------------------------------- by hand
 
 
-def call_for(builtin, opts, x: np.ndarray, out_shape, quant=None, out_quant=None) -> KernelCall:
-    qp = QuantParams(*quant) if quant else None
-    oq = QuantParams(*out_quant) if out_quant else qp
+def call_for(builtin, opts, x: np.ndarray, out_shape, quant=(), out_quant=None) -> KernelCall:
+    """A one-input call; `quant`, `out_quant`: (scale, zero point), the output's default `quant`."""
+    out_quant = quant if out_quant is None else out_quant
     return KernelCall(
         builtin,
         opts,
-        [TensorInfo(x.shape, x.dtype, qp)],
-        [TensorInfo(tuple(out_shape), x.dtype, oq)],
+        [tensor_info(x.shape, x.dtype, *quant)],
+        [tensor_info(out_shape, x.dtype, *out_quant)],
     )
 
 
@@ -241,7 +240,7 @@ def test_integer_average_rounds_half_away_from_zero():
     """(-3 + -2) / 2 = -2.5 -> -3 and (3 + 2) / 2 = 2.5 -> 3, as TFLite's int8 kernel."""
     x = np.array([-3, -2, 3, 2], dtype=np.int8).reshape(1, 1, 4, 1)
     opts = dict(POOL_OPTS, filter_height=1, filter_width=2, stride_h=1, padding="VALID")
-    call = call_for("AVERAGE_POOL_2D", opts, x, (1, 1, 2, 1), ("i8", (0.1,), (0,)))
+    call = call_for("AVERAGE_POOL_2D", opts, x, (1, 1, 2, 1), (0.1, 0))
     np.testing.assert_array_equal(KERNELS["AVERAGE_POOL_2D"](call, x).ravel(), [-3, 3])
 
 
@@ -263,9 +262,7 @@ def test_quantized_sum_is_rescaled_from_the_true_sum():
     optimized kernel also computes, not that bug.
     """
     x = np.array([[10, -20, 30, 5]], dtype=np.int8)
-    call = call_for(
-        "SUM", {"keep_dims": False}, x, (1,), ("i8", (0.5,), (2,)), ("i8", (1.0,), (-1,))
-    )
+    call = call_for("SUM", {"keep_dims": False}, x, (1,), (0.5, 2), (1.0, -1))
     y = KERNELS["SUM"](call, x, np.array([1], np.int32))
     # (10 - 20 + 30 + 5 - 4 * 2) * 0.5 = 8.5 rounds away from zero to 9; + zp_out -1
     np.testing.assert_array_equal(y, [8])
@@ -314,10 +311,7 @@ def test_reduction_axes_wrap_dedupe_and_are_checked():
         KERNELS["SUM"](call, x, np.array([3]))
     empty = np.zeros((2, 0), np.float32)
     arg = KernelCall(
-        "ARG_MAX",
-        {},
-        [TensorInfo(empty.shape, empty.dtype)],
-        [TensorInfo((2,), np.dtype(np.int32))],
+        "ARG_MAX", {}, [tensor_info(empty.shape, np.float32)], [tensor_info((2,), np.int32)]
     )
     with pytest.raises(LitecError, match="ARG_MAX axis 1 is empty"):
         KERNELS["ARG_MAX"](arg, empty, np.array([-1]))

@@ -15,12 +15,11 @@ from conftest import model_path
 from harness import seeded_inputs
 from oracle import run_oracle
 from tflite_builder import Op, Subgraph, Tensor, build_model
-from zoo import check_model, check_ops
+from zoo import check_model, check_ops, tensor_info
 
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, Interpreter, KernelCall, TensorInfo
 from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
 
@@ -319,8 +318,7 @@ def test_svdf_shifts_state():
 
 
 def test_integer_svdf_needs_relu():
-    q = QuantParams("i8", (0.02,), (0,))
-    int8 = TensorInfo((1, 2), np.dtype(np.int8), q)
+    int8 = tensor_info((1, 2), np.int8, 0.02)
     call = KernelCall(
         "SVDF",
         {"rank": 1, "fused_activation_function": "NONE", "asymmetric_quantize_inputs": False},

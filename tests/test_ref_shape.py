@@ -20,13 +20,12 @@ from test_import import TFLITE_CANNOT_RUN
 from test_mediapipe_custom import rewrite_transpose_conv_bias
 from test_mediapipe_landmarks import rewrite_landmark_ops
 from tflite_builder import Op, Tensor
-from zoo import check_model, check_ops, const, write_model
+from zoo import check_model, check_ops, const, tensor_info, write_model
 
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
 from litec.dialects.tfl_reference.core import make_call
 from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
 from litec.ir.resources import blob_array
 from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
@@ -426,18 +425,18 @@ def test_strided_slice_random_specs_match_numpy(data):
 # ----------------------------------------------------------------------------- PAD by hand
 
 
-def pad_call(builtin, x, out_shape, quant=None) -> KernelCall:
-    qp = QuantParams(*quant) if quant else None
-    infos = [TensorInfo(x.shape, x.dtype, qp), TensorInfo((x.ndim, 2), np.dtype(np.int32))]
+def pad_call(builtin, x, out_shape, *quant) -> KernelCall:
+    """A PAD (or PADV2) call; `quant`: (scale, zero point) of the data."""
+    infos = [tensor_info(x.shape, x.dtype, *quant), tensor_info((x.ndim, 2), np.int32)]
     if builtin == "PADV2":
-        infos.append(TensorInfo((1,), x.dtype, qp))
-    return KernelCall(builtin, {}, infos, [TensorInfo(out_shape, x.dtype, qp)])
+        infos.append(tensor_info((1,), x.dtype, *quant))
+    return KernelCall(builtin, {}, infos, [tensor_info(out_shape, x.dtype, *quant)])
 
 
 def test_quantized_pad_fills_with_the_zero_point():
     """A quantized zero is the zero point: int8 PAD with zp -5 pads with -5, not 0."""
     x = np.array([[1, 2], [3, 4]], np.int8)
-    call = pad_call("PAD", x, (3, 4), ("i8", (0.5,), (-5,)))
+    call = pad_call("PAD", x, (3, 4), 0.5, -5)
     y = KERNELS["PAD"](call, x, np.array([[1, 0], [0, 2]], np.int32))
     np.testing.assert_array_equal(y, [[-5, -5, -5, -5], [1, 2, -5, -5], [3, 4, -5, -5]])
 
@@ -460,12 +459,12 @@ def test_negative_padding_is_an_error():
 def test_int8_concatenation_with_other_scales_is_an_error():
     """TFLite refuses int8 CONCATENATION across scales (only uint8 is rescaled)."""
     a, b = np.zeros((1, 2), np.int8), np.ones((1, 3), np.int8)
-    q1, q2 = QuantParams("i8", (0.5,), (0,)), QuantParams("i8", (0.25,), (0,))
+
     call = KernelCall(
         "CONCATENATION",
         {"axis": 1, "fused_activation_function": "NONE"},
-        [TensorInfo(a.shape, a.dtype, q1), TensorInfo(b.shape, b.dtype, q2)],
-        [TensorInfo((1, 5), a.dtype, q1)],
+        [tensor_info(a.shape, a.dtype, 0.5), tensor_info(b.shape, b.dtype, 0.25)],
+        [tensor_info((1, 5), a.dtype, 0.5)],
     )
     with pytest.raises(LitecError, match="same scale"):
         KERNELS["CONCATENATION"](call, a, b)
