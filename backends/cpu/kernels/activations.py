@@ -236,13 +236,14 @@ class Fixed:
         return self.saturate(a - b)
 
     def mul(self, a, b) -> V:
-        """SaturatingRoundingDoublingHighMul: (a*b + 2^(bits-2)) >> (bits-1); min*min = max."""
-        if not isinstance(a, V):
-            a, b = b, a
-        product = (a * b + (1 << (self.bits - 2))) >> (self.bits - 1)
-        if not isinstance(b, V) and b != self.min:
-            return product
-        return where(a.eq(self.min) & a.lift(b).eq(self.min), self.max, product)
+        """SaturatingRoundingDoublingHighMul: (a*b + 2^(bits-2)) >> (bits-1).
+
+        Only raw_min * raw_min saturates, and gemmlowp's functions never form that product:
+        every one has a constant factor, or one in (0, 1) or [1, 4) (the Newton iterates,
+        the reduced arguments of exp and log), so the check is left out.
+        """
+        a, b = (a, b) if isinstance(a, V) else (b, a)
+        return (a * b + (1 << (self.bits - 2))) >> (self.bits - 1)
 
     def multiply_by_pot(self, x: V, exponent) -> V:
         """x * 2^exponent, saturating; a run-time exponent must be >= 0."""

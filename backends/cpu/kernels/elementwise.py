@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,8 +252,24 @@ def matched(*values) -> list[V]:
     return out
 
 
+_POOLS: list[tuple[Block, dict]] = []
+"""Constant pools of the kernels being built (innermost last): each constant is made once,
+in a block that `KernelBuilder.body` moves to the top of the kernel."""
+
+
 def const(x, t: Attribute) -> V:
-    """A constant of type `t` (a vector type gets a splat)."""
+    """A constant of type `t` (a vector type gets a splat), made once per kernel."""
+    if not _POOLS:
+        return _make_const(x, t)
+    block, cache = _POOLS[-1]
+    key = (float(x) if isinstance(_elem(t), AnyFloat) else int(x), t)
+    if key not in cache:
+        with ImplicitBuilder(block):
+            cache[key] = _make_const(x, t)
+    return cache[key]
+
+
+def _make_const(x, t: Attribute) -> V:
     lanes = _lanes(t)
     if lanes is not None:
         return splat(const(x, _elem(t)), lanes)
@@ -471,9 +488,24 @@ class KernelBuilder:
         size = count * np.dtype(dtype).itemsize
         return self._arg(Binding(SCRATCH, size=size), flat_memref((count,), dtype))
 
-    def body(self) -> ImplicitBuilder:
-        """Context in which ops are appended to the kernel's body."""
-        return ImplicitBuilder(self.block)
+    @contextmanager
+    def body(self):
+        """Context in which ops are appended to the kernel's body; its constants are made
+        once each, at the top."""
+        pool = Block()
+        _POOLS.append((pool, {}))
+        try:
+            with ImplicitBuilder(self.block):
+                yield
+        finally:
+            _POOLS.pop()
+            constants = list(pool.ops)
+            for op in constants:
+                op.detach()
+            if self.block.first_op is None:
+                self.block.add_ops(constants)
+            elif constants:
+                self.block.insert_ops_before(constants, self.block.first_op)
 
     def finish(self) -> Kernel:
         """Close the body and make the kernel."""
