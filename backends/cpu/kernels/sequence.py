@@ -19,20 +19,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import i32, i64
+from xdsl.dialects.builtin import f32, i8, i32, i64
 from xdsl.ir import Operation, SSAValue
 
 from litec.backends.cpu.kernels.activations import Fixed
 from litec.backends.cpu.kernels.base import Kernel, generator
 from litec.backends.cpu.kernels.elementwise import (
+    ACTIVATION_RANGES,
     KernelBuilder,
     Unsupported,
     V,
     checked,
     clamp,
+    const,
     constant_operand,
     convert,
     fma,
+    fold,
     for_chunks,
     for_range,
     load,
@@ -40,9 +43,11 @@ from litec.backends.cpu.kernels.elementwise import (
     maximum,
     mbqm,
     rdbp,
+    requantizer,
     store,
     tanh,
     where,
+    wrap32,
 )
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.core import KernelCall, make_call
@@ -391,3 +396,127 @@ def generate_lstm(op: Operation, symbol: str) -> Kernel:
 
 
 generator("tfl.unidirectional_sequence_lstm", supports=checked(_lstm_plan))(generate_lstm)
+
+
+# ----------------------------------------------------------------------------- SVDF
+
+
+@dataclass(frozen=True)
+class Svdf:
+    """SVDF's sizes: batch, input, filters (units x rank), memory, rank."""
+
+    batch: int
+    n_input: int
+    n_filter: int
+    memory: int
+    rank: int
+
+    @property
+    def units(self) -> int:
+        return self.n_filter // self.rank
+
+
+def _svdf_plan(op: Operation) -> tuple[KernelCall, Svdf]:
+    """SVDF, float32 or int8 (int16 state and time weights, RELU as TFLite requires), with
+    constant weights; not the hybrid path."""
+    call = make_call(op)
+    x, wf, wt = call.inputs[0], call.inputs[1], call.inputs[2]
+    path = (x.dtype, wf.dtype)
+    if path not in ((np.float32, np.float32), (np.int8, np.int8)):
+        raise Unsupported(
+            f"no CPU SVDF kernel for {path[0]} input with {path[1]} weights "
+            "(supported: float32/float32, int8/int8)"
+        )
+    if any(constant_operand(op, i) is None for i in (1, 2)) or (
+        call.inputs[3] is not None and constant_operand(op, 3) is None
+    ):
+        raise Unsupported("the SVDF's weights and bias must be constants")
+    if x.dtype == np.int8 and call.opts["fused_activation_function"] != "RELU":
+        raise Unsupported("an int8 SVDF must have a RELU activation (as TFLite requires)")
+    return call, Svdf(x.shape[0], x.shape[1], wf.shape[0], wt.shape[1], call.opts["rank"])
+
+
+def generate_svdf(op: Operation, symbol: str) -> Kernel:
+    """SVDF: per batch row, each filter's feature activation, its time-weighted sum over the
+    memory shifted by one step, then the sum over each unit's `rank` filters."""
+    call, s = _svdf_plan(op)
+    integer = call.inputs[0].dtype == np.int8
+    compute = i32 if integer else f32
+    kb = KernelBuilder(symbol)
+    x, state = kb.input(0, call.inputs[0]), kb.input(4, call.inputs[4])
+    out = kb.output(0, call.out)
+    wf = kb.const(constant_operand(op, 1))
+    wt = kb.const(constant_operand(op, 2))
+    bias_data = constant_operand(op, 3) if call.inputs[3] is not None else None
+    bias = kb.const(bias_data) if bias_data is not None else None
+    filtered = kb.scratch(s.n_filter, np.int64 if integer else np.float32)
+    finish = _svdf_integer_output(call) if integer else _svdf_float_output(call)
+    x_zp = call.inputs[0].zero_point if integer else 0
+    features_scale = _svdf_feature_scale(call) if integer else None
+    total_type = i64 if integer else f32
+
+    def row(b: V) -> None:
+        def feature(f: V) -> list:
+            def product(i: V, w: int) -> V:
+                xv = convert(load(x, b * s.n_input + i, w), compute) - x_zp
+                return xv * convert(load(wf, f * s.n_input + i, w), compute)
+
+            activation = fold(s.n_input, product, lambda a, v: a + v, const(0, compute), "add")
+            if integer:
+                activation = clamp(features_scale(convert(activation, i64)), -32768, 32767)
+
+            def weighted(m: V, w: int) -> V:
+                remembered = load(state, (b * s.n_filter + f) * s.memory + m + 1, w)
+                weight = load(wt, f * s.memory + m, w)
+                return convert(remembered, total_type) * convert(weight, total_type)
+
+            total = fold(s.memory - 1, weighted, lambda a, v: a + v, const(0, total_type), "add")
+            newest = convert(activation, total_type) * convert(
+                load(wt, f * s.memory + s.memory - 1), total_type
+            )
+            store(total + newest, filtered, f)
+            return []
+
+        for_range(0, s.n_filter, 1, feature)
+
+        def unit(u: V) -> list:
+            total = fold(
+                s.rank,
+                lambda r, w: load(filtered, u * s.rank + r, w),
+                lambda a, v: a + v,
+                const(0, total_type),
+                "add",
+            )
+            if bias is not None:
+                total = total + convert(load(bias, u), total_type)
+            store(finish(total), out, b * s.units + u)
+            return []
+
+        for_range(0, s.units, 1, unit)
+
+    with kb.body():
+        for_range(0, s.batch, 1, lambda b: row(b) or [])
+    return kb.finish()
+
+
+def _svdf_feature_scale(call: KernelCall) -> Callable[[V], V]:
+    """x W_f^T (int32) to the int16 state's scale: QuantizeMultiplier(s_in s_wf / s_state)."""
+    i, single = call.inputs, np.float32
+    return requantizer(float(single(single(i[0].scale) * single(i[1].scale)) / single(i[4].scale)))
+
+
+def _svdf_integer_output(call: KernelCall) -> Callable[[V], V]:
+    """The int32 sum (wrapped like TFLite's) to int8: QuantizeMultiplier(s_state s_wt / s_out)."""
+    i, single = call.inputs, np.float32
+    rescale = requantizer(
+        float(single(single(i[4].scale) * single(i[2].scale)) / single(call.out.scale))
+    )
+    return lambda total: convert(clamp(rescale(wrap32(total)) + call.out.zero_point, -128, 127), i8)
+
+
+def _svdf_float_output(call: KernelCall) -> Callable[[V], V]:
+    low, high = ACTIVATION_RANGES.get(call.opts["fused_activation_function"], (None, None))
+    return lambda total: clamp(total, low, high)
+
+
+generator("tfl.svdf", supports=checked(_svdf_plan))(generate_svdf)
