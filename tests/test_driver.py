@@ -306,3 +306,19 @@ def test_llvm_stages(test_kernels, chain_model):
     assert "llvm.func @k0_add" in llvm and "llvm.func @k1_mul" in llvm
     ir = driver.compile_model(chain_model, emit="llvm-ir", compile_to="llvm-ir").emitted
     assert 'define void @"k0_add"(ptr' in ir
+
+
+def test_fingerprint_tells_functions_apart(chain_model):
+    from litec.backends.cpu.backend import fingerprint
+
+    module = litec.load(chain_model)
+    add = next(op for op in module.walk() if op.name == "tfl.add")
+    binds = [Binding(INPUT, 0), Binding(INPUT, 1), Binding(OUTPUT, 0)]
+
+    def key(combine, name="kernel"):
+        return fingerprint(_elementwise(add, name, combine, binds).func)
+
+    a_minus_b = key(lambda x, z: arith.SubfOp(x, z))
+    assert key(lambda x, z: arith.SubfOp(x, z), name="other") == a_minus_b
+    assert key(lambda x, z: arith.SubfOp(z, x)) != a_minus_b
+    assert key(lambda x, z: arith.AddfOp(x, z)) != a_minus_b

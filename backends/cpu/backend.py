@@ -57,24 +57,58 @@ def needs_kernel(op: Operation) -> bool:
     return type(op) not in CORE_OPS
 
 
+def fingerprint(fn: func.FuncOp) -> tuple:
+    """A hashable key equal for structurally identical functions (whatever their name): each
+    op's name, properties, attributes, result types, and its operands, successors and
+    regions' blocks numbered in walk order."""
+    ids: dict[object, int] = {}
+
+    def number(node) -> int:
+        return ids.setdefault(node, len(ids))
+
+    def enter(region) -> tuple:
+        for block in region.blocks:
+            number(block)
+            for arg in block.args:
+                number(arg)
+        return tuple(tuple(block.arg_types) for block in region.blocks)
+
+    key = [fn.function_type, enter(fn.body)]
+    for op in fn.body.walk():
+        key.append(
+            (
+                op.name,
+                tuple(number(v) for v in op.operands),
+                tuple(number(b) for b in op.successors),
+                tuple(r.type for r in op.results),
+                tuple(op.properties.items()),
+                tuple(op.attributes.items()),
+                tuple(enter(r) for r in op.regions),
+            )
+        )
+        for r in op.results:
+            number(r)
+    return tuple(key)
+
+
 @dataclass
 class KernelSet:
     """The kernels of one model: one per op, and the module of the distinct functions."""
 
     kernels: dict[Operation, Kernel] = field(default_factory=dict)
     module: ModuleOp = field(default_factory=lambda: ModuleOp([]))
-    by_text: dict[str, func.FuncOp] = field(default_factory=dict)
-    """Function text (generated under `PLACEHOLDER`) -> the function emitted for it."""
+    by_key: dict[tuple, func.FuncOp] = field(default_factory=dict)
+    """`fingerprint` of a function -> the function emitted for it."""
 
     def add(self, op: Operation, kernel: Kernel) -> None:
         """Add `op`'s kernel, reusing an identical function generated for an earlier op."""
-        text = str(kernel.func)
-        shared = self.by_text.get(text)
+        key = fingerprint(kernel.func)
+        shared = self.by_key.get(key)
         if shared is None:
             name = re.sub(r"\W", "_", generator_key(op).removeprefix("tfl."))
-            kernel.func.sym_name = StringAttr(f"k{len(self.by_text)}_{name}")
+            kernel.func.sym_name = StringAttr(f"k{len(self.by_key)}_{name}")
             self.module.body.block.add_op(kernel.func)
-            self.by_text[text] = shared = kernel.func
+            self.by_key[key] = shared = kernel.func
         self.kernels[op] = Kernel(shared, kernel.bindings)
 
 
