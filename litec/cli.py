@@ -473,7 +473,7 @@ def _inputs_for(model, args) -> dict[str, np.ndarray]:
 
 
 def _time_runs(model, inputs, repeat: int, profile: bool = False) -> list[float]:
-    """Seconds of each of `repeat` runs; returns them with the last outputs kept on `model`."""
+    """Seconds each of `repeat` runs of `model` on `inputs` took."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -493,15 +493,16 @@ def _latency_line(times: list[float]) -> str:
 def cmd_run(args) -> int:
     import litec.runtime
 
-    model = litec.runtime.load(args.model, threads=args.threads)
-    inputs = _inputs_for(model, args)
-    outputs = model.run(inputs, profile=args.profile is not None)
-    if args.repeat > 1:
-        times = _time_runs(model, inputs, args.repeat, args.profile is not None)
-        print(f"litec: {_latency_line(times)}", file=sys.stderr)
-    if args.profile is not None:
-        model.export_chrome_trace(args.profile)
-        print(f"litec: wrote the trace to {args.profile}", file=sys.stderr)
+    profile = args.profile is not None
+    with litec.runtime.load(args.model, threads=args.threads) as model:
+        inputs = _inputs_for(model, args)
+        outputs = model.run(inputs, profile=profile)
+        if args.repeat > 1:
+            times = _time_runs(model, inputs, args.repeat, profile)
+            print(f"litec: {_latency_line(times)}", file=sys.stderr)
+        if profile:
+            model.export_chrome_trace(args.profile)
+            print(f"litec: wrote the trace to {args.profile}", file=sys.stderr)
     if args.outputs is None:
         for name, arr in outputs.items():
             print(_summary(name, arr))
@@ -519,11 +520,11 @@ def cmd_bench(args) -> int:
     c = compile_model(args.model, args.target, portable=args.portable)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    model = litec.runtime.load(c.artifact, threads=args.threads)
-    load_s = time.perf_counter() - start
-    inputs = _random_inputs(model, 0)
-    _time_runs(model, inputs, args.warmup)
-    times = _time_runs(model, inputs, args.repeat)
+    with litec.runtime.load(c.artifact, threads=args.threads) as model:
+        load_s = time.perf_counter() - start
+        inputs = _random_inputs(model, 0)
+        _time_runs(model, inputs, args.warmup)
+        times = _time_runs(model, inputs, args.repeat)
     ex = c.executable
     print(f"model: {args.model} (target {args.target}, threads {args.threads})")
     print(
@@ -542,7 +543,10 @@ def artifact_json(path: Path) -> dict:
     from litec.runtime.artifact import read_artifact
 
     data = _read_bytes(path)
-    ex = read_artifact(data)
+    try:
+        ex = read_artifact(data)
+    except LitecError as e:
+        raise e.at(file=str(path)) from None
     steps: dict[str, dict[str, int]] = {}
     for fn in ex.functions.values():
         for step in fn.steps:
