@@ -70,6 +70,7 @@ def diff(name: str, ours: np.ndarray, ref: np.ndarray) -> Diff:
     err = np.abs(a - b)
     finite = np.isfinite(b)
     bad_nan = int(np.sum(np.isnan(a) != np.isnan(b)))
+    bad_nan += int(np.sum(np.isinf(b) & (a != b)))  # an infinity must be matched exactly
     max_abs = float(err[finite].max()) if finite.any() and err.size else 0.0
     ref_max = float(np.abs(b[finite]).max()) if finite.any() and b.size else 0.0
     return Diff(

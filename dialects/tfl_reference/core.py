@@ -6,10 +6,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from litec.dialects import tfl
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams, UniformQuantizedType
-from litec.ir.resources import blob_array
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -28,6 +24,11 @@ from xdsl.dialects.builtin import (
     i1,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
+
+from litec.dialects import tfl
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import QuantParams, UniformQuantizedType
+from litec.ir.resources import blob_array
 
 _FLOAT_DTYPES = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
 
