@@ -83,12 +83,14 @@ def diff(name: str, ours: np.ndarray, ref: np.ndarray) -> Diff:
     )
 
 
-def compare_model(path, seed: int = 0) -> list[Diff]:
-    """Run the whole model in litec's interpreter and in TFLite; one Diff per output."""
+def compare_model(path, seed: int = 0, *, oracle_path=None) -> list[Diff]:
+    """Run the whole model in litec's interpreter and in TFLite; one Diff per output.
+
+    `oracle_path` is the model TFLite runs instead (a builtin rewrite of a custom-op model)."""
     module = import_model(read_model(path))
     inputs = seeded_inputs(module, seed)
     ours = Interpreter(module).run(inputs)
-    ref = run_oracle(path, inputs)
+    ref = run_oracle(oracle_path or path, inputs)
     return [diff(name, arr, ref[f"out{i}"]) for i, (name, arr) in enumerate(ours.items())]
 
 
