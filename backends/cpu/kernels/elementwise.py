@@ -68,6 +68,7 @@ from litec.dialects.tfl_reference.core import make_call
 from litec.dialects.tfl_reference.elementwise import _act_range, _pot_shifts, _smaller_than_one
 from litec.ir.diagnostics import LitecError
 from litec.ir.resources import blob_array
+from litec.lowering.to_llvm import vector_arith as varith
 from litec.runtime.fixedpoint import quantize_multiplier
 
 single = np.float32
@@ -95,11 +96,6 @@ def _with_elem(t: Attribute, elem: Attribute) -> Attribute:
     """`t`'s shape (scalar or vector) with another element type."""
     lanes = _lanes(t)
     return elem if lanes is None else VectorType(elem, [lanes])
-
-
-CMPF = {"oeq": 1, "ogt": 2, "oge": 3, "olt": 4, "ole": 5, "une": 13}
-CMPI = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5}
-"""The predicates of arith.cmpf / arith.cmpi that `V` uses, by their numbers."""
 
 
 def _result(op: Operation) -> V:
@@ -198,21 +194,8 @@ class V:
 
     def _compare(self, o, fpred: str, ipred: str) -> V:
         a, b = matched(self, o)
-        result = _with_elem(a.type, i1)  # xDSL 0.74's constructors type vector compares i1
-        if self.is_float:
-            properties = {
-                "predicate": IntegerAttr(CMPF[fpred], 64),
-                "fastmath": arith.FastMathFlagsAttr("none"),
-            }
-            op = arith.CmpfOp.build(
-                operands=[a.ssa, b.ssa], result_types=[result], properties=properties
-            )
-        else:
-            properties = {"predicate": IntegerAttr(CMPI[ipred], 64)}
-            op = arith.CmpiOp.build(
-                operands=[a.ssa, b.ssa], result_types=[result], properties=properties
-            )
-        return _result(op)
+        cls, predicate = (varith.CmpfOp, fpred) if self.is_float else (varith.CmpiOp, ipred)
+        return _result(cls(a.ssa, b.ssa, predicate))
 
     def __lt__(self, o):
         return self._compare(o, "olt", "slt")
@@ -301,7 +284,7 @@ def where(cond: V, a, b) -> V:
         a, b = splat(a, cond.lanes), splat(b, cond.lanes)
     elif a.lanes is not None and cond.lanes is None:
         cond = splat(cond, a.lanes)
-    return _result(arith.SelectOp(cond.ssa, a.ssa, b.ssa))
+    return _result(varith.SelectOp(cond.ssa, a.ssa, b.ssa))
 
 
 def maximum(a: V, b) -> V:
@@ -335,14 +318,14 @@ def convert(v: V, elem: Attribute, unsigned: bool = False) -> V:
         wider = _float_bits(elem) > _float_bits(src)
         return _result(arith.ExtFOp(v.ssa, t) if wider else arith.TruncFOp(v.ssa, t))
     if src_float:
-        return _result(arith.FPToSIOp(v.ssa, t))
+        return _result(varith.FPToSIOp(v.ssa, t))
     if dst_float:
-        return _result(arith.UIToFPOp(v.ssa, t) if unsigned else arith.SIToFPOp(v.ssa, t))
+        return _result(varith.UIToFPOp(v.ssa, t) if unsigned else varith.SIToFPOp(v.ssa, t))
     if src == INDEX or elem == INDEX:
-        return _result(arith.IndexCastOp(v.ssa, t))
+        return _result(varith.IndexCastOp(v.ssa, t))
     if elem.width.data > src.width.data:
-        return _result(arith.ExtUIOp(v.ssa, t) if unsigned else arith.ExtSIOp(v.ssa, t))
-    return _result(arith.TruncIOp(v.ssa, t))
+        return _result(varith.ExtUIOp(v.ssa, t) if unsigned else varith.ExtSIOp(v.ssa, t))
+    return _result(varith.TruncIOp(v.ssa, t))
 
 
 def _float_bits(t: Attribute) -> int:
