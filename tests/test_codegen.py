@@ -77,6 +77,7 @@ def native(*functions: func.FuncOp, **options):
     module = ModuleOp(list(functions))
     module.verify()
     lower_to_llvm(module)
+    module.verify()
     so = codegen.compile_module(module, **options)
     with tempfile.NamedTemporaryFile(suffix=".so", delete=False) as f:
         f.write(so)

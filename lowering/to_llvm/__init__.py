@@ -17,6 +17,9 @@ pipeline and checks that only `llvm` ops remain; backends/cpu/codegen.py compile
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
@@ -53,18 +56,32 @@ PIPELINE = (
 """The passes `lower_to_llvm` runs, in order."""
 
 
+@contextmanager
+def _no_garbage_collection():
+    """Pause the cyclic garbage collector: rewriting makes many short-lived ops, and full
+    collections over a large heap (a whole imported model) took a third of lowering time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def lower_to_llvm(module: ModuleOp, ctx: Context | None = None) -> ModuleOp:
     """Lower a module of kernel-level functions to the `llvm` dialect, in place.
 
-    Every op left that is not `llvm` (or the module itself) is a `LitecError` naming it."""
+    Every op left that is not `llvm` (or the module itself) is a `LitecError` naming it.
+    The result is not verified here (the driver verifies every stage)."""
     from litec.lowering.to_llvm.llvm_ops import LLVM
 
     if ctx is None:
         ctx = Context()
         ctx.load_dialect(LLVM)
-    parse_pipeline(",".join(PIPELINE)).apply(ctx, module)
+    with _no_garbage_collection():
+        parse_pipeline(",".join(PIPELINE)).apply(ctx, module)
     for op in module.walk():
         if op is not module and not op.name.startswith("llvm."):
             raise LitecError(f"{op.name}: not lowered to the llvm dialect")
-    module.verify()
     return module

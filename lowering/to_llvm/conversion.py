@@ -18,14 +18,17 @@ from collections.abc import Sequence
 from xdsl.dialects import func, llvm
 from xdsl.dialects.builtin import (
     AnyFloat,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IndexType,
     IntegerAttr,
     IntegerType,
     MemRefType,
+    UnitAttr,
     UnrealizedConversionCastOp,
     VectorType,
+    i32,
     i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
@@ -54,6 +57,29 @@ def unsupported(op: Operation, why: str) -> LitecError:
     return LitecError(f"{op.name}: {why}")
 
 
+def _cast_op(value: SSAValue, to: Attribute) -> UnrealizedConversionCastOp:
+    """A cast of `value` to `to` (built without IRDL's argument processing: lowering makes
+    thousands of these)."""
+    op = UnrealizedConversionCastOp.create(operands=[value], result_types=[to])
+    op.results[0].name_hint = value.name_hint
+    return op
+
+
+_ONE_DYNAMIC_INDEX = DenseArrayBase.from_list(i32, [llvm.GEP_USE_SSA_VAL])
+_NO_WRAP_FLAGS = IntegerAttr(0, 32)
+
+
+def _gep(base: SSAValue, index: SSAValue, element: Attribute) -> llvm.GEPOp:
+    """`getelementptr inbounds element, base, index` (built directly, as `_cast_op`)."""
+    properties = {
+        "rawConstantIndices": _ONE_DYNAMIC_INDEX,
+        "elem_type": element,
+        "noWrapFlags": _NO_WRAP_FLAGS,
+        "inbounds": UnitAttr(),
+    }
+    return llvm.GEPOp.create(operands=[base, index], result_types=[PTR], properties=properties)
+
+
 def _is_cast(op: Operation, source: Attribute, to: Attribute) -> bool:
     return (
         isinstance(op, UnrealizedConversionCastOp)
@@ -72,7 +98,8 @@ def cast(rewriter: PatternRewriter, value: SSAValue, to: Attribute) -> SSAValue:
     for use in value.uses:
         if _is_cast(use.operation, value.type, to):
             return use.operation.results[0]
-    op, result = UnrealizedConversionCastOp.cast_one(value, to)
+    op = _cast_op(value, to)
+    result = op.results[0]
     if isinstance(value, BlockArgument):
         rewriter.insert(op, InsertPoint.at_start(value.block))
     else:
@@ -96,15 +123,29 @@ def replace(
     new_ops: Sequence[Operation],
     new_results: Sequence[SSAValue] | None = None,
 ) -> None:
-    """Replace `op` by `new_ops` (already built on `llvm`-typed values); results whose type
-    changed are cast back for the users that are not converted yet."""
+    """Replace `op` by `new_ops` (already built on `llvm`-typed values). Where a result's
+    type changed, users that cast it to the new type take the new value directly; any
+    other users get a cast back."""
     if new_results is None:
         new_results = new_ops[-1].results if new_ops else []
     rewriter.insert(list(new_ops))
+    for new, old in zip(new_results, op.results, strict=True):
+        if new.type != old.type:
+            _bypass_casts(rewriter, old, new)
     results = [
-        cast(rewriter, new, old.type) for new, old in zip(new_results, op.results, strict=True)
+        cast(rewriter, new, old.type) if old.uses else new
+        for new, old in zip(new_results, op.results, strict=True)
     ]
     rewriter.replace(op, [], results)
+
+
+def _bypass_casts(rewriter: PatternRewriter, old: SSAValue, new: SSAValue) -> None:
+    """Users of `old` that only cast it to `new`'s type use `new` instead (and go)."""
+    for use in list(old.uses):
+        user = use.operation
+        if _is_cast(user, old.type, new.type):
+            rewriter.replace_all_uses_with(user.results[0], new)
+            rewriter.erase(user)
 
 
 def retype_block_args(rewriter: PatternRewriter, block: Block) -> None:
@@ -116,7 +157,8 @@ def retype_block_args(rewriter: PatternRewriter, block: Block) -> None:
             continue
         old_type = arg.type
         new_arg = rewriter.replace_value_with_new_type(arg, new_type)
-        cast_op, back = UnrealizedConversionCastOp.cast_one(new_arg, old_type)
+        cast_op = _cast_op(new_arg, old_type)
+        back = cast_op.results[0]
         new_arg.replace_uses_with_if(back, lambda use, c=cast_op: use.operation is not c)
         casts.append(cast_op)
     if casts:
@@ -198,8 +240,7 @@ def offset_pointer(
         linear = add(shared_constant(rewriter, static))
     if linear is None:
         return base
-    gep = llvm.GEPOp.from_mixed_indices(base, [linear], element, inbounds=True)
-    return rewriter.insert(gep).result
+    return rewriter.insert(_gep(base, linear, element)).result
 
 
 def element_pointer(

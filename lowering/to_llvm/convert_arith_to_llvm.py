@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from xdsl.context import Context
 from xdsl.dialects import arith, llvm
@@ -50,9 +51,15 @@ def _ops(*ops: Operation) -> Lowered:
     return ops, ops[-1].results
 
 
-def _overflow(op: Operation) -> llvm.OverflowAttr:
+@cache
+def _overflow_attr(flags: frozenset) -> IntegerAttr:
+    return IntegerAttr(llvm.OverflowAttr(flags or "none").to_int(), 32)
+
+
+def _overflow(op: Operation) -> IntegerAttr:
+    """The op's nsw/nuw flags as `llvm` ops store them (made once per set of flags)."""
     flags = op.properties.get("overflowFlags")
-    return llvm.OverflowAttr(flags.data if flags is not None else "none")
+    return _overflow_attr(frozenset(flags.data) if flags is not None else frozenset())
 
 
 def _fastmath(op: Operation) -> llvm.FastMathAttr:
@@ -96,17 +103,15 @@ def _index_cast(op: Operation, v: list[SSAValue]) -> Lowered:
 
 
 def _constant(op: arith.ConstantOp, v: list[SSAValue]) -> Lowered:
-    t = llvm_type(op.result.type)
-    value = op.value
-    if isinstance(value, IntegerAttr):
-        value = IntegerAttr(value.value.data, t)
-    elif isinstance(value, FloatAttr):
-        pass
-    elif isinstance(value, DenseIntOrFPElementsAttr):
-        value = DenseIntOrFPElementsAttr.from_list(t, value.get_values())
-    else:
+    """The same value as an `llvm.mlir.constant` (`index` ones retyped `i64`)."""
+    t, value = llvm_type(op.result.type), op.value
+    if not isinstance(value, IntegerAttr | FloatAttr | DenseIntOrFPElementsAttr):
         raise unsupported(op, f"cannot lower a {value.name} constant")
-    return _ops(llvm.ConstantOp(value, t))
+    if t != op.result.type and isinstance(value, IntegerAttr):
+        value = IntegerAttr(value.value.data, t)
+    elif t != op.result.type:
+        value = DenseIntOrFPElementsAttr.from_list(t, value.get_values())
+    return _ops(llvm.ConstantOp.create(properties={"value": value}, result_types=[t]))
 
 
 class _Emitter:
