@@ -323,6 +323,25 @@ def test_same_module_same_bytes():
     assert build() == build()
 
 
+def test_parts_compile_in_parallel_to_the_same_bytes(monkeypatch):
+    """A module split into several objects links into one library with every kernel; the
+    bytes do not depend on how many parts compile at once."""
+    monkeypatch.setattr(codegen, "CHUNK_OPS", 20)
+    ops = {"add": arith.AddfOp, "sub": arith.SubfOp, "mul": arith.MulfOp, "div": arith.DivfOp}
+    module = lower_to_llvm(ModuleOp([elementwise(k, 64, f32, op) for k, op in ops.items()]))
+    assert len(codegen.split_module(module)) == len(ops)
+    so = codegen.compile_module(module, jobs=2)
+    assert so == codegen.compile_module(module, jobs=1)
+    with tempfile.NamedTemporaryFile(suffix=".so", delete=False) as f:
+        f.write(so)
+    lib = ctypes.CDLL(f.name)
+    a, b = RNG.uniform(1, 2, 64).astype(np.float32), RNG.uniform(1, 2, 64).astype(np.float32)
+    for name, reference in zip(ops, (np.add, np.subtract, np.multiply, np.divide), strict=True):
+        out = np.zeros(64, np.float32)
+        call(lib, name, a, b, out)
+        np.testing.assert_array_equal(out, reference(a, b), err_msg=name)
+
+
 def test_target_fingerprint_names_triple_and_features():
     host, portable = codegen.target_fingerprint(), codegen.target_fingerprint(portable=True)
     assert host.startswith(codegen.host_target().triple)
@@ -346,7 +365,7 @@ def test_codegen_time_limit_names_the_function():
 def test_missing_linker_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     with pytest.raises(LitecError, match="install one that provides `cc`"):
-        codegen.link_shared(b"")
+        codegen.link_shared([b""])
 
 
 def test_unlowerable_op_is_named():

@@ -6,9 +6,10 @@
     --(the system `cc -shared`)--> .so bytes
 
 The target is the host CPU with all its features (AVX2 / AVX-512 / VNNI where present), or
-plain x86-64 with `portable=True`. Optimisation and object emission run in a forked child
-under a time limit, so an LLVM hang is an error that names the function, not a stuck
-compile. The same module compiles to the same bytes.
+plain x86-64 with `portable=True`. A large module is split into parts of whole functions
+that are optimised and emitted in parallel, each in a forked child under a time limit (an
+LLVM hang is an error that names the function, not a stuck compile), then linked in a fixed
+order: the same module compiles to the same bytes, whatever the number of cores.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import cache
+from multiprocessing.connection import wait
 
 import llvmlite.binding as llvm_binding
 import llvmlite.ir as ir
@@ -34,7 +37,10 @@ from litec.ir.diagnostics import LitecError
 from litec.lowering.to_llvm import llvm_ops
 
 CODEGEN_TIMEOUT_S = 300.0
-"""Seconds optimisation + object emission of one module may take before it is an error."""
+"""Seconds optimisation + object emission of one part of a module may take (an error after)."""
+
+CHUNK_OPS = 1500
+"""About how many `llvm` ops go into one object file (parts compile in parallel)."""
 
 PORTABLE_CPU = "x86-64"
 
@@ -209,53 +215,115 @@ def _emit_in_child(ir_text: str, target: Target, conn) -> None:
         conn.close()
 
 
-def emit_object_limited(ir_text: str, target: Target, timeout: float = CODEGEN_TIMEOUT_S):
-    """`emit_object` in a forked child: the object bytes, or None when it ran past `timeout`.
-
-    An error in the child is raised here as a `LitecError`."""
-    context = multiprocessing.get_context("fork")
+def _start_child(context, ir_text: str, target: Target):
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_emit_in_child, args=(ir_text, target, send), daemon=True)
     child.start()
     send.close()
+    return receive, child
+
+
+def _finish_child(receive, child) -> bytes:
+    """The object a child sent (a `LitecError` for what went wrong in it)."""
     try:
-        if not receive.poll(timeout):
-            return None
         status, payload = receive.recv()
     except EOFError:
-        status, payload = "error", f"LLVM crashed (exit status {child.exitcode})"
-    finally:
-        if child.is_alive():
-            child.kill()
         child.join()
-        receive.close()
+        status, payload = "error", f"LLVM crashed (exit status {child.exitcode})"
+    _stop_child(receive, child)
     if status == "error":
         raise LitecError(payload)
     return payload
 
 
+def _stop_child(receive, child) -> None:
+    if child.is_alive():
+        child.kill()
+    child.join()
+    receive.close()
+
+
+def emit_objects(
+    ir_texts: list[str], target: Target, timeout: float = CODEGEN_TIMEOUT_S, jobs: int = 1
+) -> list[bytes | None]:
+    """`emit_object` of each text in forked children, `jobs` at a time: the objects, None
+    for a text that ran past `timeout`. An error in a child is raised as a `LitecError`."""
+    context = multiprocessing.get_context("fork")
+    objects: list[bytes | None] = [None] * len(ir_texts)
+    waiting = list(range(len(ir_texts)))
+    running: dict = {}  # pipe end -> (text number, child, deadline)
+    try:
+        while waiting or running:
+            while waiting and len(running) < max(1, jobs):
+                i = waiting.pop(0)
+                receive, child = _start_child(context, ir_texts[i], target)
+                running[receive] = (i, child, time.monotonic() + timeout)
+            first_deadline = min(deadline for _, _, deadline in running.values())
+            for receive in wait(list(running), max(0.0, first_deadline - time.monotonic())):
+                i, child, _ = running.pop(receive)
+                objects[i] = _finish_child(receive, child)
+            for receive, (_, child, deadline) in list(running.items()):
+                if time.monotonic() >= deadline:
+                    del running[receive]
+                    _stop_child(receive, child)
+    finally:
+        for receive, (_, child, _) in running.items():
+            _stop_child(receive, child)
+    return objects
+
+
 def _hanging_functions(module: ModuleOp, target: Target, timeout: float) -> list[str]:
     """The functions that, compiled alone (the others declared only), run past `timeout`."""
     defined = [op for op in module.ops if isinstance(op, llvm.FuncOp) and op.body.blocks]
-    names = []
-    for op in defined:
-        alone = ModuleOp(
-            [o.clone() if o is op or o not in defined else _declaration(o) for o in module.ops]
-        )
-        if emit_object_limited(to_llvm_ir(alone, target), target, timeout) is None:
-            names.append(op.sym_name.data)
-    return names
+    alone = [_module_of(module, [op]) for op in defined]
+    objects = emit_objects([to_llvm_ir(m, target) for m in alone], target, timeout)
+    return [op.sym_name.data for op, obj in zip(defined, objects, strict=True) if obj is None]
 
 
 def _declaration(op: llvm.FuncOp) -> llvm.FuncOp:
     return llvm.FuncOp(op.sym_name, op.function_type, llvm.LinkageAttr("external"))
 
 
+def _module_of(module: ModuleOp, functions: list[llvm.FuncOp]) -> ModuleOp:
+    """A module defining `functions` and every internal function, declaring the rest."""
+    kept = []
+    for op in module.ops:
+        defined = isinstance(op, llvm.FuncOp) and op.body.blocks
+        internal = defined and op.linkage.linkage.data == "internal"
+        kept.append(op.clone() if not defined or internal or op in functions else _declaration(op))
+    return ModuleOp(kept)
+
+
+def split_module(module: ModuleOp) -> list[ModuleOp]:
+    """Modules of consecutive public functions, about `CHUNK_OPS` ops each, to compile in
+    parallel. The split depends only on the module (not on the core count), so the linked
+    bytes do not either. A module with globals stays whole."""
+    if any(isinstance(op, llvm.GlobalOp) for op in module.ops):
+        return [module]
+    public = [
+        op
+        for op in module.ops
+        if isinstance(op, llvm.FuncOp) and op.body.blocks and op.linkage.linkage.data != "internal"
+    ]
+    groups: list[list[llvm.FuncOp]] = [[]]
+    size = 0
+    for op in public:
+        ops = sum(1 for _ in op.walk())
+        if groups[-1] and size + ops > CHUNK_OPS:
+            groups.append([])
+            size = 0
+        groups[-1].append(op)
+        size += ops
+    if len(groups) == 1:
+        return [module]
+    return [_module_of(module, group) for group in groups]
+
+
 # ----------------------------------------------------------------------------- object -> .so
 
 
-def link_shared(obj: bytes) -> bytes:
-    """A shared object from one object file, linked by the system `cc -shared`."""
+def link_shared(objects: list[bytes]) -> bytes:
+    """A shared object from object files (in this order), linked by the system `cc -shared`."""
     cc = os.environ.get("CC") or shutil.which("cc")
     if cc is None or shutil.which(cc) is None:
         raise LitecError(
@@ -263,14 +331,14 @@ def link_shared(obj: bytes) -> bytes:
             "(e.g. `apt-get install gcc` or `clang`), or set CC"
         )
     with tempfile.TemporaryDirectory(prefix="litec-link-") as tmp:
-        obj_path, so_path = os.path.join(tmp, "kernels.o"), os.path.join(tmp, "kernels.so")
-        with open(obj_path, "wb") as f:
-            f.write(obj)
-        proc = subprocess.run(
-            [cc, "-shared", "-o", so_path, obj_path, "-lm"],
-            capture_output=True,
-            text=True,
-        )
+        paths = []
+        for i, obj in enumerate(objects):
+            paths.append(os.path.join(tmp, f"kernels{i}.o"))
+            with open(paths[-1], "wb") as f:
+                f.write(obj)
+        so_path = os.path.join(tmp, "kernels.so")
+        command = [cc, "-shared", "-o", so_path, *paths, "-lm"]
+        proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LitecError(f"linking the shared object failed: {proc.stderr.strip()}")
         with open(so_path, "rb") as f:
@@ -278,14 +346,24 @@ def link_shared(obj: bytes) -> bytes:
 
 
 def compile_module(
-    module: ModuleOp, *, portable: bool = False, timeout: float = CODEGEN_TIMEOUT_S
+    module: ModuleOp,
+    *,
+    portable: bool = False,
+    timeout: float = CODEGEN_TIMEOUT_S,
+    jobs: int | None = None,
 ) -> bytes:
-    """The shared object (bytes) for an `llvm`-dialect module: one symbol per public function."""
+    """The shared object (bytes) for an `llvm`-dialect module: one symbol per public function.
+
+    Parts of the module (`split_module`) are optimised and emitted in parallel, `jobs` at a
+    time (default: the CPUs this process may use), each under `timeout` seconds."""
     target = host_target(portable)
-    obj = emit_object_limited(to_llvm_ir(module, target), target, timeout)
-    if obj is None:
-        hanging = _hanging_functions(module, target, timeout) or ["(only the whole module)"]
-        raise LitecError(
-            f"LLVM code generation ran past {timeout:g} s; it hangs on: {', '.join(hanging)}"
-        )
-    return link_shared(obj)
+    jobs = jobs or len(os.sched_getaffinity(0))
+    parts = split_module(module)
+    objects = emit_objects([to_llvm_ir(part, target) for part in parts], target, timeout, jobs)
+    for part, obj in zip(parts, objects, strict=True):
+        if obj is None:
+            hanging = _hanging_functions(part, target, timeout) or ["(only the whole module)"]
+            raise LitecError(
+                f"LLVM code generation ran past {timeout:g} s; it hangs on: {', '.join(hanging)}"
+            )
+    return link_shared(objects)
