@@ -26,8 +26,9 @@ order, so quantized results are bit-exact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.builder import ImplicitBuilder
@@ -84,20 +85,45 @@ Val = int | SSAValue
 # ----------------------------------------------------------------------------- IR building
 
 
+@dataclass
+class _Constants:
+    """The constants of the kernel being built: one each, at the top of its entry block."""
+
+    entry: Block
+    values: dict[tuple[float, Attribute], SSAValue] = field(default_factory=dict)
+
+
+_POOL: list[_Constants] = []
+
+
 def ix(v: Val) -> SSAValue:
     """An index value (a constant for an int)."""
     if isinstance(v, SSAValue):
         return v
-    return arith.ConstantOp(IntegerAttr(int(v), INDEX)).result
+    return const(v, INDEX)
 
 
 def const(value: float, typ: Attribute) -> SSAValue:
-    """A scalar constant, or a splat vector constant."""
+    """A scalar or splat-vector constant, shared within the kernel being built."""
+    key = (value, typ)
+    pool = _POOL[-1] if _POOL else None
+    if pool is not None and key in pool.values:
+        return pool.values[key]
     if isinstance(typ, VectorType):
-        return arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(typ, [value])).result
-    if isinstance(typ, IntegerType | IndexType):
-        return arith.ConstantOp(IntegerAttr(int(value), typ)).result
-    return arith.ConstantOp(FloatAttr(float(value), typ)).result
+        op = arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(typ, [value]))
+    elif isinstance(typ, IntegerType | IndexType):
+        op = arith.ConstantOp(IntegerAttr(int(value), typ))
+    else:
+        op = arith.ConstantOp(FloatAttr(float(value), typ))
+    if pool is not None:
+        op.detach()
+        first = pool.entry.first_op
+        if first is None:
+            pool.entry.add_op(op)
+        else:
+            pool.entry.insert_op_before(op, first)
+        pool.values[key] = op.result
+    return op.result
 
 
 def add(a: Val, b: Val) -> Val:
@@ -185,7 +211,9 @@ def when(cond: SSAValue, then: Body, otherwise: Body, types: Sequence[Attribute]
     return list(scf.IfOp(cond, list(types), *regions).results)
 
 
+@functools.cache
 def vtype(elem: Attribute, lanes: int) -> VectorType:
+    """vector<lanes x elem> (cached: building a VectorType is slow in xDSL)."""
     return VectorType(elem, [lanes])
 
 
@@ -254,9 +282,13 @@ def memref_of(elem: Attribute, count: int) -> MemRefType:
 def kernel_function(symbol: str, arg_types: Sequence[Attribute], body: Callable) -> func.FuncOp:
     """A kernel-level `func.func @symbol` whose body(*args) emits its ops."""
     block = Block(arg_types=list(arg_types))
-    with ImplicitBuilder(block):
-        body(*block.args)
-        func.ReturnOp()
+    _POOL.append(_Constants(block))
+    try:
+        with ImplicitBuilder(block):
+            body(*block.args)
+            func.ReturnOp()
+    finally:
+        _POOL.pop()
     return func.FuncOp(symbol, (list(arg_types), []), Region(block))
 
 
