@@ -176,6 +176,36 @@ def test_int8_widening_multiply_accumulate():
         np.testing.assert_array_equal(out, expected, err_msg=name)
 
 
+@pytest.mark.skipif(
+    "+avx512vnni" not in codegen.target_fingerprint(), reason="this CPU has no AVX512-VNNI"
+)
+def test_vnni_dot_product_intrinsic():
+    """uint8 x int8 dot products of 4 bytes per lane into int32 with vpdpbusd, called as an
+    LLVM intrinsic from the kernel level."""
+    k = 64
+    tu, ts, to = MemRefType(i8, [k, 64]), MemRefType(i8, [k, 64]), MemRefType(i32, [16])
+    v64, v16 = VectorType(i8, [64]), VectorType(i32, [16])
+
+    def build(a, w, out):
+        def step(kk, acc):
+            x = vector.BitcastOp(vector.LoadOp(a, [kk, index(0)], v64), v16)
+            y = vector.BitcastOp(vector.LoadOp(w, [kk, index(0)], v64), v16)
+            dot = llvm.CallIntrinsicOp("llvm.x86.avx512.vpdpbusd.512", [acc, x, y], [v16])
+            return [dot.results[0]]
+
+        zero = vector.BroadcastOp(arith.ConstantOp(IntegerAttr(0, i32)), v16)
+        (total,) = loop(k, step, carried=[zero])
+        vector.StoreOp(total, out, [index(0)])
+
+    lib = native(kernel("vnni", [tu, ts, to], build))
+    a = RNG.integers(0, 256, (k, 64), dtype=np.uint8)
+    w = RNG.integers(-128, 128, (k, 64), dtype=np.int8)
+    out = np.zeros(16, np.int32)
+    call(lib, "vnni", a, w, out)
+    products = a.astype(np.int32) * w.astype(np.int32)
+    np.testing.assert_array_equal(out, products.reshape(k, 16, 4).sum(axis=(0, 2)))
+
+
 def test_exact_requantize_high_mul():
     """TFLite's SaturatingRoundingDoublingHighMul as (a*b + 2^30) >> 31 in i64."""
     n, multiplier = 4096, 1518500250
