@@ -508,23 +508,24 @@ class Copy:
         axes = [a for a in self.axes if a.count != 1 or a.table is not None]
         if any(a.count == 0 for a in axes) or self.run == 0:
             return replace(self, axes=(), run=0)
-        run = self.run
-        while axes and axes[-1].table is None and axes[-1].dst == run and axes[-1].src == run:
+        run, fill = self.run, self.src is None
+        while axes and _contiguous(axes[-1], run, run, fill):
             run *= axes.pop().count
         merged: list[Axis] = []
         for a in axes:
-            prev = merged[-1] if merged else None
-            if (
-                prev is not None
-                and prev.table is None
-                and a.table is None
-                and prev.dst == a.count * a.dst
-                and prev.src == a.count * a.src
-            ):
-                merged[-1] = Axis(prev.count * a.count, a.dst, a.src)
+            inner = a.table is None
+            if merged and inner and _contiguous(merged[-1], a.count * a.dst, a.count * a.src, fill):
+                merged[-1] = Axis(merged[-1].count * a.count, a.dst, a.src)
             else:
                 merged.append(a)
         return replace(self, axes=tuple(merged), run=run)
+
+
+def _contiguous(outer: Axis, dst: int, src: int, fill: bool) -> bool:
+    """Whether `outer` steps by exactly (dst, src) elements (a fill has no source)."""
+    if outer.table is not None:
+        return False
+    return outer.dst == dst and (fill or outer.src == src)
 
 
 def emit_copies(kb: KernelBuilder, copies: Sequence[Copy]) -> None:
