@@ -264,6 +264,10 @@ class KernelBuilder:
         a, b = self._pair(a, b)
         return self.emit(arith.MulfOp(a, b) if is_float(a.type) else arith.MuliOp(a, b))
 
+    def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
+        """a * b + c with one rounding (floats)."""
+        return self.emit(math.FmaOp(a, b, c))
+
     def div(self, a, b) -> SSAValue:
         """Float division, or integer division truncating toward zero (C++'s `/`)."""
         a, b = self._pair(a, b)

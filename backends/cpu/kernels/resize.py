@@ -6,9 +6,10 @@ constant tables: per output row, the two source rows' offsets and the row weight
 output column, the two source columns' offsets and the column weight. The kernel walks
 output pixels and interpolates channels in 512-bit vectors:
 
-- float32 (and uint8, which TFLite computes in float): the four terms in TFLite's order,
-  `v00*(1-dy)*(1-dx) + v10*dy*(1-dx) + v01*(1-dy)*dx + v11*dy*dx`, so results are
-  bit-exact with the reference; uint8 then truncates `total + 0.5`;
+- float32: per pixel, the four weights (1-dy)(1-dx), dy(1-dx), (1-dy)dx, dy dx, then one
+  multiply and three FMAs per vector (within float rounding of TFLite's order);
+- uint8, which TFLite computes in float and truncates `total + 0.5`: the four terms in
+  TFLite's order, `v00*(1-dy)*(1-dx) + v10*dy*(1-dx) + ...`, so results are bit-exact;
 - int8 / int16: TFLite's ResizeBilinearInteger, weights in 1/1024 units, exact integer
   sums (i32 for int8, i64 for int16) rounded half away from zero by 2^20.
 
@@ -124,7 +125,7 @@ def resize_bilinear(op: Operation, symbol: str) -> Kernel:
         Binding(CONST, data=weights.astype(np.float32 if weight_type == f32 else np.int32)),
     ]
     kb = KernelBuilder(symbol, types)
-    pixel = _float_pixel if weight_type == f32 else _integer_pixel
+    pixel = _PIXELS[str(call.out.dtype)]
     _emit_bilinear(kb, call, pixel)
     return Kernel(kb.finish(), bindings)
 
@@ -140,6 +141,11 @@ class _Taps:
     v11: SSAValue
     dy: SSAValue
     dx: SSAValue
+
+    def weights(self, kb: KernelBuilder) -> list[SSAValue]:
+        """The float weights of v00, v10, v01, v11: (1-dy)(1-dx), dy(1-dx), (1-dy)dx, dy dx."""
+        ry, rx = kb.sub(1.0, self.dy), kb.sub(1.0, self.dx)
+        return [kb.mul(ry, rx), kb.mul(self.dy, rx), kb.mul(ry, self.dx), kb.mul(self.dy, self.dx)]
 
 
 def _emit_bilinear(kb: KernelBuilder, call: KernelCall, pixel) -> None:
@@ -187,9 +193,21 @@ def _load_taps(kb: KernelBuilder, taps: _Taps, ch, width: int, elem, unsigned: b
 
 
 def _float_pixel(kb: KernelBuilder, call: KernelCall, taps: _Taps, ch, width: int):
-    """reference_ops::ResizeBilinear's sum, term by term (uint8: then trunc(total + 0.5))."""
-    unsigned = call.out.dtype == np.uint8
-    v00, v10, v01, v11 = _load_taps(kb, taps, ch, width, f32, unsigned)
+    """float32: the four taps weighted by the pixel's products of row and column weights,
+    accumulated with FMAs (within float rounding of TFLite's term-by-term order)."""
+    v00, v10, v01, v11 = _load_taps(kb, taps, ch, width, f32, False)
+    w00, w10, w01, w11 = (kb.splat(w, width) for w in taps.weights(kb))
+    total = kb.mul(v00, w00)
+    for v, w in ((v10, w10), (v01, w01), (v11, w11)):
+        total = kb.fma(v, w, total)
+    return total
+
+
+def _uint8_pixel(kb: KernelBuilder, call: KernelCall, taps: _Taps, ch, width: int):
+    """uint8: reference_ops::ResizeBilinear's float sum term by term in TFLite's order,
+    `v00*(1-dy)*(1-dx) + v10*dy*(1-dx) + v01*(1-dy)*dx + v11*dy*dx`, then
+    trunc(total + 0.5): bit-exact."""
+    v00, v10, v01, v11 = _load_taps(kb, taps, ch, width, f32, True)
     dy, dx = kb.splat(taps.dy, width), kb.splat(taps.dx, width)
     one = kb.const(1.0, vector_of(f32, width))
     ry, rx = kb.sub(one, dy), kb.sub(one, dx)
@@ -197,8 +215,6 @@ def _float_pixel(kb: KernelBuilder, call: KernelCall, taps: _Taps, ch, width: in
     total = kb.add(total, kb.mul(kb.mul(v10, dy), rx))
     total = kb.add(total, kb.mul(kb.mul(v01, ry), dx))
     total = kb.add(total, kb.mul(kb.mul(v11, dy), dx))
-    if not unsigned:
-        return total
     return kb.cast(kb.cast(kb.add(total, 0.5), i32), kb.args[1].type.element_type)
 
 
@@ -216,6 +232,15 @@ def _integer_pixel(kb: KernelBuilder, call: KernelCall, taps: _Taps, ch, width: 
         total = term if total is None else kb.add(total, term)
     rounded = kb.div_half_away(total, kb.const(1 << 20, total.type), 1 << 19)
     return kb.cast(rounded, kb.args[1].type.element_type)
+
+
+_PIXELS = {
+    "float32": _float_pixel,
+    "uint8": _uint8_pixel,
+    "int8": _integer_pixel,
+    "int16": _integer_pixel,
+}
+"""Output dtype -> how one output vector is interpolated."""
 
 
 # ----------------------------------------------------------------------------- nearest
