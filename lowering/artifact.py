@@ -4,8 +4,8 @@
     exe = build_executable(module, plan, functions, sections, target=..., compiler_version=...)
     data = write_artifact(exe)                                   # bytes, deterministic
 
-`plan_functions` turns each `func.func` into a list of steps: a kernel step per op with a
-kernel (its arguments in the kernel's binding order), a WHILE step per `tfl.while` (its
+`plan_functions` turns each `func.func` into a list of steps: a kernel step per live op
+with a kernel (its arguments in the kernel's binding order), a WHILE step per `tfl.while` (its
 arguments: the loop's inputs, then its outputs, as the runtime expects), nothing for
 constants and view ops the plan aliased. `write_artifact` encodes an `Executable` with the
 FlatBuffers schema in runtime/schema/artifact.fbs (docs/artifact.md); the same executable
@@ -113,7 +113,7 @@ def plan_functions(
         if not isinstance(fn, func.FuncOp):
             continue
         block = fn.body.block
-        steps = [_step(op, plan, kernels, symbols) for op in block.ops]
+        steps = [_step(op, plan, kernels, symbols) for op in block.ops if op not in plan.dead]
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
         functions[fn.sym_name.data] = rt.Function(

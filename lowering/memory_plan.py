@@ -18,6 +18,9 @@ before it writes element i of its output, and never reads another element of an 
 may overwrite (true of any map over elements; not of SOFTMAX-like row ops, which are left
 out).
 
+Ops whose results nothing reads (say a DEQUANTIZE of weights a convolution packed at
+compile time) are dead: no storage, no step (`MemoryPlan.dead`).
+
 Constants (`tfl.const` values a kernel or the runtime reads, kernels' CONST data, the
 initial value of each `tfl.variable`) go into the constant segment, 64-byte aligned and
 deduplicated by content. `lower_bound` is the largest total of simultaneously live arena
@@ -63,6 +66,8 @@ class MemoryPlan:
     constants: bytes
     arena_size: int
     lower_bound: int
+    dead: set[Operation] = field(default_factory=set)
+    """Ops whose results nothing reads: they get no storage and run no step."""
 
 
 def align(n: int) -> int:
@@ -146,6 +151,10 @@ def _timeline(module: ModuleOp) -> _Timeline:
 # ----------------------------------------------------------------------------- liveness
 
 
+def _is_view(op: Operation, kernels: dict[Operation, Kernel]) -> bool:
+    return isinstance(op, VIEW_OPS) and op not in kernels
+
+
 def _bound_inputs(op: Operation, kernels: dict[Operation, Kernel]) -> set[int]:
     """Operand numbers an op reads: those its kernel binds, or all of them."""
     if op not in kernels:
@@ -153,12 +162,30 @@ def _bound_inputs(op: Operation, kernels: dict[Operation, Kernel]) -> set[int]:
     return {b.index for b in kernels[op].bindings if b.kind == INPUT}
 
 
+def _dead_ops(module: ModuleOp, kernels: dict[Operation, Kernel]) -> set[Operation]:
+    """Ops whose results nothing reads, directly or through other such ops and views.
+
+    E.g. a DEQUANTIZE of weights that a convolution kernel packed at compile time."""
+    dead = set()
+    for fn in module.ops:
+        read: set[SSAValue] = set()
+        for op in reversed(list(fn.body.block.ops)):
+            if op.results and not any(r in read for r in op.results):
+                dead.add(op)
+            elif _is_view(op, kernels):
+                read.add(op.operands[0])
+            else:
+                read.update(op.operands[i] for i in _bound_inputs(op, kernels))
+    return dead
+
+
 class _Liveness:
     """Live intervals of values, their alias groups, and the buffers they share."""
 
-    def __init__(self, module: ModuleOp, kernels: dict[Operation, Kernel], timeline: _Timeline):
+    def __init__(self, kernels: dict[Operation, Kernel], timeline: _Timeline, dead: set):
         self.kernels = kernels
         self.timeline = timeline
+        self.dead = dead
         self.defs: dict[SSAValue, list[int]] = {}
         self.ends: dict[SSAValue, list[int]] = {}
         self.leader: dict[SSAValue, SSAValue] = {}
@@ -170,10 +197,12 @@ class _Liveness:
         for arg in fn.body.block.args:
             self._define(arg, [s for s, _ in spans])
         for op in fn.body.block.ops:
+            if op in self.dead:
+                continue
             times = self.timeline.op_times[op]
             if isinstance(op, func.ReturnOp):
                 times = [e for _, e in spans]
-            is_view = isinstance(op, VIEW_OPS) and op not in self.kernels
+            is_view = _is_view(op, self.kernels)
             for i in [] if is_view else _bound_inputs(op, self.kernels):
                 self._use(op.operands[i], times)
             for r in op.results:
@@ -328,7 +357,9 @@ def plan_memory(
 ) -> MemoryPlan:
     """Plan the arena and the constant segment of every function of `module`."""
     timeline = _timeline(module)
-    live = _Liveness(module, kernels, timeline)
+    dead = _dead_ops(module, kernels)
+    kernels = {op: k for op, k in kernels.items() if op not in dead}
+    live = _Liveness(kernels, timeline, dead)
     sources = {v for v in live.defs if isinstance(v.owner, tfl.ConstOp | tfl.VariableOp)}
     stored = {v for v in live.defs if isinstance(v.type, TensorType) and v not in sources}
     if inplace:
@@ -339,7 +370,7 @@ def plan_memory(
     bindings: dict[tuple[Operation, int], rt.BufferRef] = {}
     arena: list[tuple[list[SSAValue], _Buffer]] = []
     for leader, values in live.members().items():
-        if leader in sources and _needed(values, live):
+        if leader in sources:
             ref = consts.add(_source_bytes(leader.owner))
             buffers.update((v, ref) for v in values)
         elif leader in stored:
@@ -363,12 +394,8 @@ def plan_memory(
     for key, size, buf in scratch:
         bindings[key] = rt.BufferRef(rt.ARENA, buf.offset if buf.size else 0, size)
     _check_kernels(kernels, buffers)
-    return MemoryPlan(buffers, bindings, consts.finish(), arena_size, _lower_bound(all_buffers))
-
-
-def _needed(values: list[SSAValue], live: _Liveness) -> bool:
-    """Whether any of a constant's aliases is read (by a kernel, the runtime or a return)."""
-    return any(live.ends[v] != live.defs[v] for v in values)
+    bound = _lower_bound(all_buffers)
+    return MemoryPlan(buffers, bindings, consts.finish(), arena_size, bound, dead)
 
 
 def _check_kernels(kernels: dict[Operation, Kernel], buffers: dict[SSAValue, rt.BufferRef]):

@@ -201,12 +201,9 @@ class Simulator:
 
     def op(self, op: Operation) -> None:
         where = f"{op.name} at {op.location}"
-        if isinstance(op, tfl.ConstOp | tfl.VariableOp):
-            assert (
-                self.ref(op.results[0]).segment == rt.CONST
-                if op.results[0] in self.plan.buffers
-                else True
-            )
+        if op in self.plan.dead:
+            assert not any(r in self.plan.buffers for r in op.results)
+            assert not any(key[0] is op for key in self.plan.bindings)
         elif isinstance(op, func.ReturnOp):
             for v in op.operands:
                 self.read(v, where)
@@ -387,6 +384,29 @@ def test_unbound_constants_stay_out_and_const_bindings_go_in():
     scratch = plan.bindings[(fc, 2)]
     assert scratch.segment == rt.ARENA and scratch.size == 100
     assert plan.lower_bound == 256 + 100 + 128
+
+
+def test_ops_nothing_reads_are_dead():
+    """A DEQUANTIZE the FC kernel does not read (it packed the weights), and a dead chain."""
+    f = Fn("main", [f32t(4, 16)])
+    w = f.const(np.ones((8, 16), np.float32))
+    dq = f.unary(tfl.DequantizeOp, w)
+    y = f.fully_connected(f.args[0], dq)
+    chain = f.unary(tfl.TanhOp, f.unary(tfl.ReluOp, y))
+    m = module_of(f.finish(y))
+    kernels = default_kernels(m)
+    kernels[dq.owner].bindings[:] = [Binding(CONST, data=np.ones(128, np.float32)), Binding(OUTPUT)]
+    kernels[y.owner].bindings[:] = [
+        Binding(INPUT, 0),
+        Binding(CONST, data=np.zeros(128, np.float32)),
+        Binding(OUTPUT),
+    ]
+    plan = plan_memory(m, kernels)
+    check_plan(m, kernels, plan)
+    relu = chain.owner.operands[0].owner
+    no_bias = y.owner.operands[2].owner
+    assert plan.dead == {w.owner, dq.owner, no_bias, relu, chain.owner}
+    assert len(plan.constants) == 512 and plan.arena_size == 256 + 128
 
 
 def test_variables_start_at_their_zero_point():
