@@ -16,7 +16,7 @@ multiple of 64 bytes.
 In-place reuse asks one thing of an elementwise kernel: it reads element i of its inputs
 before it writes element i of its output, and never reads another element of an input it
 may overwrite (true of any map over elements; not of SOFTMAX-like row ops, which are left
-out).
+out). Such kernels must not mark their arguments `noalias`.
 
 Ops whose results nothing reads (say a DEQUANTIZE of weights a convolution packed at
 compile time) are dead: no storage, no step (`MemoryPlan.dead`).
