@@ -25,15 +25,14 @@ from xdsl.dialects import arith, llvm, math
 from xdsl.dialects.builtin import IndexType, f32, f64, i32
 from xdsl.ir import Operation, SSAValue
 
-from litec.backends.cpu.kernels.base import INPUT, OUTPUT, Binding, Kernel, generator
+from litec.backends.cpu.kernels.base import Kernel, generator
 from litec.backends.cpu.kernels.movement import (
     KernelBuilder,
-    Plan,
     Unsupported,
     add_table,
     checked_call,
-    flat_memref,
     for_vectors,
+    io_plan,
     lanes,
     supported_if,
     vector_of,
@@ -49,13 +48,6 @@ def _float32(call: KernelCall) -> KernelCall:
     if any(i is None or i.dtype != np.float32 for i in [*call.inputs, *call.outputs]):
         raise Unsupported("only float32 tensors are supported")
     return call
-
-
-def _io_plan(call: KernelCall) -> Plan:
-    """Arguments: every input, then the output, as flat memrefs."""
-    bindings = [Binding(INPUT, i) for i in range(len(call.inputs))] + [Binding(OUTPUT, 0)]
-    types = [flat_memref(i) for i in [*call.inputs, call.out]]
-    return Plan(bindings, types, [])
 
 
 # --------------------------------------------------------------- Landmarks2TransformMatrix
@@ -147,7 +139,7 @@ def _bounding_box(kb: KernelBuilder, table: SSAValue, count: int, cs) -> list[SS
 def landmarks_to_transform_matrix(op: Operation, symbol: str) -> Kernel:
     """Landmarks2TransformMatrix v2: the 4x4 crop matrix around a landmark subset."""
     call, p = plan_landmarks_to_matrix(op)
-    plan = _io_plan(call)
+    plan = io_plan(call, range(len(call.inputs)))
     table = add_table(plan, np.asarray(p["subset_idxs"]))
     kb = KernelBuilder(symbol, plan.types)
     landmarks, out = kb.args[0], kb.args[1]
@@ -224,7 +216,7 @@ def _lerp(kb: KernelBuilder, one_minus_w: SSAValue, w: SSAValue, a, b) -> SSAVal
 def transform_tensor_bilinear(op: Operation, symbol: str) -> Kernel:
     """TransformTensorBilinear v2: bilinear sampling of batch 0 through the matrix."""
     call = plan_transform_tensor(op)
-    plan = _io_plan(call)
+    plan = io_plan(call, range(len(call.inputs)))
     kb = KernelBuilder(symbol, plan.types)
     out = kb.args[2]
     _, in_h, in_w, c = call.inputs[0].shape
@@ -319,7 +311,7 @@ def plan_transform_landmarks(op: Operation) -> KernelCall:
 def transform_landmarks(op: Operation, symbol: str) -> Kernel:
     """TransformLandmarks v2: (x, y) through the matrix's first two rows; z copied."""
     call = plan_transform_landmarks(op)
-    plan = _io_plan(call)
+    plan = io_plan(call, range(len(call.inputs)))
     kb = KernelBuilder(symbol, plan.types)
     landmarks, matrix, out = kb.args
     _, n, dims = call.inputs[0].shape

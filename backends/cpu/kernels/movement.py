@@ -208,12 +208,11 @@ class KernelBuilder:
             scalar = self.const(value, t.element_type)
             return self._hoist(("splat", t, value), lambda: vector.BroadcastOp(scalar, t))
         if is_float(t):
-            value = float(value)
-            attr = FloatAttr(value, t)
+            attr, key = FloatAttr(float(value), t), float(value).hex()  # keeps -0.0 apart
         else:
-            value = _wrap(int(value), t)
-            attr = IntegerAttr(value, t)
-        return self._hoist(("const", t, value), lambda: arith.ConstantOp(attr))
+            attr = IntegerAttr(_wrap(int(value), t), t)
+            key = attr.value.data
+        return self._hoist(("const", t, key), lambda: arith.ConstantOp(attr))
 
     def splat(self, value: SSAValue, width: int) -> SSAValue:
         """A run-time scalar broadcast to `width` lanes (the scalar itself for width 1)."""
@@ -249,16 +248,19 @@ class KernelBuilder:
         return a, b
 
     def add(self, a, b) -> SSAValue:
+        """a + b (adding an integer 0 emits nothing)."""
         if isinstance(b, int) and b == 0 and not is_float(a.type):
             return a
         a, b = self._pair(a, b)
         return self.emit(arith.AddfOp(a, b) if is_float(a.type) else arith.AddiOp(a, b))
 
     def sub(self, a, b) -> SSAValue:
+        """a - b."""
         a, b = self._pair(a, b)
         return self.emit(arith.SubfOp(a, b) if is_float(a.type) else arith.SubiOp(a, b))
 
     def mul(self, a, b) -> SSAValue:
+        """a * b (multiplying an integer by 1 emits nothing)."""
         if isinstance(b, int) and b == 1 and not is_float(a.type):
             return a
         a, b = self._pair(a, b)
@@ -303,6 +305,7 @@ class KernelBuilder:
         return self.emit(arith.CmpiOp(a, b, pred))
 
     def select(self, cond: SSAValue, a, b) -> SSAValue:
+        """a where `cond` (a scalar i1) holds, else b."""
         a, b = self._pair(a, b)
         return self.emit(arith.SelectOp(cond, a, b))
 
@@ -358,7 +361,6 @@ class KernelBuilder:
         ub: int | SSAValue,
         inits: Sequence[SSAValue],
         body: Callable[..., Sequence[SSAValue]],
-        step: int = 1,
     ) -> list[SSAValue]:
         """An scf.for carrying values: `body(i, *carried)` returns the next carried values."""
         block = Block(arg_types=[IndexType(), *(v.type for v in inits)])
@@ -368,7 +370,7 @@ class KernelBuilder:
             self.emit(scf.YieldOp(*results))
         finally:
             self._block = outer
-        op = scf.ForOp(self.index(lb), self.index(ub), self.index(step), list(inits), block)
+        op = scf.ForOp(self.index(lb), self.index(ub), self.index(1), list(inits), block)
         self.emit(op)
         return list(op.results)
 
@@ -614,20 +616,20 @@ class Plan:
     copies: list[Copy]
 
 
-def _io(call: KernelCall, inputs: Sequence[int]) -> tuple[list[Binding], list[Attribute]]:
-    """Bindings and flat memref types: the given inputs, then every output."""
+def io_plan(call: KernelCall, inputs: Sequence[int], copies: Sequence[Copy] = ()) -> Plan:
+    """A plan whose arguments are the given inputs, then every output, as flat memrefs."""
     bindings = [Binding(INPUT, i) for i in inputs]
     bindings += [Binding(OUTPUT, k) for k in range(len(call.outputs))]
     types = [flat_memref(call.inputs[i]) for i in inputs]
     types += [flat_memref(o) for o in call.outputs]
-    return bindings, types
+    return Plan(bindings, types, list(copies))
 
 
 def add_table(plan: Plan, data: np.ndarray) -> int:
     """Append a CONST int32 table argument; its argument position."""
     table = np.ascontiguousarray(data, dtype=np.int32).reshape(-1)
     plan.bindings.append(Binding(CONST, data=table))
-    plan.types.append(MemRefType(i32, [max(table.size, 1)]))
+    plan.types.append(MemRefType(i32, [table.size]))
     return len(plan.types) - 1
 
 
@@ -669,9 +671,8 @@ def plan_reshape(op: Operation) -> Plan:
     call = checked_call(op)
     if str(call.inputs[0].dtype) != str(call.out.dtype):
         raise Unsupported(f"{call.inputs[0].dtype} input with a {call.out.dtype} output")
-    bindings, types = _io(call, [0])
     size = int(np.prod(call.out.shape, dtype=np.int64))
-    return Plan(bindings, types, [Copy(1, 0, size)])
+    return io_plan(call, [0], [Copy(1, 0, size)])
 
 
 @planner("tfl.transpose")
@@ -684,8 +685,7 @@ def plan_transpose(op: Operation) -> Plan:
     perm = [p + len(shape) if p < 0 else p for p in perm]
     if sorted(perm) != list(range(len(shape))):
         raise Unsupported(f"permutation {perm} does not fit rank {len(shape)}")
-    bindings, types = _io(call, [0])
-    return Plan(bindings, types, [transposed(shape, perm, 1, 0)])
+    return io_plan(call, [0], [transposed(shape, perm, 1, 0)])
 
 
 def _block_size(call: KernelCall) -> int:
@@ -706,9 +706,8 @@ def plan_depth_to_space(op: Operation) -> Plan:
     n, h, w, c = call.inputs[0].shape
     if c % (bs * bs):
         raise Unsupported(f"{c} channels do not split into {bs}x{bs} blocks")
-    bindings, types = _io(call, [0])
     copy = transposed((n, h, w, bs, bs, c // (bs * bs)), (0, 1, 3, 2, 4, 5), 1, 0)
-    return Plan(bindings, types, [copy])
+    return io_plan(call, [0], [copy])
 
 
 @planner("tfl.space_to_depth")
@@ -721,9 +720,8 @@ def plan_space_to_depth(op: Operation) -> Plan:
     n, h, w, c = call.inputs[0].shape
     if h % bs or w % bs:
         raise Unsupported(f"a {h}x{w} image does not split into {bs}x{bs} blocks")
-    bindings, types = _io(call, [0])
     copy = transposed((n, h // bs, bs, w // bs, bs, c), (0, 1, 3, 2, 4, 5), 1, 0)
-    return Plan(bindings, types, [copy])
+    return io_plan(call, [0], [copy])
 
 
 # ----------------------------------------------------------------------------- joins and splits
@@ -757,7 +755,6 @@ def plan_concatenation(op: Operation) -> Plan:
     uint8 = out.dtype == np.uint8 and out.quant is not None
     if not uint8 and not all(same_quantization(s, out) for s in call.inputs):
         raise Unsupported("CONCATENATION needs the same scale and zero point everywhere")
-    bindings, types = _io(call, range(len(call.inputs)))
     outer, total, inner = _blocks(out.shape, axis)
     copies, start = [], 0
     for k, info in enumerate(call.inputs):
@@ -766,7 +763,7 @@ def plan_concatenation(op: Operation) -> Plan:
         axes = (Axis(outer, total * inner, size),)
         copies.append(Copy(len(call.inputs), k, size, axes, dst_base=start, convert=convert))
         start += size
-    return Plan(bindings, types, copies)
+    return io_plan(call, range(len(call.inputs)), copies)
 
 
 @planner("tfl.pack")
@@ -778,12 +775,11 @@ def plan_pack(op: Operation) -> Plan:
         raise Unsupported("PACK needs the same scale and zero point on inputs and output")
     axis = _axis(call.opts["axis"], len(call.out.shape))
     outer, count, inner = _blocks(call.out.shape, axis)
-    bindings, types = _io(call, range(len(call.inputs)))
     copies = [
         Copy(count, k, inner, (Axis(outer, count * inner, inner),), dst_base=k * inner)
         for k in range(count)
     ]
-    return Plan(bindings, types, copies)
+    return io_plan(call, range(len(call.inputs)), copies)
 
 
 def _pieces(op: Operation, data: int, axis: int, sizes: Sequence[int]) -> Plan:
@@ -791,13 +787,12 @@ def _pieces(op: Operation, data: int, axis: int, sizes: Sequence[int]) -> Plan:
     call = checked_call(op)
     _same_storage(call, [data])
     outer, total, inner = _blocks(call.inputs[data].shape, axis)
-    bindings, types = _io(call, [data])
     copies, start = [], 0
     for k, size in enumerate(sizes):
         run = size * inner
         copies.append(Copy(1 + k, 0, run, (Axis(outer, run, total * inner),), src_base=start))
         start += run
-    return Plan(bindings, types, copies)
+    return io_plan(call, [data], copies)
 
 
 @planner("tfl.unpack")
@@ -828,7 +823,6 @@ def plan_split(op: Operation) -> Plan:
 
 def _sliced(call: KernelCall, shape: Sequence[int], ranges: Sequence[range]) -> Plan:
     """Copy the elements at the given positions per axis of the input (row-major)."""
-    bindings, types = _io(call, [0])
     counts = [len(r) for r in ranges]
     in_strides, out_strides = strides(shape), strides(counts)
     base = sum(r.start * s for r, s in zip(ranges, in_strides, strict=True) if len(r))
@@ -837,7 +831,7 @@ def _sliced(call: KernelCall, shape: Sequence[int], ranges: Sequence[range]) -> 
     )
     if int(np.prod(counts, dtype=np.int64)) != int(np.prod(call.out.shape, dtype=np.int64)):
         raise Unsupported(f"the slice has shape {counts}, the output {list(call.out.shape)}")
-    return Plan(bindings, types, [Copy(1, 0, 1, axes, src_base=base)])
+    return io_plan(call, [0], [Copy(1, 0, 1, axes, src_base=base)])
 
 
 @planner("tfl.slice")
@@ -893,11 +887,11 @@ def plan_gather(op: Operation) -> Plan:
     m = int(np.prod(ishape[batch:], dtype=np.int64))
     indices = const_operand(op, 1)
     if indices is None:  # arguments: params, indices, output
-        plan, out, table, limit = Plan(*_io(call, [0, 1]), []), 2, 1, n
+        plan, out, table, limit = io_plan(call, [0, 1]), 2, 1, n
     else:  # arguments: params, output, the index table
         if np.any(indices < 0) or np.any(indices >= n):
             raise Unsupported(f"GATHER index out of range [0, {n})")
-        plan, out, limit = Plan(*_io(call, [0]), []), 1, None
+        plan, out, limit = io_plan(call, [0]), 1, None
         table = add_table(plan, indices)
     for b in range(nb):
         axes = (
@@ -956,9 +950,8 @@ def plan_pad(op: Operation) -> Plan:
     _same_storage(call, [0])
     shape = call.inputs[0].shape
     fill = call.out.zero_point if call.out.quant is not None else 0
-    bindings, types = _io(call, [0])
     copies = _pad_copies(shape, _paddings(op, shape), _fill_bits(fill, call.out))
-    return Plan(bindings, types, copies)
+    return io_plan(call, [0], copies)
 
 
 @planner("tfl.padv2")
@@ -970,6 +963,5 @@ def plan_padv2(op: Operation) -> Plan:
         raise Unsupported("constant_values must share the output's scale and zero point")
     shape = call.inputs[0].shape
     fill = required_const(op, 2, "constant_values").ravel()[0]
-    bindings, types = _io(call, [0])
     copies = _pad_copies(shape, _paddings(op, shape), _fill_bits(fill, call.out))
-    return Plan(bindings, types, copies)
+    return io_plan(call, [0], copies)

@@ -39,6 +39,7 @@ from litec.backends.cpu.kernels.movement import (
     const_operand,
     flat_memref,
     for_vectors,
+    io_plan,
     lanes,
     supported_if,
     vector_of,
@@ -254,11 +255,7 @@ def plan_nearest(op: Operation) -> Plan:
     _, oh, ow, _ = call.out.shape
     rows = _nearest_axis(oh, h, call.opts) * (w * c)
     cols = _nearest_axis(ow, w, call.opts) * c
-    plan = Plan(
-        [Binding(INPUT, 0), Binding(OUTPUT, 0)],
-        [flat_memref(i) for i in (call.inputs[0], call.out)],
-        [],
-    )
+    plan = io_plan(call, [0])
     table = add_table(plan, np.concatenate([rows, cols]))
     axes = (
         Axis(n, oh * ow * c, h * w * c),
