@@ -40,6 +40,7 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     VectorType,
     f16,
@@ -69,6 +70,7 @@ from litec.dialects.tfl_reference.elementwise import _act_range, _pot_shifts, _s
 from litec.ir.diagnostics import LitecError
 from litec.ir.resources import blob_array
 from litec.lowering.to_llvm import vector_arith as varith
+from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import quantize_multiplier
 
 single = np.float32
@@ -865,6 +867,190 @@ def requantizer(real: float) -> Callable[[V], V]:
     return lambda x: mbqm(x, multiplier, shift)
 
 
+# ----------------------------------------------------------------------------- gemmlowp as IR
+
+
+class Fixed:
+    """gemmlowp's fixed-point functions emitted as IR: raw `bits`-wide values (16 or 32) held
+    in i64, wrapping or saturating exactly as the C++ does. Each method mirrors the numpy
+    function of the same name in runtime/gemmlowp.py; constants come from that module."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.min = gemmlowp.raw_min(bits)
+        self.max = gemmlowp.raw_max(bits)
+
+    def const(self, int32_raw: int) -> int:
+        return gemmlowp.constant(int32_raw, self.bits)
+
+    def wrap(self, x: V) -> V:
+        return convert(convert(x, IntegerType(self.bits)), i64)
+
+    def saturate(self, x: V) -> V:
+        return clamp(x, self.min, self.max)
+
+    def add(self, a: V, b) -> V:
+        return self.wrap(a + b)
+
+    def sub(self, a, b) -> V:
+        return self.wrap(a - b) if isinstance(a, V) else self.wrap(b.lift(a) - b)
+
+    def neg(self, a: V) -> V:
+        return self.wrap(0 - a)
+
+    def saturating_add(self, a, b) -> V:
+        return self.saturate(a + b) if isinstance(a, V) else self.saturate(b + a)
+
+    def saturating_sub(self, a: V, b) -> V:
+        return self.saturate(a - b)
+
+    def mul(self, a, b) -> V:
+        """SaturatingRoundingDoublingHighMul: (a*b + 2^(bits-2)) >> (bits-1).
+
+        Only raw_min * raw_min saturates, and gemmlowp's functions never form that product:
+        every one has a constant factor, or one in (0, 1) or [1, 4) (the Newton iterates,
+        the reduced arguments of exp and log), so the check is left out.
+        """
+        a, b = (a, b) if isinstance(a, V) else (b, a)
+        return (a * b + (1 << (self.bits - 2))) >> (self.bits - 1)
+
+    def multiply_by_pot(self, x: V, exponent) -> V:
+        """x * 2^exponent, saturating; a run-time exponent must be >= 0."""
+        if isinstance(exponent, int) and exponent < 0:
+            return rdbp(x, -exponent)
+        return self.saturate(x << exponent)
+
+    def rescale(self, x: V, src_integer_bits: int, dst_integer_bits: int) -> V:
+        return self.multiply_by_pot(x, src_integer_bits - dst_integer_bits)
+
+    def rounding_half_sum(self, a: V, b) -> V:
+        total = a + b
+        rounded = total + where(total >= 0, total.lift(1), -1)
+        return (rounded - (rounded >> 63)) >> 1  # C++ division by 2, truncating
+
+    def exp_on_interval_between_negative_one_quarter_and_0_excl(self, a: V) -> V:
+        bits = self.bits
+        constant_term = self.const(1895147668)
+        one_third = self.const(715827883)
+        x = self.add(a, gemmlowp.constant_pot(-3, 0, bits))
+        x2 = self.mul(x, x)
+        x3 = self.mul(x2, x)
+        x4 = self.mul(x2, x2)
+        x4_over_4 = self.multiply_by_pot(x4, -2)
+        poly = self.multiply_by_pot(self.add(self.mul(self.add(x4_over_4, x3), one_third), x2), -1)
+        product = self.mul(self.add(x, poly), constant_term)
+        if bits == 16:
+            return self.saturating_add(constant_term, product)
+        return self.add(product, constant_term)
+
+    def exp_on_negative_values(self, a: V, integer_bits: int) -> V:
+        bits = self.bits
+        fractional_bits = bits - 1 - integer_bits
+        one_quarter = gemmlowp.constant_pot(-2, integer_bits, bits)
+        a_mod_quarter_minus_one_quarter = self.sub(a & (one_quarter - 1), one_quarter)
+        result = self.exp_on_interval_between_negative_one_quarter_and_0_excl(
+            self.rescale(a_mod_quarter_minus_one_quarter, integer_bits, 0)
+        )
+        remainder = self.sub(a_mod_quarter_minus_one_quarter, a)
+        for exponent, multiplier in gemmlowp._EXP_BARREL:
+            if integer_bits > exponent:
+                bit = 1 << (fractional_bits + exponent)
+                scaled = self.mul(result, self.const(multiplier))
+                result = where((remainder & bit).ne(0), scaled, result)
+        if integer_bits > 5:
+            result = where(a < self.const(-(1 << (36 - integer_bits))), 0, result)
+        return where(a.eq(0), gemmlowp.one(0, bits), result)
+
+    def newton_reciprocal(self, half_denominator: V) -> V:
+        x = self.add(self.mul(half_denominator, self.const(-1010580540)), self.const(1515870810))
+        one_f2 = gemmlowp.one(2, self.bits)
+        for _ in range(3):
+            one_minus_half_denominator_times_x = self.sub(one_f2, self.mul(half_denominator, x))
+            x = self.add(x, self.rescale(self.mul(x, one_minus_half_denominator_times_x), 4, 2))
+        return x
+
+    def one_minus_x_over_one_plus_x_for_x_in_0_1(self, a: V) -> V:
+        x = self.newton_reciprocal(self.rounding_half_sum(a, gemmlowp.one(0, self.bits)))
+        return self.rescale(self.sub(x, gemmlowp.one(2, self.bits)), 2, 0)
+
+    def one_over_one_plus_x_for_x_in_0_1(self, a: V) -> V:
+        x = self.newton_reciprocal(self.rounding_half_sum(a, gemmlowp.one(0, self.bits)))
+        return self.rescale(x, 1, 0)
+
+    def tanh(self, a: V, integer_bits: int) -> V:
+        negative = a < 0
+        n = where(negative, a, self.neg(a))
+        t = self.one_minus_x_over_one_plus_x_for_x_in_0_1(
+            self.exp_on_negative_values(n, integer_bits + 1)
+        )
+        return where(a.eq(0), 0, where(negative, self.neg(t), t))
+
+    def logistic(self, a: V, integer_bits: int) -> V:
+        positive = a > 0
+        abs_input = where(positive, a, self.neg(a))
+        if_positive = self.one_over_one_plus_x_for_x_in_0_1(
+            self.exp_on_negative_values(self.neg(abs_input), integer_bits)
+        )
+        if_negative = self.sub(gemmlowp.one(0, self.bits), if_positive)
+        one_half = self.const(1 << 30)
+        return where(a.eq(0), one_half, where(positive, if_positive, if_negative))
+
+
+def count_leading_zeros32(x: V) -> V:
+    """TFLite's CountLeadingZeros of an int32 value held in i64 (32 for zero)."""
+    return convert(clz(convert(x, i32)), i64)
+
+
+def get_reciprocal(x: V, x_integer_digits: int) -> tuple[V, V]:
+    """TFLite's GetReciprocal of a positive int32: (the F0 reciprocal scaled into [1, 2),
+    num_bits_over_unit)."""
+    fixed = Fixed(32)
+    headroom_plus_one = count_leading_zeros32(x)
+    shifted_sum_minus_one = fixed.wrap((x << headroom_plus_one) - (1 << 31))
+    shifted_scale = fixed.one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
+    return shifted_scale, x_integer_digits - headroom_plus_one
+
+
+def log_x_for_x_greater_than_or_equal_to_1(
+    x: V, output_integer_bits: int, input_integer_bits: int
+) -> V:
+    """TFLite's log_x_for_x_greater_than_or_equal_to_1 of an int32 F<input> x >= 1."""
+    f = Fixed(32)
+    accum_bits = output_integer_bits + 1
+    log_2, sqrt_sqrt_half, sqrt_half = 1488522236, 1805811301, 1518500250
+    alpha_n, alpha_d, alpha_i, alpha_f = 117049297, 127690142, 1057819769, 638450708
+    shifted_quarter = int(gemmlowp.rescale(536870912, 0, accum_bits, 32))
+
+    z_a_headroom_plus_1 = count_leading_zeros32(x)
+    r_a_tmp = f.multiply_by_pot(x, z_a_headroom_plus_1 - 1)
+    r_a_raw = f.multiply_by_pot(f.mul(r_a_tmp, sqrt_half), 1)
+    z_a_pow_2_adj = f.saturating_add(
+        f.multiply_by_pot(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits),
+        shifted_quarter,
+    )
+    z_b = f.mul(x, sqrt_half)
+    z_b_headroom = count_leading_zeros32(z_b) - 1
+    r_b_raw = f.multiply_by_pot(x, z_b_headroom)
+    z_b_pow_2_adj = f.saturating_sub(
+        f.multiply_by_pot(input_integer_bits - z_b_headroom, 31 - accum_bits), shifted_quarter
+    )
+    r = minimum(r_a_raw, r_b_raw)
+    z_pow_2_adj = maximum(z_a_pow_2_adj, z_b_pow_2_adj)
+
+    p = f.rounding_half_sum(r, sqrt_sqrt_half)
+    q = f.sub(r, sqrt_sqrt_half)
+    q = f.add(q, q)
+    common_sq = f.mul(q, q)
+    num = f.add(f.mul(q, r), f.mul(f.mul(q, common_sq), alpha_n))
+    denom_minus_one = f.add(
+        f.mul(p, f.add(f.add(q, alpha_i), f.mul(common_sq, alpha_d))), f.mul(q, alpha_f)
+    )
+    recip_denom = f.one_over_one_plus_x_for_x_in_0_1(denom_minus_one)
+    num_scaled = f.rescale(num, 0, accum_bits)
+    total = f.add(f.mul(z_pow_2_adj, log_2), f.mul(num_scaled, recip_denom))
+    return f.rescale(total, accum_bits, output_integer_bits)
+
+
 # ----------------------------------------------------------------------------- plans
 
 
@@ -1152,6 +1338,38 @@ def _squared_difference(call: KernelCall) -> Callable[[V, V], V]:
     return body
 
 
+def _div(call: KernelCall) -> Callable[[V, V], V]:
+    """Quantized DIV: the divisor's fixed-point reciprocal (GetReciprocal), the dividend's
+    headroom, one multiplier s1 / (s2 s_out); the final shift as TFLite's x86 build does it
+    (a shift past 31 bits wraps, so 0 / b lands on zero point + 1, as in TFLite)."""
+    i1, i2, out = call.inputs[0], call.inputs[1], call.out
+    multiplier, shift = quantize_multiplier(
+        float(single(i1.scale) / (single(i2.scale) * single(out.scale)))
+    )
+    lo, hi = _act_range(call)
+
+    def body(a: V, b: V) -> V:
+        v1, v2 = a - i1.zero_point, b - i2.zero_point
+        v1 = where(v2 < 0, 0 - v1, v1)
+        v2 = where(v2 < 0, 0 - v2, v2)
+        reciprocal, reciprocal_shift = get_reciprocal(v2, 31)
+        headroom = count_leading_zeros32(where(v1 < 0, v1 ^ -1, v1)) - 1
+        unscaled = (wrap32(v1 << headroom) * reciprocal + (1 << 30)) >> 31
+        exponent = (reciprocal_shift + headroom) - shift
+        y = _rdbp_x86(srdhm(unscaled, multiplier), exponent)
+        return clamp(y + out.zero_point, lo, hi)
+
+    return body
+
+
+def _rdbp_x86(x: V, exponent: V) -> V:
+    """RoundingDivideByPOT as TFLite's x86 build computes it for any int32 exponent: out of
+    0..31 the mask truncates to -1 and `sar` takes the shift count mod 32."""
+    in_range = (exponent >= 0) & (exponent <= 31)
+    wrapped = (x >> (exponent & 31)) + where(x >= 0, x.lift(1), 0)
+    return where(in_range, rdbp_var(x, clamp(exponent, 0, 31)), wrapped)
+
+
 def _comparison_scale(call: KernelCall, info: TensorInfo) -> Callable[[V], V]:
     """TFLite's ComparisonWithScaling: a quantized input on a common fine scale."""
     if float(single(info.scale)) >= 1:
@@ -1176,6 +1394,7 @@ QUANTIZED_BINARY: dict[str, Callable[[KernelCall], Callable[[V, V], V]]] = {
     "ADD": lambda call: _add_sub(call, 1),
     "SUB": lambda call: _add_sub(call, -1),
     "MUL": _mul,
+    "DIV": _div,
     "SQUARED_DIFFERENCE": _squared_difference,
     "MAXIMUM": lambda call: maximum,
     "MINIMUM": lambda call: minimum,

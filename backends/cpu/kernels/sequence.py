@@ -22,10 +22,10 @@ import numpy as np
 from xdsl.dialects.builtin import f32, i8, i32, i64
 from xdsl.ir import Operation, SSAValue
 
-from litec.backends.cpu.kernels.activations import Fixed
 from litec.backends.cpu.kernels.base import Kernel, generator
 from litec.backends.cpu.kernels.elementwise import (
     ACTIVATION_RANGES,
+    Fixed,
     KernelBuilder,
     Unsupported,
     V,
