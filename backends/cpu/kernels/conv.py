@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects import arith
+from xdsl.dialects import arith, vector
 from xdsl.dialects.builtin import VectorType, f32, f64, i8, i32
 from xdsl.ir import Operation, SSAValue
 
@@ -564,13 +564,29 @@ def check_depthwise(op: Operation) -> tuple[bool, str]:
 
 
 class Taps:
-    """What a depthwise kernel accumulates per channel vector, and how it finishes."""
+    """What a depthwise kernel accumulates per channel vector, and how it finishes.
+
+    Border pixels start from `init` and add `tap` for the taps inside the input; interior
+    pixels start from `init_inside` (integers: the zero point's share folded in) and add
+    `tap_inside` for every tap.
+    """
+
+    w: SSAValue
+
+    def weight(self, wi: Val, lanes: int) -> SSAValue:
+        return vload(self.w, wi, lanes)
 
     def init(self, c: Val, lanes: int) -> SSAValue:
         raise NotImplementedError
 
-    def tap(self, acc: SSAValue, xi: Val, wi: Val) -> SSAValue:
+    def init_inside(self, c: Val, lanes: int) -> SSAValue:
+        return self.init(c, lanes)
+
+    def tap(self, acc: SSAValue, xi: Val, w: SSAValue) -> SSAValue:
         raise NotImplementedError
+
+    def tap_inside(self, acc: SSAValue, xi: Val, w: SSAValue) -> SSAValue:
+        return self.tap(acc, xi, w)
 
     def finish(self, acc: SSAValue, oi: Val, c: Val) -> None:
         raise NotImplementedError
@@ -589,40 +605,48 @@ class FloatTaps(Taps):
     def init(self, c, lanes):
         return vload(self.bias, c, lanes)
 
-    def tap(self, acc, xi, wi):
-        lanes = lanes_of(acc)
-        return vector_fma(vload(self.x, xi, lanes), vload(self.w, wi, lanes), acc)
+    def tap(self, acc, xi, w):
+        return vector.FMAOp(vload(self.x, xi, lanes_of(acc)), w, acc).res
 
     def finish(self, acc, oi, c):
         vstore(float_activation(acc, self.act), self.out, oi)
 
 
-def vector_fma(a: SSAValue, b: SSAValue, acc: SSAValue) -> SSAValue:
-    from xdsl.dialects import vector
-
-    return vector.FMAOp(a, b, acc).res
-
-
 @dataclass
 class IntTaps(Taps):
-    """int8: acc = bias (int32); acc += (x − zp) · w per tap; then `finish_int`."""
+    """int8: acc = bias; acc += (x − zp)·w per tap, in int32; then `finish_int`.
+
+    Inside the input every tap is present, so Σ (x − zp)·w = Σ x·w − zp·Σw: interior pixels
+    start from bias − zp·Σw and skip the subtraction.
+    """
 
     x: SSAValue
     w: SSAValue
-    """int32 weights (widened at compile time)."""
-    bias: SSAValue
+    """int32 weights [KH·KW][C] (widened at compile time)."""
+    bias: SSAValue | None
+    weight_sums: SSAValue
+    """int32 Σ over the taps of each channel's weights."""
     zero_point: SSAValue
     """i32 scalar."""
     finish_int: Callable[[SSAValue, Val, Val], None]
 
     def init(self, c, lanes):
+        if self.bias is None:
+            return const(0, vtype(i32, lanes))
         return vload(self.bias, c, lanes)
 
-    def tap(self, acc, xi, wi):
+    def init_inside(self, c, lanes):
+        share = arith.MuliOp(vload(self.weight_sums, c, lanes), splat(self.zero_point, lanes))
+        return arith.SubiOp(self.init(c, lanes), share.result).result
+
+    def tap(self, acc, xi, w):
         lanes = lanes_of(acc)
         x = arith.SubiOp(sext(vload(self.x, xi, lanes), i32), splat(self.zero_point, lanes))
-        prod = arith.MuliOp(x.result, vload(self.w, wi, lanes)).result
-        return arith.AddiOp(acc, prod).result
+        return arith.AddiOp(acc, arith.MuliOp(x.result, w).result).result
+
+    def tap_inside(self, acc, xi, w):
+        x = sext(vload(self.x, xi, lanes_of(acc)), i32)
+        return arith.AddiOp(acc, arith.MuliOp(x, w).result).result
 
     def finish(self, acc, oi, c):
         self.finish_int(acc, oi, c)
@@ -636,49 +660,84 @@ def interior(out: int, stride: int, pad: int, kernel: int, dilation: int, size: 
     return min(lo, max(hi, 0)), max(hi, 0)
 
 
-def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps) -> None:
-    """Output pixel by pixel, channel block by channel block: accumulate over the taps."""
+WEIGHT_REGISTERS = 20
+"""Weight vectors a depthwise block may keep in registers across a row of pixels."""
+
+
+def depthwise_blocks(taps: int, channels: int) -> tuple[Tile, bool]:
+    """Channel vectors per block, and whether the block's weights stay in registers."""
+    if taps <= WEIGHT_REGISTERS:
+        return choose_tile(1, channels, max_nv=WEIGHT_REGISTERS // taps), True
+    return choose_tile(1, channels), False
+
+
+def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) -> None:
+    """Row by row, channel block by channel block, pixel by pixel: sum over the taps.
+
+    Interior pixels (whole window inside the input) run unrolled taps with the block's
+    weights loaded once per row (`preload`); border pixels test each tap.
+    """
     win, c = shape.win, shape.channels
     (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
     rows = interior(oh, win.stride[0], win.pad[0], kh, dh, shape.height)
     cols = interior(ow, win.stride[1], win.pad[1], kw, dw, shape.width)
     lanes, nv = blocks.lanes, blocks.nv
 
-    def pixel(b: Val, oy: Val, ox: Val, inside: bool):
-        y0, x0 = window_origin(shape, oy, ox)
-        out_base = mul(add(mul(add(mul(b, oh), oy), ow), ox), c)
+    def weight_index(ky: Val, kx: Val, s: Val) -> Val:
+        return add(mul(add(mul(ky, kw), kx), c), s)
 
-        def one_tap(ky, kx, accs):
-            iy, ix = add(y0, mul(ky, dh)), add(x0, mul(kx, dw))
-            at, wt = shape.input_index(b, iy, ix), mul(add(mul(ky, kw), kx), c)
-            return [taps.tap(acc, add(at, v), add(wt, v)) for acc, v in accs]
+    def row(b: Val, oy: Val):
+        out_row = mul(add(mul(b, oh), oy), ow)
 
         def block(j):
             c0 = clamp_start(j, blocks.nr, c)
             starts = [add(c0, v * lanes) for v in range(nv)]
-            accs = [taps.init(s, lanes) for s in starts]
-            if inside:
-                for ky in range(kh):
-                    for kx in range(kw):
-                        accs = one_tap(ky, kx, list(zip(accs, starts, strict=True)))
-            else:
-                accs = _guarded_taps(shape, y0, x0, starts, accs, one_tap)
-            for acc, s in zip(accs, starts, strict=True):
-                taps.finish(acc, add(out_base, s), s)
-            return []
 
-        loop(0, len(panel_starts(c, blocks.nr)), block)
-        return []
+            def store(accs, ox):
+                for acc, st in zip(accs, starts, strict=True):
+                    taps.finish(acc, add(mul(add(out_row, ox), c), st), st)
 
-    def batch(b):
-        def row(oy):
-            def border():
-                return loop(0, ow, lambda ox: pixel(b, oy, ox, False))
+            def border_pixel(ox):
+                y0, x0 = window_origin(shape, oy, ox)
+
+                def one_tap(ky, kx, accs):
+                    at = shape.input_index(b, add(y0, mul(ky, dh)), add(x0, mul(kx, dw)))
+                    return [
+                        taps.tap(acc, add(at, st), taps.weight(weight_index(ky, kx, st), lanes))
+                        for acc, st in accs
+                    ]
+
+                inits = [taps.init(st, lanes) for st in starts]
+                store(_guarded_taps(shape, y0, x0, starts, inits, one_tap), ox)
+                return []
 
             def inner():
-                loop(0, cols[0], lambda ox: pixel(b, oy, ox, False))
-                loop(cols[0], cols[1], lambda ox: pixel(b, oy, ox, True))
-                return loop(cols[1], ow, lambda ox: pixel(b, oy, ox, False))
+                loop(0, cols[0], border_pixel)
+                weights = {
+                    (t, v): taps.weight(weight_index(t // kw, t % kw, st), lanes)
+                    for t in range(kh * kw)
+                    for v, st in enumerate(starts)
+                    if preload
+                }
+                inits = [taps.init_inside(st, lanes) for st in starts]
+
+                def inside_pixel(ox):
+                    y0, x0 = window_origin(shape, oy, ox)
+                    accs = list(inits)
+                    for t in range(kh * kw):
+                        ky, kx = divmod(t, kw)
+                        at = shape.input_index(b, add(y0, ky * dh), add(x0, kx * dw))
+                        for v, st in enumerate(starts):
+                            w = weights.get((t, v)) or taps.weight(weight_index(ky, kx, st), lanes)
+                            accs[v] = taps.tap_inside(accs[v], add(at, st), w)
+                    store(accs, ox)
+                    return []
+
+                loop(cols[0], cols[1], inside_pixel)
+                return loop(cols[1], ow, border_pixel)
+
+            def border():
+                return loop(0, ow, border_pixel)
 
             if rows[1] > rows[0]:
                 when(below(add(oy, -rows[0]), rows[1] - rows[0]), inner, border)
@@ -686,9 +745,9 @@ def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps) -> None:
                 border()
             return []
 
-        return loop(0, oh, row)
+        return loop(0, len(panel_starts(c, blocks.nr)), block)
 
-    loop(0, shape.batch, batch)
+    loop(0, shape.batch, lambda b: loop(0, oh, lambda oy: row(b, oy)))
 
 
 def _guarded_taps(shape: ConvShape, y0, x0, starts, accs, one_tap):
@@ -717,54 +776,48 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
     w = constant(op.operands[1])
     shape = conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
     c = shape.channels
-    blocks = choose_tile(1, c)
+    blocks, preload = depthwise_blocks(shape.taps, c)
     bias = optional_constant(op, 2)
     count = int(np.prod(x.shape))
-    out_count = int(np.prod(call.out.shape))
     act = call.opts["fused_activation_function"]
-    if x.dtype == F32 and w_info.dtype == F32:
+    if w_info.dtype == I8 and x.dtype == F32:
+        return _hybrid_depthwise(call, symbol, shape, w, bias, w_info)
+    if x.dtype == F32:
         consts = [np.asarray(w, F32).ravel(), _bias_or_zeros(bias, c)]
-        arg_types = [memref_of(f32, count), *(memref_of(f32, a.size) for a in consts)]
+        elems = [f32, f32, f32, f32]
 
         def body(xs, ws, bias_ref, out):
-            emit_depthwise(shape, blocks, FloatTaps(xs, ws, bias_ref, out, act))
+            emit_depthwise(shape, blocks, FloatTaps(xs, ws, bias_ref, out, act), preload)
 
-        scratch = []
-        out_elem = f32
-    elif x.dtype == I8:
+    else:
         params, requant = conv_requant(call, x, _bias_or_zeros(bias, c, np.int64))
-        consts = [np.asarray(w, np.int32).ravel(), params]
-        arg_types = [memref_of(i8, count), *(memref_of(i32, a.size) for a in consts)]
+        weights = np.asarray(w, np.int32).reshape(-1, c)
+        consts = [weights.ravel(), weights.sum(axis=0, dtype=np.int32), params]
+        elems = [i8, i32, i32, i32, i8]
 
-        def body(xs, ws, params_ref, out):
+        def body(xs, ws, sums, params_ref, out):
             rq = requant(params_ref)
 
             def finish(acc, oi, ch):
                 vstore(narrow(rq.apply(acc, ch), i8), out, oi)
 
             zp = const(x.zero_point, i32)
-            emit_depthwise(shape, blocks, IntTaps(xs, ws, params_ref, zp, finish))
+            taps = IntTaps(xs, ws, params_ref, sums, zp, finish)
+            emit_depthwise(shape, blocks, taps, preload)
 
-        scratch = []
-        out_elem = i8
-    else:
-        return _hybrid_depthwise(call, symbol, shape, blocks, w, bias, w_info)
-    arg_types.append(memref_of(out_elem, out_count))
-    bindings = [
-        Binding(INPUT, 0),
-        *(Binding(CONST, data=a) for a in consts),
-        *scratch,
-        Binding(OUTPUT, 0),
-    ]
+    sizes = [count, *(a.size for a in consts), int(np.prod(call.out.shape))]
+    arg_types = [memref_of(e, n) for e, n in zip(elems, sizes, strict=True)]
+    bindings = [Binding(INPUT, 0), *(Binding(CONST, data=a) for a in consts), Binding(OUTPUT, 0)]
     return Kernel(kernel_function(symbol, arg_types, body), bindings)
 
 
-def _hybrid_depthwise(call, symbol, shape: ConvShape, blocks: Tile, w, bias, w_info) -> Kernel:
+def _hybrid_depthwise(call, symbol, shape: ConvShape, w, bias, w_info) -> Kernel:
     """Hybrid depthwise: input quantized per batch (asymmetric), int32 sums, float scaling."""
     c = shape.channels
+    blocks, preload = depthwise_blocks(shape.taps, c)
     count = shape.batch * shape.height * shape.width * c
     act = call.opts["fused_activation_function"]
-    weights = np.asarray(w, np.int32).ravel()
+    weights = np.asarray(w, np.int32).reshape(-1, c)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
     arg_types = [
         memref_of(f32, count),
@@ -775,7 +828,7 @@ def _hybrid_depthwise(call, symbol, shape: ConvShape, blocks: Tile, w, bias, w_i
         memref_of(f32, int(np.prod(call.out.shape))),
     ]
 
-    def body(xs, ws, zeros, params_ref, q, out):
+    def body(xs, ws, sums, params_ref, q, out):
         quant = emit_quantize_input(xs, q, count, asymmetric=True, shifted=False)
 
         def finish(acc, oi, ch):
@@ -785,12 +838,13 @@ def _hybrid_depthwise(call, symbol, shape: ConvShape, blocks: Tile, w, bias, w_i
             y = arith.AddfOp(y, vload(params_ref, add(c, ch), lanes)).result
             vstore(float_activation(y, act), out, oi)
 
-        emit_depthwise(shape, blocks, IntTaps(q, ws, zeros, quant.offset, finish))
+        taps = IntTaps(q, ws, None, sums, quant.offset, finish)
+        emit_depthwise(shape, blocks, taps, preload)
 
     bindings = [
         Binding(INPUT, 0),
-        Binding(CONST, data=weights),
-        Binding(CONST, data=np.zeros(c, np.int32)),
+        Binding(CONST, data=weights.ravel()),
+        Binding(CONST, data=weights.sum(axis=0, dtype=np.int32)),
         Binding(CONST, data=params),
         Binding(SCRATCH, size=count),
         Binding(OUTPUT, 0),

@@ -344,7 +344,7 @@ ACCUMULATORS = 24
 """Accumulator vectors of a tile (of 32 zmm registers; the rest hold B and A)."""
 
 
-def choose_tile(m: int, n: int, max_mr: int = 12) -> Tile:
+def choose_tile(m: int, n: int, max_mr: int = 12, max_nv: int = 4) -> Tile:
     """The tile with the fewest vector FMAs per row of A, then the widest panel.
 
     Columns come in vectors of 16 lanes; fewer than 16 columns make one narrow vector.
@@ -355,7 +355,7 @@ def choose_tile(m: int, n: int, max_mr: int = 12) -> Tile:
     def cost(nv: int) -> tuple[int, int]:
         return (len(panel_starts(n, 16 * nv)) * nv, -nv)
 
-    nv = min((v for v in range(1, 5) if 16 * v <= n), key=cost)
+    nv = min((v for v in range(1, max_nv + 1) if 16 * v <= n), key=cost)
     return Tile(min(m, max_mr, ACCUMULATORS // nv), nv, 16)
 
 
