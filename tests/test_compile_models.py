@@ -11,6 +11,7 @@ is skipped, naming those ops.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -116,6 +117,19 @@ def test_small_model(name):
 @pytest.mark.parametrize("name", [m for m in MODELS if m not in FAST])
 def test_model(name):
     check(name)
+
+
+def test_byte_identical_across_processes(tmp_path):
+    """The same model compiled here and in a fresh process gives the same bytes."""
+    path = model_path("lstm_keras3_while_fp32.tflite")  # small, with a WHILE loop
+    out = tmp_path / "again.litec"
+    proc = subprocess.run(
+        [sys.executable, "-m", "litec", "compile", str(path), "-o", str(out), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert compile_model(path).artifact == out.read_bytes()
 
 
 def table(names: list[str]) -> str:
