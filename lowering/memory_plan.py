@@ -9,9 +9,9 @@ functions laid out inside the WHILE's own span (their values never outlive one i
 the WHILE's loop-carried results live across the whole span). Values that share storage
 form one buffer: a view op without a kernel (RESHAPE, SQUEEZE, EXPAND_DIMS) aliases its
 input, and an elementwise op writes in place over an input of the same shape and dtype
-that dies at that op. Buffers are then placed greedily, largest first, each into the
-smallest gap left by the buffers it is live together with (best fit); every offset is a
-multiple of 64 bytes.
+that dies at that op. Buffers are then placed greedily, each into the smallest gap left
+by the buffers it is live together with (best fit), once largest first and once
+longest-lived first; the smaller arena wins. Every offset is a multiple of 64 bytes.
 
 In-place reuse asks one thing of an elementwise kernel: it reads element i of its inputs
 before it writes element i of its output, and never reads another element of an input it
@@ -310,10 +310,32 @@ def _source_bytes(op: Operation) -> bytes:
 # ----------------------------------------------------------------------------- placement
 
 
+def _lifetime(buf: _Buffer) -> int:
+    return sum(end - start + 1 for start, end in buf.intervals)
+
+
+ORDERS = {
+    "largest first": lambda b: (-b.size, b.intervals[0][0]),
+    "longest-lived first": lambda b: (-_lifetime(b), -b.size, b.intervals[0][0]),
+}
+"""Orders to place buffers in; the one giving the smaller arena wins."""
+
+
 def _place(buffers: list[_Buffer]) -> int:
-    """Offsets for every buffer (greedy by size, best fit); returns the arena size."""
+    """Offsets for every buffer (greedy best fit in each of `ORDERS`); returns the arena size."""
+    best: tuple[int, list[int]] | None = None
+    for key in ORDERS.values():
+        size = _place_in_order(sorted(buffers, key=key))
+        if best is None or size < best[0]:
+            best = (size, [b.offset for b in buffers])
+    assert best is not None
+    for buf, offset in zip(buffers, best[1], strict=True):
+        buf.offset = offset
+    return best[0]
+
+
+def _place_in_order(order: list[_Buffer]) -> int:
     placed: list[_Buffer] = []
-    order = sorted(buffers, key=lambda b: (-b.size, b.intervals[0][0]))
     for buf in order:
         if buf.size == 0:
             continue
