@@ -33,6 +33,7 @@ _PASSES = {
     "convert-memref-to-llvm": ("convert_memref_to_llvm", "ConvertMemRefToLLVMPass"),
     "convert-vector-to-llvm": ("convert_vector_to_llvm", "ConvertVectorToLLVMPass"),
     "convert-cf-to-llvm": ("convert_cf_to_llvm", "ConvertCfToLLVMPass"),
+    "lower-to-llvm": ("lower_to_llvm", "LowerToLLVMPass"),
 }
 for _name, (_module, _cls) in _PASSES.items():
     register_pass(_name, f"{__name__}.{_module}", _cls)

@@ -220,6 +220,7 @@ def offset_pointer(
     """`base` advanced by `sum(offset_k * stride_k)` elements: one `getelementptr inbounds`
     by a no-signed-wrap linear index, so LLVM sees affine addressing it can vectorise.
     Offsets are static ints or `index` values; strides are static."""
+    terms = [(_constant_value(o), s) for o, s in terms]
     linear: SSAValue | None = None
 
     def add(term: SSAValue) -> SSAValue:
@@ -241,6 +242,22 @@ def offset_pointer(
     if linear is None:
         return base
     return rewriter.insert(_gep(base, linear, element)).result
+
+
+_CONSTANT_OPS = ("arith.constant", "llvm.mlir.constant")
+
+
+def _constant_value(value: int | SSAValue) -> int | SSAValue:
+    """An `index` value made by a constant (perhaps through a cast) as its int; else itself."""
+    if isinstance(value, int):
+        return value
+    owner = value.owner
+    if isinstance(owner, UnrealizedConversionCastOp):
+        owner = owner.inputs[0].owner
+    if not isinstance(owner, Operation) or owner.name not in _CONSTANT_OPS:
+        return value
+    constant_value = owner.properties["value"]
+    return constant_value.value.data if isinstance(constant_value, IntegerAttr) else value
 
 
 def element_pointer(
