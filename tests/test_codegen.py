@@ -345,6 +345,28 @@ def test_vector_reductions_broadcast_and_masks():
     np.testing.assert_array_equal(maxes, expected)
 
 
+def test_masked_load_reads_only_the_tail():
+    """The sum of 37 floats: two full vector<16> loads, then a masked load of the last 5
+    (lanes past the end are neither read nor faulted on: the pass-through gives zeros)."""
+    n, vt = 37, VectorType(f32, [16])
+    t, out_t = MemRefType(f32, [n]), MemRefType(f32, [1])
+
+    def build(a, out):
+        zero = vector.BroadcastOp(arith.ConstantOp(FloatAttr(0.0, f32)), vt)
+        (partial,) = loop(32, lambda i, acc: [arith.AddfOp(acc, vector.LoadOp(a, [i], vt))],
+                          step=16, carried=[zero])  # fmt: skip
+        mask = vector.CreateMaskOp([index(n - 32)], VectorType(i1, [16]))
+        tail = vector.MaskedLoadOp(a, [index(32)], mask, zero)
+        total = reduction(arith.AddfOp(partial, tail), vector.CombiningKindFlag.ADD)
+        memref.StoreOp.get(total, out, [index(0)])
+
+    lib = native(kernel("tail_sum", [t, out_t], build))
+    a = RNG.standard_normal(n, dtype=np.float32)
+    out = np.zeros(1, np.float32)
+    call(lib, "tail_sum", a, out)
+    np.testing.assert_allclose(out[0], a.sum(dtype=np.float64), rtol=1e-5)
+
+
 def test_same_module_same_bytes():
     def build():
         module = ModuleOp([elementwise("k", 64, f32, arith.MulfOp)])
