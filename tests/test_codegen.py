@@ -353,8 +353,11 @@ def test_masked_load_reads_only_the_tail():
 
     def build(a, out):
         zero = vector.BroadcastOp(arith.ConstantOp(FloatAttr(0.0, f32)), vt)
-        (partial,) = loop(32, lambda i, acc: [arith.AddfOp(acc, vector.LoadOp(a, [i], vt))],
-                          step=16, carried=[zero])  # fmt: skip
+
+        def step(i, acc):
+            return [arith.AddfOp(acc, vector.LoadOp(a, [i], vt))]
+
+        (partial,) = loop(32, step, step=16, carried=[zero])
         mask = vector.CreateMaskOp([index(n - 32)], VectorType(i1, [16]))
         tail = vector.MaskedLoadOp(a, [index(32)], mask, zero)
         total = reduction(arith.AddfOp(partial, tail), vector.CombiningKindFlag.ADD)
