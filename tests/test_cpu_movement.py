@@ -317,13 +317,14 @@ def test_support_checks_give_reasons(tmp_path):
     assert not ok and "same scale and zero point" in reason
 
 
-def test_generation_is_deterministic():
-    """An op generates the same function every time, so equal kernels can be shared."""
+def test_generation_is_deterministic_and_verifies():
+    """An op generates the same valid function every time, so equal kernels can be shared."""
     module = litec.load_tflite(model_path("palm_detection_lite.tflite"))
     for name in ("tfl.max_pool_2d", "tfl.resize_bilinear", "tfl.pad", "tfl.concatenation"):
         op = _first(module, name)
-        first, second = (str(GENERATORS[name].generate(op, "k").func) for _ in range(2))
-        assert first == second
+        first, second = (GENERATORS[name].generate(op, "k").func for _ in range(2))
+        first.verify()
+        assert str(first) == str(second)
 
 
 def test_pooling_without_padding_has_static_bounds():
