@@ -211,6 +211,8 @@ def average_pool_2d(op: Operation, symbol: str) -> Kernel:
 
 
 def _float_average(p: Pool, lo, hi):
+    """Per channel vector: the float sum of the taps in window order / the tap count."""
+
     def pixel(kb: KernelBuilder, px: _Pixel, c0, width):
         elem = kb.args[0].type.element_type
         zero = kb.const(0.0, vector_of(elem, width))
@@ -222,6 +224,8 @@ def _float_average(p: Pool, lo, hi):
 
 
 def _integer_average(p: Pool, unsigned: bool, lo: int, hi: int):
+    """Per channel vector: the exact i32 sum, divided rounding half away from zero."""
+
     def pixel(kb: KernelBuilder, px: _Pixel, c0, width):
         zero = kb.const(0, vector_of(i32, width))
 
