@@ -37,10 +37,11 @@ _ALIGN = 64
 
 
 def aligned(nbytes: int) -> np.ndarray:
-    """A zeroed, 64-byte aligned byte buffer of at least one byte."""
-    raw = np.zeros(max(nbytes, 1) + _ALIGN, dtype=np.uint8)
+    """A zeroed, 64-byte aligned byte buffer, its size rounded up to 64 bytes (never empty)."""
+    size = max(-(-nbytes // _ALIGN) * _ALIGN, _ALIGN)
+    raw = np.zeros(size + _ALIGN, dtype=np.uint8)
     start = (-raw.ctypes.data) % _ALIGN
-    return raw[start : start + max(nbytes, 1)]
+    return raw[start : start + size]
 
 
 def _buffer_like(arr: np.ndarray) -> np.ndarray:
