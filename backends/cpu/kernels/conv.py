@@ -660,7 +660,7 @@ def interior(out: int, stride: int, pad: int, kernel: int, dilation: int, size: 
     return min(lo, max(hi, 0)), max(hi, 0)
 
 
-WEIGHT_REGISTERS = 20
+WEIGHT_REGISTERS = 25
 """Weight vectors a depthwise block may keep in registers across a row of pixels."""
 
 
