@@ -30,8 +30,8 @@ import zlib
 
 import numpy as np
 
-from litec.ir.diagnostics import LitecError
 from litec.runtime import plan
+from litec.runtime.errors import LitecError
 
 IDENTIFIER = b"LITC"
 """The magic: the FlatBuffers file identifier, at bytes 8-11 (after the size prefix)."""

@@ -21,7 +21,7 @@ import platform
 import tempfile
 from collections.abc import Callable
 
-from litec.ir.diagnostics import LitecError
+from litec.runtime.errors import LitecError
 from litec.runtime.executor import Executor
 from litec.runtime.plan import SectionData
 

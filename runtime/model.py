@@ -28,10 +28,10 @@ from time import perf_counter_ns
 
 import numpy as np
 
-from litec.ir.diagnostics import LitecError
 from litec.runtime import plan
 from litec.runtime.artifact import ALIGN, read_artifact
 from litec.runtime.cpu_executor import check_target
+from litec.runtime.errors import LitecError
 from litec.runtime.executor import Executor, load_executor
 
 Call = tuple[Callable, object]

@@ -53,7 +53,8 @@ class Step:
     """One thing the runtime does, in order.
 
     kind "kernel": call `kernel` of backend `backend` with pointers to `args`.
-    kind "while": loop over functions `cond` / `body`; `args` are the loop-carried buffers.
+    kind "while": loop over functions `cond` / `body`; `args` are the loop's input buffers
+    followed by its output buffers (the loop-carried values before and after).
     kind "copy": copy args[0] into args[1] (same size).
     `op_indices` are the TFLite operator indices the step computes (for profiles and
     reports); `name` is what a profile shows (e.g. "CONV_2D").

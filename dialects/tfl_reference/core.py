@@ -331,7 +331,7 @@ def check_inputs(sig: Signature, inputs, file: str | None) -> list[np.ndarray]:
             raise LitecError(
                 f"input '{name}' has dtype {arr.dtype}, the model expects {info.dtype}", file=file
             )
-        checked.append(np.ascontiguousarray(arr))
+        checked.append(np.require(arr, requirements="C"))  # keeps rank 0, unlike ascontiguousarray
     return checked
 
 
