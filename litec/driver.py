@@ -147,7 +147,8 @@ def compile_model(
         return c
 
     backends = _used_backends(c.placements, requested, cpu)
-    kernel_sets = c.stage("kernel", lambda: _generate(module, backends), _count_kernels)
+    generate = lambda: _generate(module, backends, options)  # noqa: E731
+    kernel_sets = c.stage("kernel", generate, _count_kernels)
     for name, kernel_set in kernel_sets.items():
         c.kernels.update(kernel_set.kernels)
         c.symbols.update((op, (name, k.func.sym_name.data)) for op, k in kernel_set.kernels.items())
@@ -197,14 +198,14 @@ def _used_backends(placements: list[Placement], requested: Backend, cpu: Backend
     return {b.name: b for b in (cpu, requested) if b.name in names}
 
 
-def _generate(module: ModuleOp, backends: dict[str, Backend]) -> dict:
+def _generate(module: ModuleOp, backends: dict[str, Backend], options: dict) -> dict:
     """Each backend's kernels for the ops placed on it."""
     kernel_sets = {}
     for name, backend in backends.items():
         if not hasattr(backend, "generate"):
             raise LitecError(f"backend '{name}' cannot generate kernels (it has no generate())")
         ops = [op for _, op in placed_ops(module) if _target(op) == name]
-        kernel_sets[name] = backend.generate(ops)
+        kernel_sets[name] = backend.generate(ops, options)
     return kernel_sets
 
 

@@ -97,10 +97,10 @@ def reference(path: Path, module, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [out[f"out{i}"] for i in range(len(out))]
 
 
-def compile_and_compare(path: Path, seed: int = 0) -> Result:
+def compile_and_compare(path: Path, seed: int = 0, portable: bool = False) -> Result:
     """Compile `path` for the CPU, run the artifact on seeded inputs, diff each output."""
     start = time.perf_counter()
-    c = compile_model(path)
+    c = compile_model(path, portable=portable)
     compile_s = time.perf_counter() - start
     inputs = seeded_inputs(c.module, seed)
     with litec.runtime.load(c.artifact, threads=1) as model:
@@ -133,6 +133,12 @@ def test_small_model(name):
 @pytest.mark.parametrize("name", [_param(m) for m in MODELS if m not in FAST])
 def test_model(name):
     check(name)
+
+
+def test_portable_int8_model():
+    """Plain x86-64 code (no VNNI/VBMI even on a CPU that has them) is still exact."""
+    result = compile_and_compare(model_path("kws_dscnn_int8.tflite"), portable=True)
+    assert result.error() == "exact"
 
 
 def test_byte_identical_across_processes(tmp_path):

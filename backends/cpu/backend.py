@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -112,6 +113,21 @@ class KernelSet:
         self.kernels[op] = Kernel(shared, kernel.bindings)
 
 
+@contextmanager
+def host_features(allowed: bool):
+    """Generators use the host's AVX-512 VNNI / VBMI instructions only when `allowed` (not
+    for portable code): their documented switches are turned off meanwhile."""
+    from litec.backends.cpu.kernels import elementwise, packing
+
+    saved = packing.USE_VNNI, elementwise.USE_VBMI
+    if not allowed:
+        packing.USE_VNNI, elementwise.USE_VBMI = False, False
+    try:
+        yield
+    finally:
+        packing.USE_VNNI, elementwise.USE_VBMI = saved
+
+
 PLACEHOLDER = "kernel"
 """The symbol every kernel is generated under, so identical functions print identically."""
 
@@ -132,18 +148,19 @@ class CpuBackend(Backend):
             return False, f"no CPU kernel for {generator_key(op)}"
         return gen.supports(op)
 
-    def generate(self, ops: list[Operation]) -> KernelSet:
+    def generate(self, ops: list[Operation], options: dict | None = None) -> KernelSet:
         """The kernel of every op (in order); identical functions are emitted once."""
         generators = load_generators()
         found = KernelSet()
-        for op in ops:
-            if not needs_kernel(op):
-                continue
-            try:
-                kernel = generators[generator_key(op)].generate(op, PLACEHOLDER)
-            except LitecError as e:
-                raise e.at(op_index=op_index(op), op_name=kernel_name(op)) from None
-            found.add(op, kernel)
+        with host_features(not (options or {}).get("portable")):
+            for op in ops:
+                if not needs_kernel(op):
+                    continue
+                try:
+                    kernel = generators[generator_key(op)].generate(op, PLACEHOLDER)
+                except LitecError as e:
+                    raise e.at(op_index=op_index(op), op_name=kernel_name(op)) from None
+                found.add(op, kernel)
         return found
 
     def lower(self, module: ModuleOp) -> ModuleOp:
