@@ -84,11 +84,14 @@ EDGE_CONVS = [
 ]
 
 EDGE_DEPTHWISE = [
-    # channels: 24 (blocks overlap), 100, 7 (narrow), 144 with a 5x5 stride-2 window
+    # channels: 24 (blocks overlap), 100, 7 (narrow), 144 with a 5x5 stride-2 window;
+    # depth multipliers 2 and 3
     ((1, 9, 8, 24), 1, (3, 3), (1, 1), (1, 1), "SAME", "RELU6"),
     ((1, 6, 7, 100), 1, (3, 3), (2, 2), (1, 1), "SAME", "NONE"),
     ((2, 5, 6, 7), 1, (3, 2), (1, 2), (2, 1), "VALID", "RELU"),
     ((1, 9, 9, 144), 1, (5, 5), (2, 2), (1, 1), "SAME", "NONE"),
+    ((1, 6, 5, 8), 2, (3, 3), (1, 1), (1, 1), "SAME", "RELU"),
+    ((1, 8, 8, 3), 3, (3, 3), (2, 2), (2, 2), "SAME", "NONE"),
 ]
 
 EDGE_TRANSPOSED = [
@@ -151,15 +154,13 @@ def test_hybrid_convolutions(variant, tmp_path):
 
 
 def test_hybrid_depthwise(tmp_path):
-    path = depthwise_model(ModelWriter(VARIANTS["hybrid"]), tmp_path, EDGE_DEPTHWISE[:2])
-    assert_native_matches(path, 2)
+    cases = [*EDGE_DEPTHWISE[:2], EDGE_DEPTHWISE[-1]]
+    path = depthwise_model(ModelWriter(VARIANTS["hybrid"]), tmp_path, cases)
+    assert_native_matches(path, len(cases))
 
 
 def test_unsupported_cases_say_why(tmp_path):
-    """Depth multipliers, groups and 16-bit activations are refused with a reason."""
-    depthwise = [((1, 8, 8, 2), 3, (3, 3), (1, 1), (2, 2), "SAME", "RELU")]
-    path = depthwise_model(ModelWriter(VARIANTS["float"]), tmp_path, depthwise)
-    assert_native_matches(path, 1, {"depth multipliers other than 1": 1})
+    """Groups and 16-bit activations are refused with a reason."""
     grouped = [((1, 7, 7, 6), (4, 3, 3, 3), (2, 2), (1, 1), "SAME", "RELU")]
     path = conv_model(ModelWriter(VARIANTS["float"]), tmp_path, grouped)
     assert_native_matches(path, 1, {"grouped convolution": 1})

@@ -21,12 +21,12 @@ convolutions quantize their input at run time exactly as TFLite does
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from xdsl.dialects import arith, vector
 from xdsl.dialects.builtin import VectorType, f32, f64, i8, i32
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.backends.cpu.kernels.base import (
     CONST,
@@ -545,15 +545,15 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
 
 
 def check_depthwise(op: Operation) -> tuple[bool, str]:
-    """DEPTHWISE_CONV_2D: float32, int8, hybrid; depth multiplier 1; constant weights."""
+    """DEPTHWISE_CONV_2D: float32, int8, hybrid; any depth multiplier; constant weights."""
     call = make_call(op)
     x, w = call.inputs[0], call.inputs[1]
     if constant(op.operands[1]) is None:
         return False, "weights computed at run time are not supported"
     if runtime_operand(op, 2):
         return False, "a bias computed at run time is not supported"
-    if w.shape[0] != 1 or w.shape[3] != x.shape[3]:
-        return False, "depth multipliers other than 1 are not supported"
+    if w.shape[0] != 1 or w.shape[3] % x.shape[3]:
+        return False, f"filter {list(w.shape)} is not 1HW(C·M) for {x.shape[3]} channels"
     why = check_types(call, x, w)
     if why:
         return False, why
@@ -770,86 +770,108 @@ def _guarded_taps(shape: ConvShape, y0, x0, starts, accs, one_tap):
 
 @generator("tfl.depthwise_conv_2d", supports=check_depthwise)
 def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
-    """DEPTHWISE_CONV_2D, channel-vectorised (see `emit_depthwise`)."""
+    """DEPTHWISE_CONV_2D, channel-vectorised (see `emit_depthwise`).
+
+    A depth multiplier M > 1 first repeats each input channel M times into SCRATCH (output
+    channel c·M + m reads input channel c); hybrid kernels first quantize the input.
+    """
     call = make_call(op)
     x, w_info = call.inputs[0], call.inputs[1]
     w = constant(op.operands[1])
+    mult = w.shape[3] // x.shape[3]
     shape = conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
-    c = shape.channels
-    blocks, preload = depthwise_blocks(shape.taps, c)
-    bias = optional_constant(op, 2)
+    shape = replace(shape, channels=w.shape[3])
+    hybrid = x.dtype == F32 and w_info.dtype == I8
+    parts = _depthwise_parts(call, w_info, w, optional_constant(op, 2), shape.channels)
     count = int(np.prod(x.shape))
-    act = call.opts["fused_activation_function"]
-    if w_info.dtype == I8 and x.dtype == F32:
-        return _hybrid_depthwise(call, symbol, shape, w, bias, w_info)
-    if x.dtype == F32:
-        consts = [np.asarray(w, F32).ravel(), _bias_or_zeros(bias, c)]
-        elems = [f32, f32, f32, f32]
+    source_elem = i8 if x.dtype == I8 or hybrid else f32
+    scratch = ([count] if hybrid else []) + ([count * mult] if mult > 1 else [])
+    arg_types = [
+        memref_of(f32 if x.dtype == F32 else i8, count),
+        *(memref_of(e, a.size) for e, a in zip(parts.elems, parts.consts, strict=True)),
+        *(memref_of(source_elem, n) for n in scratch),
+        memref_of(f32 if call.out.dtype == F32 else i8, int(np.prod(call.out.shape))),
+    ]
 
-        def body(xs, ws, bias_ref, out):
-            emit_depthwise(shape, blocks, FloatTaps(xs, ws, bias_ref, out, act), preload)
+    def body(xs, *rest):
+        consts, spaces, out = rest[: len(parts.consts)], rest[len(parts.consts) : -1], rest[-1]
+        source, quant = xs, None
+        if hybrid:
+            quant = emit_quantize_input(xs, spaces[0], count, asymmetric=True, shifted=False)
+            source = spaces[0]
+        if mult > 1:
+            emit_repeat_channels(source, spaces[-1], count, mult)
+            source = spaces[-1]
+        blocks, preload = depthwise_blocks(shape.taps, shape.channels)
+        emit_depthwise(shape, blocks, parts.taps(source, consts, out, quant), preload)
 
-    else:
+    bindings = [
+        Binding(INPUT, 0),
+        *(Binding(CONST, data=a) for a in parts.consts),
+        *(Binding(SCRATCH, size=n * (4 if source_elem == f32 else 1)) for n in scratch),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+@dataclass(frozen=True)
+class DepthwiseParts:
+    """One depthwise kernel kind: its constant data and how its `Taps` are made."""
+
+    consts: list[np.ndarray]
+    elems: list[Attribute]
+    taps: Callable[..., Taps]
+    """taps(source, const refs, out, Quantized or None) -> Taps."""
+
+
+def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> DepthwiseParts:
+    """float32, int8 (Q31 requantization) or hybrid (float scaling) depthwise parts."""
+    x, act = call.inputs[0], call.opts["fused_activation_function"]
+    if x.dtype == F32 and w_info.dtype == F32:
+        return DepthwiseParts(
+            [np.asarray(w, F32).ravel(), _bias_or_zeros(bias, c)],
+            [f32, f32],
+            lambda src, refs, out, _: FloatTaps(src, refs[0], refs[1], out, act),
+        )
+    weights = np.asarray(w, np.int32).reshape(-1, c)
+    sums = weights.sum(axis=0, dtype=np.int32)
+    if x.dtype == I8:
         params, requant = conv_requant(call, x, _bias_or_zeros(bias, c, np.int64))
-        weights = np.asarray(w, np.int32).reshape(-1, c)
-        consts = [weights.ravel(), weights.sum(axis=0, dtype=np.int32), params]
-        elems = [i8, i32, i32, i32, i8]
 
-        def body(xs, ws, sums, params_ref, out):
-            rq = requant(params_ref)
+        def int8_taps(src, refs, out, _):
+            rq = requant(refs[2])
 
             def finish(acc, oi, ch):
                 vstore(narrow(rq.apply(acc, ch), i8), out, oi)
 
-            zp = const(x.zero_point, i32)
-            taps = IntTaps(xs, ws, params_ref, sums, zp, finish)
-            emit_depthwise(shape, blocks, taps, preload)
+            return IntTaps(src, refs[0], refs[2], refs[1], const(x.zero_point, i32), finish)
 
-    sizes = [count, *(a.size for a in consts), int(np.prod(call.out.shape))]
-    arg_types = [memref_of(e, n) for e, n in zip(elems, sizes, strict=True)]
-    bindings = [Binding(INPUT, 0), *(Binding(CONST, data=a) for a in consts), Binding(OUTPUT, 0)]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
-
-
-def _hybrid_depthwise(call, symbol, shape: ConvShape, w, bias, w_info) -> Kernel:
-    """Hybrid depthwise: input quantized per batch (asymmetric), int32 sums, float scaling."""
-    c = shape.channels
-    blocks, preload = depthwise_blocks(shape.taps, c)
-    count = shape.batch * shape.height * shape.width * c
-    act = call.opts["fused_activation_function"]
-    weights = np.asarray(w, np.int32).reshape(-1, c)
+        return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, i32], int8_taps)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
-    arg_types = [
-        memref_of(f32, count),
-        memref_of(i32, weights.size),
-        memref_of(i32, c),
-        memref_of(f32, params.size),
-        memref_of(i8, count),
-        memref_of(f32, int(np.prod(call.out.shape))),
-    ]
 
-    def body(xs, ws, sums, params_ref, q, out):
-        quant = emit_quantize_input(xs, q, count, asymmetric=True, shifted=False)
-
+    def hybrid_taps(src, refs, out, quant: Quantized):
         def finish(acc, oi, ch):
             lanes = lanes_of(acc)
-            scale = arith.MulfOp(vload(params_ref, ch, lanes), splat(quant.scale, lanes)).result
+            scale = arith.MulfOp(vload(refs[2], ch, lanes), splat(quant.scale, lanes)).result
             y = arith.MulfOp(to_float(acc, f32), scale).result
-            y = arith.AddfOp(y, vload(params_ref, add(c, ch), lanes)).result
+            y = arith.AddfOp(y, vload(refs[2], add(c, ch), lanes)).result
             vstore(float_activation(y, act), out, oi)
 
-        taps = IntTaps(q, ws, None, sums, quant.offset, finish)
-        emit_depthwise(shape, blocks, taps, preload)
+        return IntTaps(src, refs[0], None, refs[1], quant.offset, finish)
 
-    bindings = [
-        Binding(INPUT, 0),
-        Binding(CONST, data=weights.ravel()),
-        Binding(CONST, data=weights.sum(axis=0, dtype=np.int32)),
-        Binding(CONST, data=params),
-        Binding(SCRATCH, size=count),
-        Binding(OUTPUT, 0),
-    ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, f32], hybrid_taps)
+
+
+def emit_repeat_channels(src: SSAValue, dst: SSAValue, count: int, mult: int) -> None:
+    """dst[i·mult + m] = src[i] for each m < mult: channel c becomes channels c·mult + m."""
+
+    def element(i):
+        value = load(src, i)
+        for m in range(mult):
+            store(value, dst, add(mul(i, mult), m))
+        return []
+
+    loop(0, count, element)
 
 
 # ----------------------------------------------------------------------------- TRANSPOSE_CONV
