@@ -30,7 +30,7 @@ from zoo import (
     write_model,
 )
 
-from litec.backends.cpu.kernels import activations, reduce, sequence  # noqa: F401 (registers)
+from litec.backends.cpu.kernels import activations, elementwise, reduce, sequence  # noqa: F401
 from litec.backends.cpu.kernels.base import GENERATORS
 from litec.backends.cpu.kernels.elementwise import broadcast_dims, reference_table, vector_steps
 from litec.backends.cpu.kernels.reduce import KEPT, REDUCED, Dim, collapse
@@ -249,8 +249,11 @@ def test_quantized_div(tmp_path, dtype):
     check_zoo(tmp_path, f"div_{dtype}", tensors, ops, {"DIV"})
 
 
-def test_uniform_constant_operand_is_a_table(tmp_path):
-    """int8 x * c and c - x with one repeated constant value (the tables of mobilenet_v3)."""
+@pytest.mark.parametrize("vbmi", [None, False])
+def test_uniform_constant_operand_is_a_table(tmp_path, monkeypatch, vbmi):
+    """int8 x * c and c - x with one repeated constant value (the tables of mobilenet_v3);
+    byte permutes where the CPU has VBMI, and the portable scalar lookup."""
+    monkeypatch.setattr(elementwise, "USE_VBMI", vbmi)
     tensors = [
         tensor("x", (2, 5, 19), "INT8", 0.05, 3),
         tensor("c", (1, 1, 19), "INT8", 0.01, -2, data=np.full((1, 1, 19), 57, np.int8)),
@@ -258,7 +261,7 @@ def test_uniform_constant_operand_is_a_table(tmp_path):
         tensor("s", (2, 5, 19), "INT8", 0.07, -5),
     ]
     ops = [Op("MUL", ["x", "c"], ["m"]), Op("SUB", ["c", "x"], ["s"])]
-    check_zoo(tmp_path, "uniform", tensors, ops)
+    check_zoo(tmp_path, f"uniform_{vbmi}", tensors, ops)
 
 
 def test_unary_ops(tmp_path):
@@ -319,6 +322,21 @@ def test_unary_ops_random(tmp_path, seed):
     _unary(tensors, ops, "QUANTIZE", "INT16", (*q("INT16", -4, -2), *q("INT16", -4, -2)))
     _unary(tensors, ops, "QUANTIZE", "INT8", (*q("INT8"), *q("INT8")))
     check_zoo(tmp_path, f"unary_random_{seed}", tensors, ops)
+
+
+@pytest.mark.slow
+def test_int16_tables(tmp_path):
+    """int16 EXP/LOG/RSQRT/SQRT/GELU: 65536-entry tables from the reference kernel."""
+    q = partial(random_quant, np.random.default_rng(4))
+    tensors, ops = [], []
+    _unary(tensors, ops, "EXP", "INT16", (*q("INT16", -4, -3.5), *q("INT16", -4, -2)))
+    _unary(tensors, ops, "LOG", "INT16", (*q("INT16", -4, -3), *q("INT16", -4, -3)))
+    rsqrt = (*q("INT16", -4, -3), *q("INT16", -4, -2))
+    _unary(tensors, ops, "RSQRT", "INT16", rsqrt, before="RELU")
+    _unary(tensors, ops, "SQRT", "INT16", rsqrt, before="RELU")
+    gelu = (*q("INT16", -4, -3), *q("INT16", -4, -3))
+    _activation(tensors, ops, "GELU", "INT16", gelu, options={"approximate": True})
+    check_zoo(tmp_path, "int16_tables", tensors, ops)
 
 
 def test_float_activations(tmp_path):

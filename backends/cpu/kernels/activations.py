@@ -148,8 +148,8 @@ INT16_ACTIVATIONS = {
 
 
 def plan_activation(op: Operation) -> Plan:
-    """Elementwise activations: float32 vectorised; 8-bit data through a table made by the
-    reference kernel; int16 ReLUs and LEAKY_RELU requantized exactly."""
+    """Elementwise activations: float32 vectorised; int16 ReLUs and LEAKY_RELU requantized
+    exactly; other 8- and 16-bit ones through a table made by the reference kernel."""
     call = make_call(op)
     x = call.inputs[0]
     if x.dtype == np.float32:
@@ -160,6 +160,8 @@ def plan_activation(op: Operation) -> Plan:
         return unary_table(call)
     if x.dtype == np.int16 and call.builtin in INT16_ACTIVATIONS:
         return INT16_ACTIVATIONS[call.builtin](call)
+    if x.dtype == np.int16:
+        return unary_table(call)
     raise Unsupported(f"{call.builtin} of {x.dtype} is not supported")
 
 

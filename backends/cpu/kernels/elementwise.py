@@ -19,12 +19,14 @@ How a kernel is built:
   reference interpreter's own helpers.
 - A unary op on 8-bit data (and a binary op whose other operand is one constant value) is
   a 256-entry table computed at compile time by the reference kernel itself (bit-exact by
-  construction) and looked up per element.
+  construction) and looked up per element; int16 ops without a cheap exact formula get
+  a 65536-entry table the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.builder import ImplicitBuilder
-from xdsl.dialects import arith, func, memref, scf, vector
+from xdsl.dialects import arith, func, llvm, memref, scf, vector
 from xdsl.dialects import math as mathd
 from xdsl.dialects.builtin import (
     AnyFloat,
@@ -1067,7 +1069,8 @@ class Arith:
 
 @dataclass(frozen=True)
 class Table:
-    """An elementwise op that is a lookup, by raw byte, of its 8-bit operand `operand`."""
+    """An elementwise op that is a lookup of its 8- or 16-bit operand `operand`, indexed by
+    the operand's raw (unsigned) value."""
 
     operand: int
     data: np.ndarray
@@ -1106,6 +1109,61 @@ def table_lookup(table: SSAValue) -> Callable[[V], V]:
     return lambda v: load(table, convert(convert(v, i32, unsigned=True), INDEX))
 
 
+@functools.cache
+def host_has_vbmi() -> bool:
+    """Whether this CPU has AVX512-VBMI (byte permutes across two registers)."""
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    return bool(features.get("avx512vbmi") and features.get("avx512bw"))
+
+
+USE_VBMI: bool | None = None
+"""Override for `use_vbmi()` (tests set False to build the portable table lookups)."""
+
+
+def use_vbmi() -> bool:
+    """Whether generated kernels may use AVX512-VBMI."""
+    return host_has_vbmi() if USE_VBMI is None else USE_VBMI
+
+
+def _permutable(plan: Table, src: TensorInfo, dst: TensorInfo) -> bool:
+    """Whether a table runs as byte permutes: bytes to bytes, no broadcast, VBMI."""
+    same_size = int(np.prod(src.shape, dtype=np.int64)) == int(np.prod(dst.shape, dtype=np.int64))
+    return src.dtype in BYTES and plan.data.dtype.itemsize == 1 and same_size and use_vbmi()
+
+
+def byte_permute(a: V, index_bytes: V, b: V) -> V:
+    """vpermi2b: each lane takes a[i & 63] or b[i & 63] by bit 6 of its index byte i."""
+    name = "llvm.x86.avx512.vpermi2var.qi.512"
+    return _result(llvm.CallIntrinsicOp(name, [a.ssa, index_bytes.ssa, b.ssa], [a.type]))
+
+
+def byte_table_loop(x: SSAValue, out: SSAValue, n: int, table: SSAValue) -> None:
+    """out[i] = table[x[i]] for n bytes and a 256-byte table held in four zmm registers:
+    two permutes cover the low and high halves, the index's top bit picks one; 64 bytes a
+    step, then a scalar tail."""
+    quarters = [load(table, index(64 * k), 64) for k in range(4)]
+    lookup = table_lookup(table)
+
+    def vector_step(j: V) -> list:
+        raw = load(x, j, 64)
+        low = byte_permute(quarters[0], raw, quarters[1])
+        high = byte_permute(quarters[2], raw, quarters[3])
+        store(where(raw < 0, high, low), out, j)
+        return []
+
+    def scalar_step(j: V) -> list:
+        store(lookup(load(x, j)), out, j)
+        return []
+
+    main = n - n % 64
+    if main:
+        for_range(0, main, 64, vector_step)
+    if main < n:
+        for_range(main, n, 1, scalar_step)
+
+
 def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
     """The kernel of an elementwise op from its plan."""
     call = make_call(op)
@@ -1120,16 +1178,20 @@ def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
         info = call.inputs[plan.operand]
         x = kb.input(plan.operand, info)
         out = kb.output(0, call.out)
-        lookup = table_lookup(kb.const(plan.data))
+        table = kb.const(plan.data)
+        lookup = table_lookup(table)
         with kb.body():
-            elementwise(
-                out,
-                call.out.shape,
-                lambda v: v,
-                [Operand(x, info.shape, lookup)],
-                lambda v: v,
-                lanes=1,
-            )
+            if _permutable(plan, info, call.out):
+                byte_table_loop(x, out, int(np.prod(info.shape, dtype=np.int64)), table)
+            else:
+                elementwise(
+                    out,
+                    call.out.shape,
+                    lambda v: v,
+                    [Operand(x, info.shape, lookup)],
+                    lambda v: v,
+                    lanes=1,
+                )
         return kb.finish()
     refs = [kb.input(i, info) for i, info in enumerate(call.inputs)]
     out = kb.output(0, call.out)
@@ -1156,11 +1218,19 @@ def planned(plan: Callable[[Operation], Plan]):
 # ----------------------------------------------------------------------------- tables
 
 
+TABLE_DTYPES = {
+    np.dtype(np.int8): np.uint8,
+    np.dtype(np.uint8): np.uint8,
+    np.dtype(np.int16): np.uint16,
+}
+"""Input types a table can cover, with the unsigned type of the same width (its raw index)."""
+
+
 def reference_table(
     call: KernelCall, operand: int, fixed: dict[int, object] | None = None
 ) -> np.ndarray:
-    """The op's output for each of the 256 values of its 8-bit operand `operand`, in raw
-    byte order, computed by the reference interpreter's own kernel.
+    """The op's output for every value of its 8- or 16-bit operand `operand`, in raw (unsigned)
+    order, computed by the reference interpreter's own kernel.
 
     Other operands take the values in `fixed`. Values the reference refuses (e.g. RSQRT of
     a negative number, where TFLite stops with an error) map to 0; if it refuses every
@@ -1168,7 +1238,8 @@ def reference_table(
     """
     fixed = fixed or {}
     src = call.inputs[operand]
-    values = np.arange(256, dtype=np.uint8).view(src.dtype)
+    raw = TABLE_DTYPES[src.dtype]
+    values = np.arange(np.iinfo(raw).max + 1, dtype=raw).view(src.dtype)
     kernel = KERNELS[call.builtin]
 
     def run(xs: np.ndarray) -> np.ndarray:
@@ -1185,30 +1256,41 @@ def reference_table(
         with np.errstate(all="ignore"):
             return np.asarray(kernel(shaped, *args)).reshape(n)
 
+    def each(xs: np.ndarray) -> list:
+        """Outputs of `xs`, None for a refused value (bisecting to find them)."""
+        try:
+            return list(run(xs))
+        except LitecError:
+            if len(xs) == 1:
+                return [None]
+            half = len(xs) // 2
+            return each(xs[:half]) + each(xs[half:])
+
     try:
         return run(values)
     except LitecError as first:
-        outputs = []
-        for v in values:
-            try:
-                outputs.append(run(np.array([v]))[0])
-            except LitecError:
-                outputs.append(None)
+        below = values < (src.zero_point if src.quant is not None else 0)
+        try:  # the usual refusal: every value below the zero point (RSQRT, SQRT)
+            table = np.zeros(len(values), call.out.dtype)
+            table[~below] = run(values[~below])
+            if below.any() and each(values[below][-1:]) == [None]:
+                return table
+        except LitecError:
+            pass
+        outputs = each(values)
         if all(o is None for o in outputs):
             raise Unsupported(first.message) from None
         return np.array([0 if o is None else o for o in outputs], dtype=call.out.dtype)
 
 
-def unary_table(call: KernelCall) -> Table | None:
-    """A unary op on 8-bit data as a table, else None."""
-    if call.inputs[0].dtype not in BYTES:
-        return None
+def unary_table(call: KernelCall) -> Table:
+    """A unary op on 8- or 16-bit data as a table (16-bit: 65536 entries)."""
     return Table(0, reference_table(call, 0))
 
 
 def uniform_constant_table(op: Operation, call: KernelCall) -> Table | None:
     """A binary op with one operand a constant of a single repeated value and the other
-    8-bit data: a table of the other operand (e.g. int8 x * 0.5, x + 3)."""
+    8-bit data: a table of the other operand (e.g. int8 x * 0.5, x + 3), else None."""
     for k in (0, 1):
         other = constant_operand(op, 1 - k)
         if call.inputs[k].dtype not in BYTES or other is None or other.size == 0:
@@ -1593,6 +1675,8 @@ def plan_unary(op: Operation) -> Plan:
         return unary_table(call)
     if call.builtin == "ABS":
         return _abs_int(call)
+    if x.dtype == np.int16 and x.quant is not None:
+        return unary_table(call)
     raise Unsupported(f"{call.builtin} of {x.dtype} is not supported by the CPU backend")
 
 
