@@ -61,6 +61,7 @@ from litec.backends.cpu.kernels.matmul import (
     float_activation,
     int8_weights,
     intrinsic,
+    ix,
     kernel_function,
     lanes_of,
     load,
@@ -331,7 +332,7 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
 
 @dataclass(frozen=True)
 class Quantized:
-    """A float input quantized at run time: its int8 (or +128-shifted) copy and parameters."""
+    """The parameters of a float input quantized at run time (`emit_quantize_input`)."""
 
     offset: SSAValue
     """The zero point (i32; 0 when symmetric)."""
@@ -356,8 +357,7 @@ def emit_quantize_input(x: SSAValue, q: SSAValue, count: int, asymmetric: bool, 
         offset, qmin = const(0, i32), -127
     head = count & ~7
 
-    def quantize(v: SSAValue, rounded: SSAValue) -> SSAValue:
-        del v
+    def quantize(rounded: SSAValue) -> SSAValue:
         y = arith.AddiOp(to_int(rounded, i32), splat_like(offset, rounded)).result
         y = _clamp(y, qmin, 127)
         y = narrow(y, i8)
@@ -367,13 +367,13 @@ def emit_quantize_input(x: SSAValue, q: SSAValue, count: int, asymmetric: bool, 
         scaled = arith.MulfOp(v, splat_like(inverse, v)).result
         half = intrinsic(f"llvm.copysign.v{lanes_of(v)}f32", [const(0.5, v.type), scaled], v.type)
         summed = arith.AddfOp(scaled, half).result
-        return quantize(v, intrinsic(f"llvm.trunc.v{lanes_of(v)}f32", [summed], v.type))
+        return quantize(intrinsic(f"llvm.trunc.v{lanes_of(v)}f32", [summed], v.type))
 
     copy_run(x, 0, q, 0, head, 16, head_convert)
 
     def tail(i):
         scaled = arith.MulfOp(load(x, i), inverse).result
-        store(quantize(scaled, intrinsic("llvm.round.f32", [scaled], f32)), q, i)
+        store(quantize(intrinsic("llvm.round.f32", [scaled], f32)), q, i)
         return []
 
     loop(head, count, tail)
@@ -396,7 +396,7 @@ def _range(x: SSAValue, count: int, asymmetric: bool) -> tuple[SSAValue, SSAValu
     zero = const(0.0, vtype(f32, lanes))
 
     def chunk(j, lo, hi):
-        v = vload(x, minimum_start(j, lanes, count), lanes)
+        v = vload(x, clamp_start(j, lanes, count), lanes)
         if not asymmetric:
             v = intrinsic(f"llvm.fabs.v{lanes}f32", [v], v.type)
         return [arith.MinnumfOp(lo, v).result, arith.MaxnumfOp(hi, v).result]
@@ -405,13 +405,8 @@ def _range(x: SSAValue, count: int, asymmetric: bool) -> tuple[SSAValue, SSAValu
     return _horizontal(lo, arith.MinnumfOp), _horizontal(hi, arith.MaxnumfOp)
 
 
-def minimum_start(j: Val, lanes: int, count: int) -> Val:
-    return clamp_start(j, lanes, count)
-
-
 def _horizontal(v: SSAValue, combine) -> SSAValue:
-    from xdsl.dialects import vector
-
+    """The lanes of a float32 vector combined left to right (a scalar)."""
     acc = vector.ExtractOp(v, [0], f32).result
     for lane in range(1, lanes_of(v)):
         acc = combine(acc, vector.ExtractOp(v, [lane], f32).result).result
@@ -910,7 +905,6 @@ def _check_transposed(op, call: KernelCall, x: TensorInfo, weights: int, bias: i
         return False, "a bias computed at run time is not supported"
     if w_info.dtype != x.dtype:
         return False, f"{x.dtype} input with {w_info.dtype} weights is not supported"
-    call.inputs[1] = w_info
     why = check_types(call, x, w_info)
     if why:
         return False, why
@@ -960,84 +954,83 @@ def convolution_2d_transpose_bias(op: Operation, symbol: str) -> Kernel:
 
 
 def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
+    """The spread GEMM [input pixels][C] x [C][KH·KW·O] into SCRATCH, then `emit_gather`."""
     x, call = t.x, t.call
     o, kh, kw, c = t.w.shape
-    b, h, wd = x.shape[0], x.shape[1], x.shape[2]
-    m, n_spread = b * h * wd, kh * kw * o
+    m, n_spread = x.shape[0] * x.shape[1] * x.shape[2], kh * kw * o
     w_kn = t.w.transpose(3, 1, 2, 0).reshape(c, n_spread)
     tile = choose_tile(m, n_spread)
-    blocks = choose_tile(1, o)
-    out_count = int(np.prod(call.out.shape))
-    floating = x.dtype == F32
-    if floating:
-        product, packed, start = F32Product(), pack_f32(np.asarray(w_kn, F32), tile.nr), None
-        params = _bias_or_zeros(t.bias, o)
-        width, pad_elem = c, f32
+    act = call.opts["fused_activation_function"]
+    if x.dtype == F32:
+        consts = [pack_f32(np.asarray(w_kn, F32), tile.nr), _bias_or_zeros(t.bias, o)]
+        elems, scratch = [f32, f32], [(f32, m * n_spread)]
     else:
         vnni = vnni_applies(n_spread)
         weights = int8_weights(np.asarray(w_kn, I8), None, x.zero_point, tile, vnni)
-        product, packed, start = weights.product, weights.packed, weights.bias
         params, requant = conv_requant(call, x, _bias_or_zeros(t.bias, o, np.int64))
-        width, pad_elem = weights.width, i8
-    acc_elem = f32 if floating else i32
-    consts = [packed, params] + ([start] if start is not None else [])
+        consts = [weights.packed, weights.bias, params]
+        elems = [i8, i32, i32]
+        scratch = [(i32, m * n_spread), (i8, tile.mr * weights.width)]
+    io = f32 if x.dtype == F32 else i8
     arg_types = [
-        memref_of(f32 if floating else i8, m * c),
-        memref_of(f32 if floating else i8, packed.size),
-        memref_of(f32 if floating else i32, params.size),
-        *([memref_of(i32, start.size)] if start is not None else []),
-        memref_of(acc_elem, m * n_spread),
-        *([] if floating else [memref_of(i8, tile.mr * width)]),
-        memref_of(f32 if floating else i8, out_count),
+        memref_of(io, m * c),
+        *(memref_of(e, a.size) for e, a in zip(elems, consts, strict=True)),
+        *(memref_of(e, n) for e, n in scratch),
+        memref_of(io, int(np.prod(call.out.shape))),
     ]
 
-    def body(xs, packed_ref, params_ref, *rest):
-        start_ref = rest[0] if start is not None else None
-        spread = rest[1 if start is not None else 0]
-        out = rest[-1]
-        if floating:
-            rows = direct_rows(xs, c)
-            first = FloatEpilogue(spread, n_spread)
-        else:
-            convert = shift_to_unsigned if vnni else None
+    def float_body(xs, packed, bias, spread, out):
+        emit_gemm(
+            m,
+            n_spread,
+            c,
+            tile,
+            F32Product(),
+            direct_rows(xs, c),
+            packed,
+            FloatEpilogue(spread, n_spread),
+        )
 
-            def copy_row(row, d):
-                copy_run(xs, mul(row, c), rest[-2], d, c, 64, convert)
+        def finish(acc, oi, ch):
+            vstore(float_activation(acc, act), out, oi)
 
-            rows = packed_rows(rest[-2], width, copy_row)
-            first = RawEpilogue(spread, n_spread, start_ref)
-        emit_gemm(m, n_spread, c, tile, product, rows, packed_ref, first)
-        if floating:
+        emit_gather(t, spread, bias, finish)
 
-            def finish(acc, oi, ch):
-                vstore(float_activation(acc, call.opts["fused_activation_function"]), out, oi)
+    def int8_body(xs, packed, start, params, spread, rows_space, out):
+        convert = shift_to_unsigned if vnni else None
 
-        else:
-            rq = requant(params_ref)
+        def copy_row(row, d):
+            copy_run(xs, mul(row, c), rows_space, d, c, 64, convert)
 
-            def finish(acc, oi, ch):
-                vstore(narrow(rq.apply(acc, ch), i8), out, oi)
+        rows = packed_rows(rows_space, weights.width, copy_row)
+        first = RawEpilogue(spread, n_spread, start)
+        emit_gemm(m, n_spread, c, tile, weights.product, rows, packed, first)
+        rq = requant(params)
 
-        emit_gather(t, spread, params_ref, blocks, finish)
+        def finish(acc, oi, ch):
+            vstore(narrow(rq.apply(acc, ch), i8), out, oi)
 
-    del pad_elem
+        emit_gather(t, spread, params, finish)
+
+    body = float_body if x.dtype == F32 else int8_body
     bindings = [
         Binding(INPUT, input_index),
         *(Binding(CONST, data=a) for a in consts),
-        Binding(SCRATCH, size=m * n_spread * 4),
-        *([] if floating else [Binding(SCRATCH, size=tile.mr * width)]),
+        *(Binding(SCRATCH, size=n * (1 if e == i8 else 4)) for e, n in scratch),
         Binding(OUTPUT, 0),
     ]
     return Kernel(kernel_function(symbol, arg_types, body), bindings)
 
 
-def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, blocks: Tile, finish) -> None:
+def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, finish) -> None:
     """Each output pixel sums the spread values of the (input pixel, tap) pairs landing on it.
 
     Output (oy, ox) receives input (iy, ix) through tap (ky, kx) when
-    oy + pad_h = iy·stride_h + ky (and the same across).
+    oy + pad_h = iy·stride_h + ky (and the same across). Sums start from start[o] (the
+    bias; int8: the first row of the Q31 parameter block, which is the bias).
     """
     o, kh, kw, _ = t.w.shape
+    blocks = choose_tile(1, o)
     b_count, h, wd = t.x.shape[0], t.x.shape[1], t.x.shape[2]
     (sh, sw), (ph, pw), (oh, ow) = t.win.stride, t.win.pad, t.win.out
     n_spread, lanes = kh * kw * o, blocks.lanes
@@ -1046,7 +1039,7 @@ def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, blocks: Tile, 
         full = add(pos, -k)
         ok = below(full, size * stride)
         if stride > 1:
-            ok = both(ok, arith.CmpiOp(ix_of(rem(full, stride)), ix_of(0), "eq").result)
+            ok = both(ok, arith.CmpiOp(ix(rem(full, stride)), ix(0), "eq").result)
         return ok, div(full, stride)
 
     def pixel(b, oy, ox):
@@ -1065,7 +1058,7 @@ def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, blocks: Tile, 
 
                     def gathered(accs=accs, base=base):
                         return [
-                            _add(acc, vload(spread, add(base, s), lanes))
+                            add_vectors(acc, vload(spread, add(base, s), lanes))
                             for acc, s in zip(accs, starts, strict=True)
                         ]
 
@@ -1080,13 +1073,8 @@ def emit_gather(t: Transposed, spread: SSAValue, start: SSAValue, blocks: Tile, 
     loop(0, b_count, lambda b: loop(0, oh, lambda oy: loop(0, ow, lambda ox: pixel(b, oy, ox))))
 
 
-def ix_of(v: Val) -> SSAValue:
-    from litec.backends.cpu.kernels.matmul import ix
-
-    return ix(v)
-
-
-def _add(a: SSAValue, b: SSAValue) -> SSAValue:
+def add_vectors(a: SSAValue, b: SSAValue) -> SSAValue:
+    """a + b, float or integer."""
     if a.type.element_type == f32:
         return arith.AddfOp(a, b).result
     return arith.AddiOp(a, b).result
