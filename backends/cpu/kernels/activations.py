@@ -49,9 +49,9 @@ from litec.backends.cpu.kernels.elementwise import (
     maximum,
     mbqm,
     narrower,
-    planned,
     rdbp,
     rdbp_var,
+    register_plan,
     requantizer,
     single,
     srdhm,
@@ -165,11 +165,10 @@ def plan_activation(op: Operation) -> Plan:
     raise Unsupported(f"{call.builtin} of {x.dtype} is not supported")
 
 
-_activation_generate, _activation_check = planned(plan_activation)
-generator(
+register_plan(
+    plan_activation,
     *(f"tfl.{name.lower()}" for name in (*FLOAT_ACTIVATIONS, "LEAKY_RELU", "GELU")),
-    supports=_activation_check,
-)(_activation_generate)
+)
 
 
 def plan_prelu(op: Operation) -> Plan:
@@ -196,8 +195,7 @@ def plan_prelu(op: Operation) -> Plan:
     return Arith(body, i64)
 
 
-_prelu_generate, _prelu_check = planned(plan_prelu)
-generator("tfl.prelu", supports=_prelu_check)(_prelu_generate)
+register_plan(plan_prelu, "tfl.prelu")
 
 
 # ----------------------------------------------------------------------------- softmax family

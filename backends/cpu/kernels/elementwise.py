@@ -1,4 +1,5 @@
-"""CPU kernels for elementwise ops, and the small IR toolkit the H4b kernels share.
+"""CPU kernels for elementwise ops, and the small IR toolkit that the activation, reduction
+and sequence kernels share.
 
 Ops: ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, LESS, GREATER, EQUAL,
 LOGICAL_AND/OR/NOT, NEG, ABS, SQRT, RSQRT, EXP, LOG, CAST, QUANTIZE, DEQUANTIZE.
@@ -1105,16 +1106,16 @@ def narrower(info: TensorInfo) -> Callable[[V], V]:
 
 
 def table_lookup(table: SSAValue) -> Callable[[V], V]:
-    """A byte -> the table's entry for it."""
+    """A raw 8- or 16-bit value -> the table's entry for it (indexed unsigned)."""
     return lambda v: load(table, convert(convert(v, i32, unsigned=True), INDEX))
 
 
 @functools.cache
 def host_has_vbmi() -> bool:
     """Whether this CPU has AVX512-VBMI (byte permutes across two registers)."""
-    import llvmlite.binding as llvm
+    import llvmlite.binding as llvm_binding
 
-    features = llvm.get_host_cpu_features()
+    features = llvm_binding.get_host_cpu_features()
     return bool(features.get("avx512vbmi") and features.get("avx512bw"))
 
 
@@ -1164,35 +1165,27 @@ def byte_table_loop(x: SSAValue, out: SSAValue, n: int, table: SSAValue) -> None
         for_range(main, n, 1, scalar_step)
 
 
-def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
-    """The kernel of an elementwise op from its plan."""
-    call = make_call(op)
-    kb = KernelBuilder(symbol)
-    if isinstance(plan, Precomputed):
-        out = kb.output(0, call.out)
-        data = kb.const(plan.data.astype(call.out.dtype))
-        with kb.body():
-            elementwise(out, call.out.shape, _same, [Operand(data, call.out.shape, _same)], _same)
-        return kb.finish()
-    if isinstance(plan, Table):
-        info = call.inputs[plan.operand]
-        x = kb.input(plan.operand, info)
-        out = kb.output(0, call.out)
-        table = kb.const(plan.data)
-        lookup = table_lookup(table)
-        with kb.body():
-            if _permutable(plan, info, call.out):
-                byte_table_loop(x, out, int(np.prod(info.shape, dtype=np.int64)), table)
-            else:
-                elementwise(
-                    out,
-                    call.out.shape,
-                    lambda v: v,
-                    [Operand(x, info.shape, lookup)],
-                    lambda v: v,
-                    lanes=1,
-                )
-        return kb.finish()
+def _emit_precomputed(call: KernelCall, kb: KernelBuilder, plan: Precomputed) -> None:
+    out = kb.output(0, call.out)
+    data = kb.const(plan.data.astype(call.out.dtype))
+    with kb.body():
+        elementwise(out, call.out.shape, _same, [Operand(data, call.out.shape, _same)], _same)
+
+
+def _emit_table(call: KernelCall, kb: KernelBuilder, plan: Table) -> None:
+    info = call.inputs[plan.operand]
+    x = kb.input(plan.operand, info)
+    out = kb.output(0, call.out)
+    table = kb.const(plan.data)
+    with kb.body():
+        if _permutable(plan, info, call.out):
+            byte_table_loop(x, out, int(np.prod(info.shape, dtype=np.int64)), table)
+            return
+        lookup = [Operand(x, info.shape, table_lookup(table))]
+        elementwise(out, call.out.shape, _same, lookup, _same, lanes=1)
+
+
+def _emit_arith(call: KernelCall, kb: KernelBuilder, plan: Arith) -> None:
     refs = [kb.input(i, info) for i, info in enumerate(call.inputs)]
     out = kb.output(0, call.out)
     consts = [(kb.const(c), c.shape) for c in plan.consts]
@@ -1201,18 +1194,30 @@ def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
             Operand(r, info.shape, widener(info, plan.compute))
             for r, info in zip(refs, call.inputs, strict=True)
         ]
-        operands += [Operand(r, shape, lambda v: v) for r, shape in consts]
+        operands += [Operand(r, shape, _same) for r, shape in consts]
         elementwise(out, call.out.shape, narrower(call.out), operands, plan.body)
+
+
+EMITTERS = {Arith: _emit_arith, Table: _emit_table, Precomputed: _emit_precomputed}
+"""Plan kind -> what builds its kernel (arguments, then body)."""
+
+
+def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
+    """The kernel of an elementwise op from its plan."""
+    kb = KernelBuilder(symbol)
+    EMITTERS[type(plan)](make_call(op), kb, plan)
     return kb.finish()
 
 
-def planned(plan: Callable[[Operation], Plan]):
-    """Register nothing; make (generate, supports) from a planning function."""
+def register_plan(plan: Callable[[Operation], Plan], *op_names: str) -> None:
+    """Register, for `op_names`, the generator of the kernel `plan(op)` describes; what
+    `plan` refuses (a `LitecError`) is the support check's reason."""
 
     def generate(op: Operation, symbol: str) -> Kernel:
         return emit(op, symbol, plan(op))
 
-    return generate, checked(plan)
+    generate.__doc__ = plan.__doc__
+    generator(*op_names, supports=checked(plan))(generate)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -1509,8 +1514,8 @@ def plan_binary(op: Operation) -> Plan:
     return Arith(QUANTIZED_BINARY[call.builtin](call), i64)
 
 
-_binary_generate, _binary_check = planned(plan_binary)
-generator(
+register_plan(
+    plan_binary,
     "tfl.add",
     "tfl.sub",
     "tfl.mul",
@@ -1523,8 +1528,7 @@ generator(
     "tfl.equal",
     "tfl.logical_and",
     "tfl.logical_or",
-    supports=_binary_check,
-)(_binary_generate)
+)
 
 
 # ----------------------------------------------------------------------------- unary ops
@@ -1680,8 +1684,6 @@ def plan_unary(op: Operation) -> Plan:
     raise Unsupported(f"{call.builtin} of {x.dtype} is not supported by the CPU backend")
 
 
-_unary_generate, _unary_check = planned(plan_unary)
-generator(
-    *(f"tfl.{name.lower()}" for name in (*FLOAT_UNARY, *SPECIAL_UNARY, "LOGICAL_NOT")),
-    supports=_unary_check,
-)(_unary_generate)
+register_plan(
+    plan_unary, *(f"tfl.{name.lower()}" for name in (*FLOAT_UNARY, *SPECIAL_UNARY, "LOGICAL_NOT"))
+)
