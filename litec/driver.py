@@ -95,13 +95,7 @@ class Compilation:
     def check(self, name: str, modules: list[ModuleOp], text: Callable[[], str]) -> bool:
         """Verify a stage's IR, keep its text when it is the one to emit; True to stop here."""
         for module in modules:
-            try:
-                module.verify()
-            except VerifyException as e:  # a compiler bug, not the user's: an internal error
-                first = str(e).strip().splitlines()[0]
-                raise VerifyException(
-                    f"the IR after stage '{name}' does not verify: {first}"
-                ) from e
+            verify(module, f"the IR after stage '{name}'")
         return self.keep(name, text)
 
     def keep(self, name: str, text: Callable[[], str]) -> bool:
@@ -152,10 +146,11 @@ def compile_model(
     for name, kernel_set in kernel_sets.items():
         c.kernels.update(kernel_set.kernels)
         c.symbols.update((op, (name, k.func.sym_name.data)) for op, k in kernel_set.kernels.items())
-    for op, (_, symbol) in c.symbols.items():
+    first_users = {symbol: op for op, (_, symbol) in reversed(c.symbols.items())}
+    for symbol, op in first_users.items():  # each kernel alone: the error names its op
         verify(c.kernels[op].func, f"op #{op_index(op)} {kernel_name(op)}: kernel @{symbol}")
     kernel_modules = [ks.module for ks in kernel_sets.values()]
-    if c.check("kernel", kernel_modules, lambda: "".join(map(_text, kernel_modules))):
+    if c.keep("kernel", lambda: "".join(map(_text, kernel_modules))):
         return c
 
     c.plan = c.stage("memory plan", lambda: plan_memory(module, c.kernels), _arena)

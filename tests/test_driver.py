@@ -17,6 +17,7 @@ from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import IndexType, MemRefType, f32
 from xdsl.ir import Block
+from xdsl.utils.exceptions import VerifyException
 
 import litec
 from litec import cli, driver
@@ -322,3 +323,19 @@ def test_fingerprint_tells_functions_apart(chain_model):
     assert key(lambda x, z: arith.SubfOp(x, z), name="other") == a_minus_b
     assert key(lambda x, z: arith.SubfOp(z, x)) != a_minus_b
     assert key(lambda x, z: arith.AddfOp(x, z)) != a_minus_b
+
+
+def test_a_kernel_that_does_not_verify_is_named(monkeypatch, chain_model):
+    def broken(op, symbol):
+        kernel = gen_add(op, symbol)
+        kernel.func.body.block.last_op.detach()  # no func.return: the function is malformed
+        return kernel
+
+    generators = {"tfl.add": Generator(broken, _supports_float)}
+    generators["tfl.mul"] = Generator(gen_mul_const, _supports_float)
+    monkeypatch.setattr(backend_module, "load_generators", lambda: generators)
+    with pytest.raises(VerifyException) as e:
+        driver.compile_model(chain_model, compile_to="kernel")
+    message = str(e.value)
+    assert message.startswith("op #0 ADD: kernel @k0_add does not verify: ")
+    assert "\n" not in message
