@@ -402,12 +402,14 @@ def test_quantized_activations(tmp_path, dtype):
 
 
 def test_softmax_rows(tmp_path):
-    """Rows of 1000 (vector loop + remainder), of 12, and many rows of 32."""
+    """Rows of 1000 (vector loop + remainder), of 12, and many rows of 32; float32, int8 and
+    int16 (TFLite's interpolated tables)."""
     tensors, ops = [], []
+    quantization = {"FLOAT32": ((None, 0), (None, 0)), "INT8": ((0.1, 5), (1 / 256, -128))}
+    quantization["INT16"] = ((3e-4, 0), (1 / 32768, 0))
     for k, shape in enumerate([(1, 1000), (3, 12), (2, 2, 32, 32)]):
-        for dtype, q in (("FLOAT32", (None, 0)), ("INT8", (1 / 256, -128))):
+        for dtype, (qin, q) in quantization.items():
             name = f"softmax_{k}_{dtype}"
-            qin = (None, 0) if dtype == "FLOAT32" else (0.1, 5)
             tensors += [tensor(f"{name}_x", shape, dtype, *qin), tensor(name, shape, dtype, *q)]
             ops.append(Op("SOFTMAX", [f"{name}_x"], [name], {"beta": 1.0}))
     check_zoo(tmp_path, "softmax", tensors, ops)

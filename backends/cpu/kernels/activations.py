@@ -20,14 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import f32, i32, i64
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import f32, i16, i32, i64
+from xdsl.ir import Operation, SSAValue
 
 from litec.backends.cpu.kernels.base import Kernel, generator
 from litec.backends.cpu.kernels.elementwise import (
     BYTES,
     INDEX,
     Arith,
+    Fixed,
     KernelBuilder,
     Plan,
     Unsupported,
@@ -36,6 +37,7 @@ from litec.backends.cpu.kernels.elementwise import (
     clamp,
     const,
     convert,
+    count_leading_zeros32,
     erf,
     exp,
     fold,
@@ -69,7 +71,7 @@ from litec.dialects.tfl_reference.activations import (
     _softmax_scaling,
     _sum_of_exps,
 )
-from litec.dialects.tfl_reference.common import quantized_activation_range
+from litec.dialects.tfl_reference.common import c_math, lut_int16, quantized_activation_range
 from litec.dialects.tfl_reference.core import KernelCall, make_call
 from litec.runtime import gemmlowp
 from litec.runtime.fixedpoint import (
@@ -345,13 +347,68 @@ def _quantized_log_softmax(kb: KernelBuilder, x, y, rows: Rows, call: KernelCall
     rows.each(row)
 
 
+def lookup_int16(table: SSAValue, x: V) -> V:
+    """TFLite's int16 LUTLookup of a 513-entry table: 9 bits index, 7 bits interpolate."""
+    q16 = Fixed(16)
+    position = convert(256 + (x >> 7), INDEX)
+    base = convert(load(table, position), i64)
+    slope = q16.wrap(convert(load(table, position + 1), i64) - base)
+    return q16.wrap(base + ((slope * (x & 0x7F) + 64) >> 7))
+
+
+def _int16_softmax(kb: KernelBuilder, x, y, rows: Rows, call: KernelCall) -> None:
+    """TFLite's SoftmaxInt16: exp and 1 / (1 + x) from its interpolated 513-entry tables
+    (made with the reference's lut_int16 and TFLite's table ranges)."""
+    src = call.inputs[0]
+    beta = single(call.opts.get("beta", 1.0))
+    exp_lut = lut_int16(
+        lambda v: c_math("exp", v, np.float64), 10 / 65535, 32767, 2 / 65535, 0, np.float64
+    )
+    recip_lut = lut_int16(lambda v: 1 / (1 + v), 1 / 65535, -32768, 2 / 65535, 0, np.float64)
+    exp_table, recip_table = kb.const(exp_lut), kb.const(recip_lut)
+    rescale = requantizer(float(single(src.scale) * beta) / (10.0 / 65535.0))
+    widen = widener(src, i32)
+
+    def row(base: V) -> None:
+        top = convert(_row_max(x, base, rows.n, widen), i64)
+
+        def exp_of(j: V) -> V:
+            scaled = rescale(convert(load(x, base + j), i64) - top)
+            return lookup_int16(exp_table, clamp(scaled + 32767, -32768, 32767))
+
+        def first_pass(j: V, w: int) -> V:
+            e = exp_of(j)
+            store(convert(e, i16), y, base + j)
+            return e
+
+        total = wrap32(fold(rows.n, first_pass, lambda a, b: a + b, const(0, i64), "add", 1))
+        headroom_plus_one = count_leading_zeros32(total)
+        shifted_sum = ((total << (headroom_plus_one - 1)) + (1 << 13)) >> 14
+        reciprocal = lookup_int16(
+            recip_table, clamp(shifted_sum - ((1 << 15) + (1 << 16)), -32768, 32767)
+        )
+        right_shift = 31 - headroom_plus_one
+        rounding = right_shift.lift(1) << (right_shift - 1)
+
+        def second_pass(j: V, w: int) -> None:
+            e = convert(load(y, base + j), i64)
+            result = (e * reciprocal + rounding) >> right_shift
+            store(convert(clamp(result, 0, 32767), i16), y, base + j)
+
+        for_chunks(rows.n, second_pass, 1)
+
+    rows.each(row)
+
+
 def _softmax_plan(op: Operation) -> KernelCall:
-    """SOFTMAX / LOG_SOFTMAX over the last axis: float32, or quantized int8/uint8 exactly."""
+    """SOFTMAX / LOG_SOFTMAX over the last axis: float32, or quantized exactly (int8/uint8,
+    and int16 SOFTMAX)."""
     call = make_call(op)
     src, dst = call.inputs[0], call.out
     if src.dtype == np.float32:
         return call
-    if src.quant is None or dst.quant is None or src.dtype not in BYTES:
+    int16 = (src.dtype, dst.dtype) == (np.int16, np.int16) and call.builtin == "SOFTMAX"
+    if src.quant is None or dst.quant is None or not (src.dtype in BYTES or int16):
         raise Unsupported(f"{call.builtin} of {src.dtype} to {dst.dtype} is not supported")
     if call.builtin == "SOFTMAX" and dst.dtype not in (*BYTES, np.dtype(np.int16)):
         raise Unsupported(f"SOFTMAX from {src.dtype} to {dst.dtype} is not supported")
@@ -375,6 +432,8 @@ def generate_softmax(op: Operation, symbol: str) -> Kernel:
             _float_softmax(x, y, rows, float(single(call.opts.get("beta", 1.0))), log_softmax)
         elif log_softmax:
             _quantized_log_softmax(kb, x, y, rows, call)
+        elif call.inputs[0].dtype == np.int16:
+            _int16_softmax(kb, x, y, rows, call)
         else:
             _quantized_softmax(kb, x, y, rows, call)
     return kb.finish()
