@@ -7,10 +7,12 @@ at compile time by the reference kernel (TFLite's own LUTs for LOGISTIC/TANH/GEL
 fixed-point HARD_SWISH, ReluX, ...), so it is bit-exact by construction; int16 ReLUs and
 LEAKY_RELU requantize in i64; quantized PRELU uses TFLite's two multipliers.
 
-Quantized SOFTMAX runs on the difference to the row maximum, which takes only 256 values:
-its exp and its Q12.19 summand are tables made with gemmlowp's functions, and the row's
-reciprocal (GetReciprocal) is gemmlowp's fixed-point Newton iteration emitted as IR
-(`Fixed`, which mirrors runtime/gemmlowp.py function by function).
+8-bit SOFTMAX (and LOG_SOFTMAX) runs on the difference to the row maximum, which takes
+only 256 values: its exp and its Q12.19 summand are tables made with gemmlowp's functions,
+and the row's reciprocal (GetReciprocal; for LOG_SOFTMAX the fixed-point log) is gemmlowp's
+arithmetic emitted as IR (`elementwise.Fixed`, which mirrors runtime/gemmlowp.py function
+by function). int16 SOFTMAX interpolates TFLite's two 513-entry tables, as TFLite does.
+On other int16 data an activation without a cheap exact formula is a 65536-entry table.
 """
 
 from __future__ import annotations
