@@ -198,9 +198,10 @@ def test_folded_bias_makes_centred_sums():
 
 
 def test_q31_parameter_block():
-    """Rows the kernel's requantization reads: multiplier, shifts and rounding mask."""
-    block = q31_params(np.arange(3), np.array([1 << 30] * 3), np.array([2, 0, -3]))
-    assert block.shape == (5, 3)
+    """Rows the kernel's requantization reads: multiplier, shifts, rounding mask, zero point
+    and clamp bounds."""
+    block = q31_params(np.arange(3), np.array([1 << 30] * 3), np.array([2, 0, -3]), 5, -100)
+    assert block.shape == (9, 3) and list(block[5]) == [5] * 3 and list(block[6]) == [-100] * 3
     assert list(block[2]) == [2, 0, 0] and list(block[3]) == [0, 0, 3] and block[4][2] == 7
     assert multiply_by_quantized_multiplier(100, 1 << 30, -3) == 6  # 100 / 2 / 8, rounded
 

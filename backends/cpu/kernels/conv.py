@@ -38,6 +38,7 @@ from litec.backends.cpu.kernels.base import (
     generator,
 )
 from litec.backends.cpu.kernels.matmul import (
+    Q_INPUT_ZERO,
     Epilogue,
     F32Product,
     FloatEpilogue,
@@ -59,6 +60,7 @@ from litec.backends.cpu.kernels.matmul import (
     emit_gemm,
     fill_run,
     float_activation,
+    int8_rows,
     int8_weights,
     intrinsic,
     ix,
@@ -269,11 +271,6 @@ def _float_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias) -> 
     return Kernel(kernel_function(symbol, arg_types, body), bindings)
 
 
-def as_int8(u: int) -> int:
-    """The int8 whose bits are the unsigned byte u."""
-    return int(np.uint8(u).view(np.int8))
-
-
 def _bias_or_zeros(bias, n: int, dtype=F32) -> np.ndarray:
     return np.zeros(n, dtype) if bias is None else np.asarray(bias, dtype)
 
@@ -288,10 +285,10 @@ def conv_requant(call: KernelCall, x: TensorInfo, folded: np.ndarray):
     lo, hi = quantized_activation_range(call.opts.get("fused_activation_function", "NONE"), out)
 
     def requant(params: SSAValue) -> Requant:
-        left, right = bool((shift > 0).any()), bool((shift < 0).any())
-        return Requant(params, n, out.zero_point, lo, hi, left, right)
+        return Requant.load(params, n, bool((shift > 0).any()), bool((shift < 0).any()))
 
-    return q31_params(folded, mult, shift), requant
+    params = q31_params(folded, mult, shift, out.zero_point, lo, hi, x.zero_point)
+    return params, requant
 
 
 def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_info) -> Kernel:
@@ -301,7 +298,6 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
     tile = choose_tile(m, n)
     weights = int8_weights(np.asarray(w_kn, I8), bias, x.zero_point, tile, vnni)
     params, requant = conv_requant(call, x, weights.bias)
-    pad = as_int8(x.zero_point + 128) if vnni else x.zero_point
     scratch = tile.mr * weights.width
     arg_types = [
         memref_of(i8, int(np.prod(x.shape))),
@@ -312,8 +308,14 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
     ]
 
     def body(xs, packed, params_ref, scratch_ref, out):
-        convert = shift_to_unsigned if vnni else None
-        rows = im2col_rows(shape, xs, scratch_ref, weights.width, const(pad, i8), convert)
+        if is_pointwise(shape):
+            rows = int8_rows(xs, k, scratch_ref, weights.width, vnni)
+        else:
+            zero = load(params_ref, Q_INPUT_ZERO * n)
+            if vnni:
+                zero = arith.AddiOp(zero, const(128, i32)).result
+            convert = shift_to_unsigned if vnni else None
+            rows = im2col_rows(shape, xs, scratch_ref, weights.width, narrow(zero, i8), convert)
         epi = QuantizedEpilogue(out, n, requant(params_ref))
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
@@ -839,7 +841,8 @@ def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> D
             def finish(acc, oi, ch):
                 vstore(narrow(rq.apply(acc, ch), i8), out, oi)
 
-            return IntTaps(src, refs[0], refs[2], refs[1], const(x.zero_point, i32), finish)
+            zero = load(refs[2], Q_INPUT_ZERO * c)
+            return IntTaps(src, refs[0], refs[2], refs[1], zero, finish)
 
         return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, i32], int8_taps)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
@@ -997,12 +1000,7 @@ def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
         emit_gather(t, spread, bias, finish)
 
     def int8_body(xs, packed, start, params, spread, rows_space, out):
-        convert = shift_to_unsigned if vnni else None
-
-        def copy_row(row, d):
-            copy_run(xs, mul(row, c), rows_space, d, c, 64, convert)
-
-        rows = packed_rows(rows_space, weights.width, copy_row)
+        rows = int8_rows(xs, c, rows_space, weights.width, vnni)
         first = RawEpilogue(spread, n_spread, start)
         emit_gemm(m, n_spread, c, tile, weights.product, rows, packed, first)
         rq = requant(params)

@@ -400,7 +400,6 @@ class Product:
 
     group = 1
     """k values per B element group (VNNI: 4)."""
-    acc_elem: Attribute = f32
 
     def depth(self, k: int) -> int:
         """Trip count of the k loop."""
@@ -432,7 +431,6 @@ class VnniProduct(Product):
     """int8 with AVX512-VNNI: 4 k at a time, unsigned (shifted) A bytes × signed B bytes."""
 
     group = 4
-    acc_elem = i32
 
     def depth(self, k):
         return padded_depth(k) // 4
@@ -458,7 +456,6 @@ class WideningProduct(Product):
     """Integers widened to int32: acc += (A[r][k] − a_zero) · B (B int8, or int32 centred)."""
 
     a_zero: SSAValue | None = None
-    acc_elem = i32
 
     def step(self, a, b, base, kk, tile, accs):
         w = []
@@ -590,15 +587,20 @@ class RawEpilogue(Epilogue):
         vstore(acc, self.out, out_index(self.ldc, m0, r, n0, v, tile, self.offset))
 
 
-# Rows of the per-channel parameter block of the Q31 epilogue (int32 [5][N]).
-Q_BIAS, Q_MULT, Q_LEFT, Q_RIGHT, Q_MASK = range(5)
+Q_BIAS, Q_MULT, Q_LEFT, Q_RIGHT, Q_MASK, Q_ZERO, Q_LOW, Q_HIGH, Q_INPUT_ZERO = range(9)
+"""Rows of the Q31 parameter block (int32 [9][N]): per channel the start value (folded
+bias), multiplier, left shift, right shift and rounding mask; then, repeated, the output
+zero point, the clamp bounds and the input zero point. As data, not code, they let
+same-shaped layers share one kernel."""
 
 
-def q31_params(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Per-channel int32 [5][N]: folded bias, Q31 multiplier, left shift, right shift, mask."""
+def q31_params(bias, mult, shift, zero_point=0, lo=-128, hi=127, input_zero_point=0):
+    """The int32 [9][N] Q31 parameter block (see Q_BIAS ... Q_INPUT_ZERO)."""
+    bias = np.asarray(bias, np.int64)
     mult, shift = np.broadcast_arrays(np.asarray(mult, np.int64), np.asarray(shift, np.int64))
     right = np.maximum(-shift, 0)
-    rows = [bias, mult, np.maximum(shift, 0), right, (1 << right) - 1]
+    rows = [bias, mult, np.maximum(shift, 0), right, (1 << right) - 1, zero_point, lo, hi]
+    rows.append(input_zero_point)
     return np.stack([np.broadcast_to(np.asarray(r, np.int64), bias.shape) for r in rows]).astype(
         np.int32
     )
@@ -608,17 +610,23 @@ def q31_params(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndar
 class Requant:
     """TFLite's MultiplyByQuantizedMultiplier (double rounding), then zero point and clamp.
 
-    `params`: the int32 [5][N] block of `q31_params`; `shifts`: whether any channel shifts
-    left / right (the other half of the arithmetic is skipped when none does).
+    `params`: the block of `q31_params`; `left` / `right`: whether any channel shifts left /
+    right (the other half of the arithmetic is skipped when none does). Build it with
+    `Requant.load` at the kernel's start, so the scalars are loaded once.
     """
 
     params: SSAValue
     n: int
-    zero_point: int
-    lo: int
-    hi: int
+    zero_point: SSAValue
+    lo: SSAValue
+    hi: SSAValue
     left: bool = True
     right: bool = True
+
+    @staticmethod
+    def load(params: SSAValue, n: int, left: bool = True, right: bool = True) -> Requant:
+        zero, lo, hi = (load(params, row * n) for row in (Q_ZERO, Q_LOW, Q_HIGH))
+        return Requant(params, n, zero, lo, hi, left, right)
 
     def row(self, which: int, c: Val, lanes: int) -> SSAValue:
         return vload(self.params, add(which * self.n, c), lanes)
@@ -626,7 +634,7 @@ class Requant:
     def apply(self, x: SSAValue, c: Val) -> SSAValue:
         """int32 lanes x of channels c.. → clamped int32 results (exact)."""
         lanes = lanes_of(x)
-        vi, vl = vtype(i32, lanes), vtype(i64, lanes)
+        vl = vtype(i64, lanes)
         if self.left:
             x = arith.ShLIOp(x, self.row(Q_LEFT, c, lanes)).result
         wide = arith.MuliOp(sext(x, i64), sext(self.row(Q_MULT, c, lanes), i64)).result
@@ -634,7 +642,8 @@ class Requant:
         high = narrow(arith.ShRSIOp(wide, const(31, vl)).result, i32)
         if self.right:
             high = rounding_shift(high, self.row(Q_RIGHT, c, lanes), self.row(Q_MASK, c, lanes))
-        return clamp_int(arith.AddiOp(high, const(self.zero_point, vi)).result, self.lo, self.hi)
+        shifted = arith.AddiOp(high, splat(self.zero_point, lanes)).result
+        return clamp_int(shifted, self.lo, self.hi)
 
 
 def rounding_shift(x: SSAValue, right: SSAValue, mask: SSAValue) -> SSAValue:
@@ -652,9 +661,13 @@ def rounding_shift(x: SSAValue, right: SSAValue, mask: SSAValue) -> SSAValue:
     return arith.SubiOp(arith.ShRSIOp(x, right).result, round_up).result
 
 
-def clamp_int(x: SSAValue, lo: int, hi: int) -> SSAValue:
-    x = arith.MaxSIOp(x, const(lo, x.type)).result
-    return arith.MinSIOp(x, const(hi, x.type)).result
+def clamp_int(x: SSAValue, lo: int | SSAValue, hi: int | SSAValue) -> SSAValue:
+    """max(lo, min(x, hi)) on integer vectors; bounds known, or scalar SSA values."""
+
+    def bound(b):
+        return splat(b, lanes_of(x)) if isinstance(b, SSAValue) else const(b, x.type)
+
+    return arith.MinSIOp(arith.MaxSIOp(x, bound(lo)).result, bound(hi)).result
 
 
 def narrow(x: SSAValue, elem: Attribute) -> SSAValue:
@@ -715,12 +728,15 @@ def shift_to_unsigned(v: SSAValue) -> SSAValue:
     return arith.AddiOp(v, const(-128, v.type)).result
 
 
-def int8_rows(
-    scratch: SSAValue, width: int, vnni: bool, copy_row: Callable[[Val, Val, Callable], None]
-) -> Rows:
-    """Packed int8 rows: shifted to unsigned for VNNI, copied as they are otherwise."""
+def int8_rows(src: SSAValue, k: int, scratch: SSAValue, width: int, vnni: bool) -> Rows:
+    """Rows of k int8 values packed into scratch rows of `width`: shifted to unsigned for
+    VNNI, copied as they are for the widening product."""
     convert = shift_to_unsigned if vnni else None
-    return packed_rows(scratch, width, lambda m, d: copy_row(m, d, convert))
+
+    def copy_row(m: Val, d: Val) -> None:
+        copy_run(src, mul(m, k), scratch, d, k, 64, convert)
+
+    return packed_rows(scratch, width, copy_row)
 
 
 def vnni_applies(n: int) -> bool:
@@ -863,10 +879,7 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
     ]
 
     def body(xs, packed, bias_ref, scale_ref, scratch, out_ref):
-        def copy_row(row, d, convert):
-            copy_run(xs, mul(row, k), scratch, d, k, 64, convert)
-
-        rows = int8_rows(scratch, weights.width, vnni, copy_row)
+        rows = int8_rows(xs, k, scratch, weights.width, vnni)
         epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, out.zero_point, lo, hi)
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
@@ -1034,7 +1047,8 @@ def _bmm_requant_params(call: KernelCall, n: int) -> np.ndarray:
     lhs, rhs, out = call.inputs[0], call.inputs[1], call.out
     real = float(F32.type(lhs.scale) * F32.type(rhs.scale)) / float(out.scale)
     mult, shift = quantize_multiplier(real)
-    return q31_params(np.zeros(n, np.int64), mult, shift)
+    lo, hi = quantized_activation_range("NONE", out)
+    return q31_params(np.zeros(n, np.int64), mult, shift, out.zero_point, lo, hi)
 
 
 def _bmm_epilogue(call: KernelCall, out_ref, params_ref, n: int, offset: Val) -> Epilogue:
@@ -1042,6 +1056,4 @@ def _bmm_epilogue(call: KernelCall, out_ref, params_ref, n: int, offset: Val) ->
         return FloatEpilogue(out_ref, n, offset=offset)
     if params_ref is None:
         return RawEpilogue(out_ref, n, offset=offset)
-    lo, hi = quantized_activation_range("NONE", call.out)
-    requant = Requant(params_ref, n, call.out.zero_point, lo, hi)
-    return QuantizedEpilogue(out_ref, n, requant, offset)
+    return QuantizedEpilogue(out_ref, n, Requant.load(params_ref, n), offset)
