@@ -696,16 +696,19 @@ class QuantizedEpilogue(Epilogue):
 class DoubleRescaleEpilogue(Epilogue):
     """FULLY_CONNECTED's reference requantization: (int32)round(acc · s_x·s_w/s_out) in double.
 
-    x86's conversion of an out-of-range double gives INT32_MIN, as in TFLite.
+    x86's conversion of an out-of-range double gives INT32_MIN, as in TFLite. `bias`: the
+    int32 start values [N] followed by the output zero point and the clamp bounds (data, so
+    same-shaped layers share the kernel); `scale`: s_x·s_w[n]/s_out as doubles.
     """
 
     out: SSAValue
     ldc: int
     bias: SSAValue
     scale: SSAValue
-    zero_point: int
-    lo: int
-    hi: int
+    n: int
+
+    def __post_init__(self):
+        self.zero_point, self.lo, self.hi = (load(self.bias, self.n + i) for i in range(3))
 
     def init(self, n0, v, tile):
         return vload(self.bias, add(n0, v * tile.lanes), tile.lanes)
@@ -716,8 +719,12 @@ class DoubleRescaleEpilogue(Epilogue):
         real = arith.MulfOp(to_float(acc, f64), vload(self.scale, add(n0, v * lanes), lanes)).result
         rounded = intrinsic(f"llvm.round.v{lanes}f64", [real], vd)
         y = to_int(rounded, i32)
-        y = clamp_int(arith.AddiOp(y, const(self.zero_point, y.type)).result, self.lo, self.hi)
-        vstore(narrow(y, i8), self.out, out_index(self.ldc, m0, r, n0, v, tile))
+        y = arith.AddiOp(y, splat(self.zero_point, lanes)).result
+        vstore(
+            narrow(clamp_int(y, self.lo, self.hi), i8),
+            self.out,
+            out_index(self.ldc, m0, r, n0, v, tile),
+        )
 
 
 # ----------------------------------------------------------------------------- int8 operands
@@ -869,7 +876,8 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
     scales = _channel_scales(call, w_info, n).astype(np.float64)
     effective = np.float64(x.scale) * scales / np.float64(out.scale)
     lo, hi = quantized_activation_range(call.opts["fused_activation_function"], out)
-    consts = [weights.packed, weights.bias, effective]
+    start = np.concatenate([weights.bias, np.array([out.zero_point, lo, hi], np.int32)])
+    consts = [weights.packed, start, effective]
     elems = [i8, i32, f64]
     arg_types = [
         memref_of(i8, m * k),
@@ -880,7 +888,7 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
 
     def body(xs, packed, bias_ref, scale_ref, scratch, out_ref):
         rows = int8_rows(xs, k, scratch, weights.width, vnni)
-        epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, out.zero_point, lo, hi)
+        epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, n)
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
     bindings = [
