@@ -153,6 +153,17 @@ def test_hybrid_convolutions(variant, tmp_path):
     assert_native_matches(path, len(cases))
 
 
+@pytest.mark.parametrize("asymmetric", [False, True])
+@pytest.mark.parametrize("variant", ["hybrid", "hybrid_per_tensor"])
+def test_hybrid_fully_connected(variant, asymmetric, tmp_path):
+    """Rows quantized at run time (symmetric or asymmetric); TANH and SIGN_BIT applied."""
+    cases = [*EDGE_FULLY_CONNECTED, ((2, 9), 20, False, "TANH", True)]
+    cases.append(((3, 16), 5, False, "SIGN_BIT", False))
+    m = ModelWriter(VARIANTS[variant])
+    path = fully_connected_model(m, tmp_path, asymmetric=asymmetric, cases=cases)
+    assert_native_matches(path, len(cases))
+
+
 def test_hybrid_depthwise(tmp_path):
     cases = [*EDGE_DEPTHWISE[:2], EDGE_DEPTHWISE[-1]]
     path = depthwise_model(ModelWriter(VARIANTS["hybrid"]), tmp_path, cases)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from xdsl.dialects import arith, vector
-from xdsl.dialects.builtin import VectorType, f32, f64, i8, i32
+from xdsl.dialects.builtin import f32, i8, i32
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.backends.cpu.kernels.base import (
@@ -39,9 +39,10 @@ from litec.backends.cpu.kernels.base import (
 )
 from litec.backends.cpu.kernels.matmul import (
     Q_INPUT_ZERO,
-    Epilogue,
     F32Product,
     FloatEpilogue,
+    HybridEpilogue,
+    Quantized,
     QuantizedEpilogue,
     RawEpilogue,
     Requant,
@@ -58,11 +59,12 @@ from litec.backends.cpu.kernels.matmul import (
     direct_rows,
     div,
     emit_gemm,
+    emit_quantize_input,
     fill_run,
     float_activation,
+    hybrid_params,
     int8_rows,
     int8_weights,
-    intrinsic,
     ix,
     kernel_function,
     lanes_of,
@@ -81,7 +83,6 @@ from litec.backends.cpu.kernels.matmul import (
     splat,
     store,
     to_float,
-    to_int,
     vload,
     vnni_applies,
     vstore,
@@ -332,158 +333,10 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
 # ----------------------------------------------------------------------------- hybrid
 
 
-@dataclass(frozen=True)
-class Quantized:
-    """The parameters of a float input quantized at run time (`emit_quantize_input`)."""
-
-    offset: SSAValue
-    """The zero point (i32; 0 when symmetric)."""
-    scale: SSAValue
-    """The scale (f32)."""
-
-
-def emit_quantize_input(x: SSAValue, q: SSAValue, count: int, asymmetric: bool, shifted: bool):
-    """TFLite's AsymmetricQuantizeFloats / SymmetricQuantizeFloats of x[0:count] into q.
-
-    Bit-exact with `litec.runtime.fixedpoint`: the range in float32, the parameters in
-    double, values x·(1/scale) rounded the x86 way (round_like_tflite_x86: the leading
-    multiple of 8 values as trunc(v ± 0.5) in float32, the rest half away from zero).
-    `shifted` stores q + 128 (the unsigned VNNI operand).
-    """
-    lo, hi = _range(x, count, asymmetric)
-    if asymmetric:
-        inverse, offset, scale = _asymmetric_params(lo, hi)
-        qmin = -128
-    else:
-        inverse, scale = _symmetric_params(hi)
-        offset, qmin = const(0, i32), -127
-    head = count & ~7
-
-    def quantize(rounded: SSAValue) -> SSAValue:
-        y = arith.AddiOp(to_int(rounded, i32), splat_like(offset, rounded)).result
-        y = _clamp(y, qmin, 127)
-        y = narrow(y, i8)
-        return shift_to_unsigned(y) if shifted else y
-
-    def head_convert(v: SSAValue) -> SSAValue:
-        scaled = arith.MulfOp(v, splat_like(inverse, v)).result
-        half = intrinsic(f"llvm.copysign.v{lanes_of(v)}f32", [const(0.5, v.type), scaled], v.type)
-        summed = arith.AddfOp(scaled, half).result
-        return quantize(intrinsic(f"llvm.trunc.v{lanes_of(v)}f32", [summed], v.type))
-
-    copy_run(x, 0, q, 0, head, 16, head_convert)
-
-    def tail(i):
-        scaled = arith.MulfOp(load(x, i), inverse).result
-        store(quantize(intrinsic("llvm.round.f32", [scaled], f32)), q, i)
-        return []
-
-    loop(head, count, tail)
-    return Quantized(offset, scale)
-
-
-def splat_like(x: SSAValue, v: SSAValue) -> SSAValue:
-    """x as a vector of v's lanes when v is a vector."""
-    return splat(x, lanes_of(v)) if isinstance(v.type, VectorType) else x
-
-
-def _clamp(x: SSAValue, lo: int, hi: int) -> SSAValue:
-    x = arith.MaxSIOp(x, const(lo, x.type)).result
-    return arith.MinSIOp(x, const(hi, x.type)).result
-
-
-def _range(x: SSAValue, count: int, asymmetric: bool) -> tuple[SSAValue, SSAValue]:
-    """(min(x, 0), max(x, 0)) for asymmetric; (unused, max |x|) for symmetric (float32)."""
-    lanes = min(16, count)
-    zero = const(0.0, vtype(f32, lanes))
-
-    def chunk(j, lo, hi):
-        v = vload(x, clamp_start(j, lanes, count), lanes)
-        if not asymmetric:
-            v = intrinsic(f"llvm.fabs.v{lanes}f32", [v], v.type)
-        return [arith.MinnumfOp(lo, v).result, arith.MaxnumfOp(hi, v).result]
-
-    lo, hi = loop(0, -(-count // lanes), chunk, [zero, zero])
-    return _horizontal(lo, arith.MinnumfOp), _horizontal(hi, arith.MaxnumfOp)
-
-
-def _horizontal(v: SSAValue, combine) -> SSAValue:
-    """The lanes of a float32 vector combined left to right (a scalar)."""
-    acc = vector.ExtractOp(v, [0], f32).result
-    for lane in range(1, lanes_of(v)):
-        acc = combine(acc, vector.ExtractOp(v, [lane], f32).result).result
-    return acc
-
-
-def _select(cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
-    return arith.SelectOp(cond, a, b).result
-
-
-def _asymmetric_params(lo: SSAValue, hi: SSAValue):
-    """AsymmetricQuantizeFloats' parameters: (1/scale as float32, zero point i32, scale f32)."""
-    rmin, rmax = arith.ExtFOp(lo, f64).result, arith.ExtFOp(hi, f64).result
-    diff = arith.SubfOp(rmax, rmin).result
-    flat = arith.CmpfOp(diff, const(0.0, f64), "oeq").result
-    scale = _select(flat, const(1.0, f64), arith.DivfOp(diff, const(255.0, f64)).result)
-    lo_q = arith.DivfOp(rmin, scale).result
-    hi_q = arith.DivfOp(rmax, scale).result
-    from_min = arith.SubfOp(const(-128.0, f64), lo_q).result
-    from_max = arith.SubfOp(const(127.0, f64), hi_q).result
-    err_min = arith.AddfOp(const(128.0, f64), intrinsic("llvm.fabs.f64", [lo_q], f64)).result
-    err_max = arith.AddfOp(const(127.0, f64), intrinsic("llvm.fabs.f64", [hi_q], f64)).result
-    zp = _select(arith.CmpfOp(err_min, err_max, "olt").result, from_min, from_max)
-    zp = intrinsic("llvm.round.f64", [zp], f64)
-    zp = arith.MinimumfOp(arith.MaximumfOp(zp, const(-128.0, f64)).result, const(127.0, f64))
-    offset = _select(flat, const(0, i32), to_int(zp.result, i32))
-    scale32 = arith.TruncFOp(scale, f32).result
-    inverse = arith.DivfOp(const(1.0, f64), arith.ExtFOp(scale32, f64).result).result
-    return arith.TruncFOp(inverse, f32).result, offset, scale32
-
-
-def _symmetric_params(rng: SSAValue):
-    """SymmetricQuantizeFloats' parameters: (127/range, scale), float32; range 0 gives 1."""
-    zero = arith.CmpfOp(rng, const(0.0, f32), "oeq").result
-    safe = _select(zero, const(1.0, f32), rng)
-    scale = _select(zero, const(1.0, f32), arith.DivfOp(safe, const(127.0, f32)).result)
-    return arith.DivfOp(const(127.0, f32), safe).result, scale
-
-
 def hybrid_per_channel(call: KernelCall, w_info: TensorInfo) -> bool:
     """TFLite's hybrid conv quantizes asymmetrically when the weight scales differ."""
     scales = w_info.quant.scales
     return any(s != scales[0] for s in scales)
-
-
-@dataclass
-class HybridEpilogue(Epilogue):
-    """Hybrid: int32 sums corrected for the run-time zero point, scaled to float, bias, clamp.
-
-    out = float(acc − correction·Σw) · s_w[n] · s_x + bias[n].
-    """
-
-    out: SSAValue
-    ldc: int
-    params: SSAValue
-    """float32 [3][N]: Σw (as exact floats), s_w, bias."""
-    n: int
-    correction: SSAValue
-    """i32: the zero point the sums include (+128 with VNNI)."""
-    scale: SSAValue
-    act: str
-
-    def init(self, n0, v, tile):
-        return const(0, vtype(i32, tile.lanes))
-
-    def finish(self, n0, r, v, acc, m0, _, tile):
-        lanes, c = tile.lanes, add(n0, v * tile.lanes)
-        col_sums = to_int(vload(self.params, c, lanes), i32)
-        fix = arith.MuliOp(col_sums, splat(self.correction, lanes)).result
-        y = to_float(arith.SubiOp(acc, fix).result, f32)
-        y = arith.MulfOp(y, vload(self.params, add(self.n, c), lanes)).result
-        y = arith.MulfOp(y, splat(self.scale, lanes)).result
-        y = arith.AddfOp(y, vload(self.params, add(2 * self.n, c), lanes)).result
-        index = add(mul(add(m0, r), self.ldc), c)
-        vstore(float_activation(y, self.act), self.out, index)
 
 
 def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_info) -> Kernel:
@@ -494,13 +347,7 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
     tile = choose_tile(m, n)
     weights = int8_weights(np.asarray(w_kn, I8), None, 0, tile, vnni)
     asymmetric = hybrid_per_channel(call, w_info)
-    params = np.stack(
-        [
-            np.asarray(w_kn, np.int64).sum(axis=0).astype(F32),
-            _channel_scales(call, w_info, n),
-            _bias_or_zeros(bias, n),
-        ]
-    ).astype(F32)
+    params = hybrid_params(w_kn, _channel_scales(call, w_info, n), bias)
     direct = is_pointwise(shape) and weights.width == k
     scratch = 0 if direct else tile.mr * weights.width
     act = call.opts["fused_activation_function"]
@@ -515,7 +362,7 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
 
     def body(xs, packed, params_ref, q, *rest):
         out = rest[-1]
-        quant = emit_quantize_input(xs, q, count, asymmetric, vnni)
+        quant = emit_quantize_input(xs, 0, q, 0, count, asymmetric, vnni)
         correction = quant.offset
         if vnni:
             correction = arith.AddiOp(correction, const(128, i32)).result
@@ -524,7 +371,14 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
         else:
             pad = narrow(correction, i8)
             rows = im2col_rows(shape, q, rest[0], weights.width, pad)
-        epi = HybridEpilogue(out, n, params_ref, n, correction, quant.scale, act)
+        epi = HybridEpilogue(
+            out,
+            n,
+            params_ref,
+            n,
+            lambda _: (correction, quant.scale),
+            lambda y: float_activation(y, act),
+        )
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
     bindings = [
@@ -794,7 +648,7 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
         consts, spaces, out = rest[: len(parts.consts)], rest[len(parts.consts) : -1], rest[-1]
         source, quant = xs, None
         if hybrid:
-            quant = emit_quantize_input(xs, spaces[0], count, asymmetric=True, shifted=False)
+            quant = emit_quantize_input(xs, 0, spaces[0], 0, count, True, shifted=False)
             source = spaces[0]
         if mult > 1:
             emit_repeat_channels(source, spaces[-1], count, mult)

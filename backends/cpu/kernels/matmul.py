@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.builder import ImplicitBuilder
-from xdsl.dialects import arith, func, llvm, memref, scf, vector
+from xdsl.dialects import arith, func, llvm, math, memref, scf, vector
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     FloatAttr,
@@ -775,6 +775,181 @@ def int8_weights(w_kn: np.ndarray, bias, zp_in: int, tile: Tile, vnni: bool) -> 
     return Int8Weights(pack_i8(w_kn, tile.nr), folded_bias(bias, w_kn, zp_in), WideningProduct(), k)
 
 
+# ----------------------------------------------------------------------------- hybrid inputs
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """The parameters of a float input quantized at run time (`emit_quantize_input`)."""
+
+    offset: SSAValue
+    """The zero point (i32; 0 when symmetric)."""
+    scale: SSAValue
+    """The scale (f32)."""
+
+
+def emit_quantize_input(
+    x: SSAValue, x_at: Val, q: SSAValue, q_at: Val, count: int, asymmetric: bool, shifted: bool
+) -> Quantized:
+    """TFLite's AsymmetricQuantizeFloats / SymmetricQuantizeFloats of the `count` floats at
+    x[x_at] into q[q_at].
+
+    Bit-exact with `litec.runtime.fixedpoint`: the range in float32, the parameters in
+    double, values x·(1/scale) rounded the x86 way (round_like_tflite_x86: the leading
+    multiple of 8 values as trunc(v ± 0.5) in float32, the rest half away from zero).
+    `shifted` stores q + 128 (the unsigned VNNI operand).
+    """
+    lo, hi = _range(x, x_at, count, asymmetric)
+    if asymmetric:
+        inverse, offset, scale = _asymmetric_params(lo, hi)
+        qmin = -128
+    else:
+        inverse, scale = _symmetric_params(hi)
+        offset, qmin = const(0, i32), -127
+    head = count & ~7
+
+    def quantize(rounded: SSAValue) -> SSAValue:
+        y = arith.AddiOp(to_int(rounded, i32), splat_like(offset, rounded)).result
+        y = clamp_int(y, qmin, 127)
+        y = narrow(y, i8)
+        return shift_to_unsigned(y) if shifted else y
+
+    def head_convert(v: SSAValue) -> SSAValue:
+        scaled = arith.MulfOp(v, splat_like(inverse, v)).result
+        half = intrinsic(f"llvm.copysign.v{lanes_of(v)}f32", [const(0.5, v.type), scaled], v.type)
+        summed = arith.AddfOp(scaled, half).result
+        return quantize(intrinsic(f"llvm.trunc.v{lanes_of(v)}f32", [summed], v.type))
+
+    copy_run(x, x_at, q, q_at, head, 16, head_convert)
+
+    def tail(i):
+        scaled = arith.MulfOp(load(x, add(x_at, i)), inverse).result
+        store(quantize(intrinsic("llvm.round.f32", [scaled], f32)), q, add(q_at, i))
+        return []
+
+    loop(head, count, tail)
+    return Quantized(offset, scale)
+
+
+def splat_like(x: SSAValue, v: SSAValue) -> SSAValue:
+    """x as a vector of v's lanes when v is a vector."""
+    return splat(x, lanes_of(v)) if isinstance(v.type, VectorType) else x
+
+
+def _range(x: SSAValue, x_at: Val, count: int, asymmetric: bool) -> tuple[SSAValue, SSAValue]:
+    """(min(x, 0), max(x, 0)) for asymmetric; (unused, max |x|) for symmetric (float32)."""
+    lanes = min(16, count)
+    zero = const(0.0, vtype(f32, lanes))
+
+    def chunk(j, lo, hi):
+        v = vload(x, add(x_at, clamp_start(j, lanes, count)), lanes)
+        if not asymmetric:
+            v = intrinsic(f"llvm.fabs.v{lanes}f32", [v], v.type)
+        return [arith.MinnumfOp(lo, v).result, arith.MaxnumfOp(hi, v).result]
+
+    lo, hi = loop(0, -(-count // lanes), chunk, [zero, zero])
+    return _horizontal(lo, arith.MinnumfOp), _horizontal(hi, arith.MaxnumfOp)
+
+
+def _horizontal(v: SSAValue, combine) -> SSAValue:
+    """The lanes of a float32 vector combined left to right (a scalar)."""
+    acc = vector.ExtractOp(v, [0], f32).result
+    for lane in range(1, lanes_of(v)):
+        acc = combine(acc, vector.ExtractOp(v, [lane], f32).result).result
+    return acc
+
+
+def _select(cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+    return arith.SelectOp(cond, a, b).result
+
+
+def _asymmetric_params(lo: SSAValue, hi: SSAValue):
+    """AsymmetricQuantizeFloats' parameters: (1/scale as float32, zero point i32, scale f32)."""
+    rmin, rmax = arith.ExtFOp(lo, f64).result, arith.ExtFOp(hi, f64).result
+    diff = arith.SubfOp(rmax, rmin).result
+    flat = arith.CmpfOp(diff, const(0.0, f64), "oeq").result
+    scale = _select(flat, const(1.0, f64), arith.DivfOp(diff, const(255.0, f64)).result)
+    lo_q = arith.DivfOp(rmin, scale).result
+    hi_q = arith.DivfOp(rmax, scale).result
+    from_min = arith.SubfOp(const(-128.0, f64), lo_q).result
+    from_max = arith.SubfOp(const(127.0, f64), hi_q).result
+    err_min = arith.AddfOp(const(128.0, f64), intrinsic("llvm.fabs.f64", [lo_q], f64)).result
+    err_max = arith.AddfOp(const(127.0, f64), intrinsic("llvm.fabs.f64", [hi_q], f64)).result
+    zp = _select(arith.CmpfOp(err_min, err_max, "olt").result, from_min, from_max)
+    zp = intrinsic("llvm.round.f64", [zp], f64)
+    zp = arith.MinimumfOp(arith.MaximumfOp(zp, const(-128.0, f64)).result, const(127.0, f64))
+    offset = _select(flat, const(0, i32), to_int(zp.result, i32))
+    scale32 = arith.TruncFOp(scale, f32).result
+    inverse = arith.DivfOp(const(1.0, f64), arith.ExtFOp(scale32, f64).result).result
+    return arith.TruncFOp(inverse, f32).result, offset, scale32
+
+
+def _symmetric_params(rng: SSAValue):
+    """SymmetricQuantizeFloats' parameters: (127/range, scale), float32; range 0 gives 1."""
+    zero = arith.CmpfOp(rng, const(0.0, f32), "oeq").result
+    safe = _select(zero, const(1.0, f32), rng)
+    scale = _select(zero, const(1.0, f32), arith.DivfOp(safe, const(127.0, f32)).result)
+    return arith.DivfOp(const(127.0, f32), safe).result, scale
+
+
+@dataclass
+class HybridEpilogue(Epilogue):
+    """Hybrid: int32 sums corrected for the run-time zero point, scaled to float, bias, activation.
+
+    out = act(float(acc − correction·Σw[n]) · (s_x · s_w[n]) + bias[n]), where the
+    correction (the input's zero point, +128 with VNNI) and s_x belong to the output row:
+    `row_quant(m) -> (correction i32, s_x f32)`.
+    """
+
+    out: SSAValue
+    ldc: int
+    params: SSAValue
+    """float32 [3][N]: Σw (exact as floats), s_w, bias."""
+    n: int
+    row_quant: Callable[[Val], tuple[SSAValue, SSAValue]]
+    activation: Callable[[SSAValue], SSAValue]
+
+    def init(self, n0, v, tile):
+        return const(0, vtype(i32, tile.lanes))
+
+    def finish(self, n0, r, v, acc, m0, _, tile):
+        lanes, c = tile.lanes, add(n0, v * tile.lanes)
+        correction, scale = self.row_quant(add(m0, r))
+        col_sums = to_int(vload(self.params, c, lanes), i32)
+        fix = arith.MuliOp(col_sums, splat(correction, lanes)).result
+        y = to_float(arith.SubiOp(acc, fix).result, f32)
+        per_output = arith.MulfOp(splat(scale, lanes), vload(self.params, add(self.n, c), lanes))
+        y = arith.MulfOp(y, per_output.result).result
+        y = arith.AddfOp(y, vload(self.params, add(2 * self.n, c), lanes)).result
+        vstore(self.activation(y), self.out, add(mul(add(m0, r), self.ldc), c))
+
+
+def hybrid_params(w_kn: np.ndarray, w_scales: np.ndarray, bias) -> np.ndarray:
+    """float32 [3][N] of HybridEpilogue: Σ_k w, the weight scales, the bias (or zeros)."""
+    n = w_kn.shape[1]
+    sums = np.asarray(w_kn, np.int64).sum(axis=0).astype(F32)
+    return np.stack([sums, np.broadcast_to(w_scales, (n,)), _zeros_or(bias, n)]).astype(F32)
+
+
+def _zeros_or(bias, n: int) -> np.ndarray:
+    return np.zeros(n, F32) if bias is None else np.asarray(bias, F32)
+
+
+def applied_activation(act: str) -> Callable[[SSAValue], SSAValue]:
+    """TFLite's ApplyActivationsToVector: TANH is tanh, SIGN_BIT the sign bit as 0 / 1,
+    the ReLU family clamps (hybrid FULLY_CONNECTED)."""
+    if act == "TANH":
+        return lambda y: math.TanhOp(y).result
+    if act == "SIGN_BIT":
+
+        def sign_bit(y: SSAValue) -> SSAValue:
+            bits = arith.BitcastOp(y, like(y, i32)).result
+            return to_float(arith.ShRUIOp(bits, const(31, bits.type)).result, f32)
+
+        return sign_bit
+    return lambda y: float_activation(y, act)
+
+
 # ----------------------------------------------------------------------------- FULLY_CONNECTED
 
 
@@ -785,7 +960,8 @@ def _fc_problem(op: Operation):
 
 
 def check_fully_connected(op: Operation) -> tuple[bool, str]:
-    """FULLY_CONNECTED: constant weights; float32, or int8 with symmetric int8 weights."""
+    """FULLY_CONNECTED: constant weights; float32, int8 with symmetric int8 weights, or hybrid
+    (float32 input and output, int8 weights)."""
     call, x, w = _fc_problem(op)
     if constant(op.operands[1]) is None:
         return False, "weights computed at run time are not supported"
@@ -795,6 +971,8 @@ def check_fully_connected(op: Operation) -> tuple[bool, str]:
         return False, f"weights format {call.opts['weights_format']} is not supported"
     kind = (x.dtype, w.dtype, call.out.dtype)
     act = call.opts["fused_activation_function"]
+    if kind == (F32, I8, F32):
+        return (w.quant is not None, "the int8 weights are not quantized")
     if kind not in ((F32, F32, F32), (I8, I8, I8)):
         return False, (
             f"{x.dtype} input with {w.dtype} weights and {call.out.dtype} output is not supported"
@@ -834,6 +1012,8 @@ def fully_connected(op: Operation, symbol: str) -> Kernel:
     m = int(np.prod(x.shape)) // max(k, 1)
     bias = optional_constant(op, 2)
     act = call.opts["fused_activation_function"]
+    if w_info.dtype == I8 and x.dtype == F32:
+        return _hybrid_fc(call, symbol, m, n, k, w, bias, w_info)
     if x.dtype == F32:
         return _float_fc(symbol, m, n, k, w, bias, act)
     return _int8_fc(call, symbol, m, n, k, w, bias, w_info)
@@ -895,6 +1075,56 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
         Binding(INPUT, 0),
         *(Binding(CONST, data=c) for c in consts),
         Binding(SCRATCH, size=tile.mr * weights.width),
+        Binding(OUTPUT, 0),
+    ]
+    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+
+
+def _hybrid_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
+    """TFLite's EvalHybridDense: each row quantized at run time (BatchQuantizeFloats), int8
+    products, b + dot · s_row · s_w, then the activation applied (TANH, SIGN_BIT included)."""
+    vnni = vnni_applies(n)
+    tile = choose_tile(m, n)
+    weights = int8_weights(np.asarray(w, I8).T, None, 0, tile, vnni)
+    params = hybrid_params(np.asarray(w).T, _channel_scales(call, w_info, n), bias)
+    asymmetric = bool(call.opts["asymmetric_quantize_inputs"])
+    act = applied_activation(call.opts["fused_activation_function"])
+    width = weights.width
+    arg_types = [
+        memref_of(f32, m * k),
+        memref_of(i8, weights.packed.size),
+        memref_of(f32, params.size),
+        memref_of(i8, m * width),
+        memref_of(f32, m),
+        memref_of(i32, m),
+        memref_of(f32, m * n),
+    ]
+
+    def body(xs, packed, params_ref, q, scales, offsets, out):
+        def quantize_row(row):
+            quant = emit_quantize_input(xs, mul(row, k), q, mul(row, width), k, asymmetric, vnni)
+            store(quant.scale, scales, row)
+            store(quant.offset, offsets, row)
+            return []
+
+        loop(0, m, quantize_row)
+
+        def row_quant(row: Val) -> tuple[SSAValue, SSAValue]:
+            correction = load(offsets, row)
+            if vnni:
+                correction = arith.AddiOp(correction, const(128, i32)).result
+            return correction, load(scales, row)
+
+        epi = HybridEpilogue(out, n, params_ref, n, row_quant, act)
+        emit_gemm(m, n, k, tile, weights.product, direct_rows(q, width), packed, epi)
+
+    bindings = [
+        Binding(INPUT, 0),
+        Binding(CONST, data=weights.packed),
+        Binding(CONST, data=params),
+        Binding(SCRATCH, size=m * width),
+        Binding(SCRATCH, size=4 * m),
+        Binding(SCRATCH, size=4 * m),
         Binding(OUTPUT, 0),
     ]
     return Kernel(kernel_function(symbol, arg_types, body), bindings)
