@@ -19,10 +19,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from harness import seeded_inputs  # noqa: E402
+
 from litec.dialects.tfl_reference import Interpreter  # noqa: E402
 from litec.lowering.import_tflite import import_model  # noqa: E402
 from litec.lowering.tflite_reader import read_model  # noqa: E402
-
 from litec.models import corpus_dir  # noqa: E402
 
 DEFAULT = [

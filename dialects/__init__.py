@@ -1,10 +1,11 @@
 """Dialects litec owns: `tfl` (the import level) and, later, kernel and NPU dialects."""
 
+from xdsl.context import Context
+from xdsl.dialects.func import Func
+
 from litec.dialects.tfl import Tfl
 from litec.ir.quant import Quant
 from litec.ir.text import builtin_context
-from xdsl.context import Context
-from xdsl.dialects.func import Func
 
 
 def context() -> Context:

@@ -18,12 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from litec.dialects import tfl
-from litec.dialects.tfl_reference import KERNELS
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import UniformQuantizedType
-from litec.ir.resources import add_blob
-from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc, read_model
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -57,6 +51,13 @@ from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import OptionalDef, VarOperandDef, VarResultDef
 from xdsl.irdl.constraints import VerificationContext
 from xdsl.utils.exceptions import VerifyException
+
+from litec.dialects import tfl
+from litec.dialects.tfl_reference import KERNELS
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import UniformQuantizedType
+from litec.ir.resources import add_blob
+from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc, read_model
 
 ELEMENT_TYPES: dict[str, Attribute] = {
     "FLOAT32": f32,
@@ -287,7 +288,9 @@ class _Importer:
             self.build(desc)
         except LitecError as e:
             e.subgraph = self.subgraph
-            raise e.at(file=self.model.path, op_index=desc.index, op_name=desc.display_name) from None
+            raise e.at(
+                file=self.model.path, op_index=desc.index, op_name=desc.display_name
+            ) from None
 
     def build(self, desc: OperatorDesc) -> None:
         if desc.builtin not in IMPORT_TABLE:

@@ -22,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import tflite
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
-from litec.lowering.tflite_sparsity import densify
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 from tflite.FullyConnectedOptionsWeightsFormat import FullyConnectedOptionsWeightsFormat
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType as TflTensorType
+
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import QuantParams
+from litec.lowering.tflite_sparsity import densify
 
 MAX_TENSOR_BYTES = 1 << 32
 """Largest tensor litec accepts (4 GiB); a bigger one is a corrupted shape."""

@@ -19,12 +19,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from oracle import run_oracle  # noqa: E402
+
 from litec.dialects import tfl  # noqa: E402
 from litec.dialects.tfl_reference import KERNELS, Interpreter, random_inputs  # noqa: E402
 from litec.dialects.tfl_reference.core import make_call, source_value  # noqa: E402
 from litec.lowering.import_tflite import import_model  # noqa: E402
 from litec.lowering.tflite_reader import read_model  # noqa: E402
-from oracle import run_oracle  # noqa: E402
 
 FLOAT_RTOL = 1e-5
 """Float outputs: max |litec - TFLite| <= FLOAT_RTOL * max(1, max |TFLite|)."""

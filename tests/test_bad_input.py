@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import tflite
 from conftest import model_path
-from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from tflite_builder import Op, Subgraph, Tensor, build_model
+
+from litec.lowering.tflite_reader import read_model
 
 TIMEOUT = 60
 

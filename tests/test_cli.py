@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from conftest import model_path
 from harness import seeded_inputs
-from litec.lowering.tflite_reader import read_model
 from oracle import run_oracle
 from tflite_builder import Op, Tensor, build_model
 
 import litec
 from litec.cli import main
+from litec.lowering.tflite_reader import read_model
 
 SMALL = "kws_dscnn_int8.tflite"
 """A small int8 corpus model: every op has a reference kernel, bit-exact with TFLite."""

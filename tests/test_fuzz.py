@@ -22,12 +22,12 @@ import tflite
 from conftest import model_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from litec.ir.diagnostics import LitecError
-from litec.lowering.import_tflite import import_model
-from litec.lowering.tflite_reader import read_model_bytes
 
 import litec
 from litec.cli import inspect_json, inspect_text
+from litec.ir.diagnostics import LitecError
+from litec.lowering.import_tflite import import_model
+from litec.lowering.tflite_reader import read_model_bytes
 
 TIME_LIMIT = 10.0
 """Seconds one mutated input may take before the test calls it a hang."""

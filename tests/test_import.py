@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import corpus_models, mediapipe_models, model_path
+from xdsl.dialects import func
+
 from litec.dialects import context, tfl
 from litec.dialects.tfl_reference.core import op_index, signature
 from litec.ir.diagnostics import LitecError
@@ -11,7 +13,6 @@ from litec.ir.quant import QuantParams, UniformQuantizedType
 from litec.ir.text import parse_module, print_module
 from litec.lowering.import_tflite import IMPORT_TABLE, import_model
 from litec.lowering.tflite_reader import read_model
-from xdsl.dialects import func
 
 CUSTOM_OP_MODELS: dict[str, str] = {}
 """Models with custom ops the importer does not know: model -> the expected error."""

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import flatbuffers
 import numpy as np
-from litec.lowering.tflite_reader import options_table
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
@@ -34,6 +33,8 @@ from tflite.LSTMKernelType import LSTMKernelType
 from tflite.MirrorPadMode import MirrorPadMode
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
+
+from litec.lowering.tflite_reader import options_table
 
 SCHEMA_VERSION = 3
 
