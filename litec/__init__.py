@@ -103,4 +103,3 @@ def interpret(
 
     module = model if isinstance(model, ModuleOp) else load(model)
     return Interpreter(module).run(inputs)
-
