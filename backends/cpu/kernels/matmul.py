@@ -634,16 +634,45 @@ class Requant:
     def apply(self, x: SSAValue, c: Val) -> SSAValue:
         """int32 lanes x of channels c.. → clamped int32 results (exact)."""
         lanes = lanes_of(x)
-        vl = vtype(i64, lanes)
         if self.left:
             x = arith.ShLIOp(x, self.row(Q_LEFT, c, lanes)).result
-        wide = arith.MuliOp(sext(x, i64), sext(self.row(Q_MULT, c, lanes), i64)).result
-        wide = arith.AddiOp(wide, const(1 << 30, vl)).result
-        high = narrow(arith.ShRSIOp(wide, const(31, vl)).result, i32)
+        high = doubling_high_mul(x, self.row(Q_MULT, c, lanes))
         if self.right:
             high = rounding_shift(high, self.row(Q_RIGHT, c, lanes), self.row(Q_MASK, c, lanes))
         shifted = arith.AddiOp(high, splat(self.zero_point, lanes)).result
         return clamp_int(shifted, self.lo, self.hi)
+
+
+def doubling_high_mul(x: SSAValue, m: SSAValue) -> SSAValue:
+    """(x·m + 2^30) >> 31 per int32 lane: SaturatingRoundingDoublingHighMul (its saturation,
+    INT32_MIN², cannot happen with TFLite's multipliers).
+
+    An even number of lanes multiplies in place as 64-bit lanes: the even lanes' low halves
+    and the odd lanes' high halves (vpmuldq on x86, no widening shuffles); the even results
+    land in the low halves, the odd ones in the high halves.
+    """
+    lanes = lanes_of(x)
+    if lanes % 2:
+        wide = arith.MuliOp(sext(x, i64), sext(m, i64)).result
+        wide = arith.AddiOp(wide, const(1 << 30, wide.type)).result
+        return narrow(arith.ShRSIOp(wide, const(31, wide.type)).result, i32)
+    pairs = vtype(i64, lanes // 2)
+    xs, ms = (vector.BitcastOp(v, pairs).result for v in (x, m))
+    c32 = const(32, pairs)
+
+    def low(v):
+        return arith.ShRSIOp(arith.ShLIOp(v, c32).result, c32).result
+
+    def high(v):
+        return arith.ShRSIOp(v, c32).result
+
+    nudge = const(1 << 30, pairs)
+    even = arith.AddiOp(arith.MuliOp(low(xs), low(ms)).result, nudge).result
+    odd = arith.AddiOp(arith.MuliOp(high(xs), high(ms)).result, nudge).result
+    even = arith.AndIOp(arith.ShRUIOp(even, const(31, pairs)).result, const(0xFFFFFFFF, pairs))
+    odd = arith.AndIOp(arith.ShLIOp(odd, const(1, pairs)).result, const(-(1 << 32), pairs))
+    both_halves = arith.OrIOp(even.result, odd.result).result
+    return vector.BitcastOp(both_halves, vtype(i32, lanes)).result
 
 
 def rounding_shift(x: SSAValue, right: SSAValue, mask: SSAValue) -> SSAValue:
