@@ -6,10 +6,12 @@
 Default models: MobileNet v1/v2, fp32 and int8, from the shared corpus. For each: litec's
 compile time, artifact size, arena against its lower bound, load time and median latency;
 TFLite's median latency with its default resolver (XNNPACK) and with BUILTIN_REF (the
-reference kernels litec is bit-exact with); the ratio litec / XNNPACK. TFLite runs in a
-child process (its teardown can crash), litec in this one; every engine gets the same
-inputs, warm-up runs, then `--runs` timed runs. Prints a markdown table; `--write` also puts
-it, with the machine it ran on, into docs/performance.md.
+reference kernels litec is bit-exact with); the ratio litec / XNNPACK. TFLite runs in
+child processes (its teardown can crash), litec in this one; every engine gets the same
+inputs and warm-up runs, then the timed runs go in interleaved rounds (one run of each
+engine per round, BUILTIN_REF every tenth round) so that a change in the machine's load
+hits all engines alike. Prints a markdown table; `--write` also puts it, with the machine
+it ran on, into docs/performance.md.
 """
 
 from __future__ import annotations
@@ -48,23 +50,49 @@ WARMUP = 3
 _TFLITE_CHILD = r"""
 import json, sys, time, numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
-model, inputs, resolver, threads, runs, warmup = sys.argv[1:7]
+model, inputs, resolver, threads = sys.argv[1:5]
 kind = {"xnnpack": OpResolverType.AUTO, "ref": OpResolverType.BUILTIN_REF}[resolver]
 it = Interpreter(model_path=model, experimental_op_resolver_type=kind, num_threads=int(threads))
 it.allocate_tensors()
 data = np.load(inputs)
 for i, d in enumerate(it.get_input_details()):
     it.set_tensor(d["index"], data[f"in{i}"])
-times = []
-for k in range(int(warmup) + int(runs)):
-    t = time.perf_counter()
-    it.invoke()
-    if k >= int(warmup):
+for line in sys.stdin:                  # each line: how many runs to time
+    times = []
+    for _ in range(int(line)):
+        t = time.perf_counter()
+        it.invoke()
         times.append(time.perf_counter() - t)
-print(json.dumps(times))
-sys.stdout.flush()
-import os; os._exit(0)
+    print(json.dumps(times), flush=True)
+import os; os._exit(0)                  # skip teardown: some models double-free there
 """
+
+
+class TfliteChild:
+    """TFLite (`xnnpack` = its default resolver, or `ref`) in a child, timing runs on request."""
+
+    def __init__(self, path: Path, inputs: Path, resolver: str, threads: int):
+        self.name = f"TFLite ({resolver}) on {path.name}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _TFLITE_CHILD, str(path), str(inputs), resolver, str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def time(self, runs: int) -> list[float]:
+        """Seconds of each of `runs` runs."""
+        self.proc.stdin.write(f"{runs}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} failed (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 @dataclass
@@ -101,58 +129,51 @@ def median_ms(times: list[float]) -> float:
     return statistics.median(times) * 1e3
 
 
-def tflite_times(path: Path, inputs: Path, resolver: str, threads: int, runs: int) -> list[float]:
-    """Seconds per run of TFLite (`xnnpack` = its default resolver, or `ref`), in a child."""
-    args = [str(path), str(inputs), resolver, str(threads), str(runs), str(WARMUP)]
-    proc = subprocess.run(
-        [sys.executable, "-c", _TFLITE_CHILD, *args], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"TFLite ({resolver}) failed on {path.name}: {proc.stderr[-500:]}")
-    return json.loads(proc.stdout)
-
-
-def litec_figures(path: Path, inputs: list[np.ndarray], threads: int, runs: int, tmp: Path):
-    """(compile s, artifact bytes, arena, lower bound, load ms, run times) for litec."""
+def timed(run) -> float:
     start = time.perf_counter()
-    c = compile_model(path)
-    compile_s = time.perf_counter() - start
-    artifact = tmp / f"{path.stem}.litec"
-    artifact.write_bytes(c.artifact)
-    start = time.perf_counter()
-    model = litec.runtime.load(artifact, threads=threads)
-    load_ms = (time.perf_counter() - start) * 1e3
-    times = []
-    with model:
-        for k in range(WARMUP + runs):
-            start = time.perf_counter()
-            model.run(inputs)
-            if k >= WARMUP:
-                times.append(time.perf_counter() - start)
-    ex = c.executable
-    return compile_s, len(c.artifact), ex.arena_size, ex.arena_lower_bound, load_ms, times
+    run()
+    return time.perf_counter() - start
 
 
 def measure(path: Path, threads: int, runs: int) -> Row:
-    module = litec.load(path)
-    inputs = seeded_inputs(module)
+    """Compile and load with litec, then time the three engines in interleaved rounds."""
+    inputs = seeded_inputs(litec.load(path))
     with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "in.npz"
+        npz, artifact = Path(tmp) / "in.npz", Path(tmp) / f"{path.stem}.litec"
         np.savez(npz, **{f"in{i}": a for i, a in enumerate(inputs)})
-        compile_s, size, arena, bound, load_ms, times = litec_figures(
-            path, inputs, threads, runs, Path(tmp)
-        )
-        xnnpack = tflite_times(path, npz, "xnnpack", threads, runs)
-        ref = tflite_times(path, npz, "ref", threads, max(3, runs // 10))
+        start = time.perf_counter()
+        c = compile_model(path)
+        compile_s = time.perf_counter() - start
+        artifact.write_bytes(c.artifact)
+        start = time.perf_counter()
+        model = litec.runtime.load(artifact, threads=threads)
+        load_ms = (time.perf_counter() - start) * 1e3
+        xnnpack, ref = (TfliteChild(path, npz, r, threads) for r in ("xnnpack", "ref"))
+        times: dict[str, list[float]] = {"litec": [], "xnnpack": [], "ref": []}
+        try:
+            for _ in range(WARMUP):
+                model.run(inputs)
+            xnnpack.time(WARMUP)
+            ref.time(1)
+            for k in range(runs):
+                times["litec"].append(timed(lambda: model.run(inputs)))
+                times["xnnpack"] += xnnpack.time(1)
+                if k % 10 == 0:
+                    times["ref"] += ref.time(1)
+        finally:
+            model.close()
+            xnnpack.close()
+            ref.close()
+    ex = c.executable
     return Row(
         path.name,
-        median_ms(times),
-        median_ms(xnnpack),
-        median_ms(ref),
+        median_ms(times["litec"]),
+        median_ms(times["xnnpack"]),
+        median_ms(times["ref"]),
         compile_s,
-        size,
-        arena,
-        bound,
+        len(c.artifact),
+        ex.arena_size,
+        ex.arena_lower_bound,
         load_ms,
     )
 
@@ -176,8 +197,9 @@ def document(table: str, threads: int, runs: int) -> str:
             "",
             "Written by `python benchmarks/cpu_vs_tflite.py --write docs/performance.md`;",
             "rerun it to refresh. Latencies are medians of "
-            f"{runs} timed runs after {WARMUP} warm-up runs",
-            f"(BUILTIN_REF: {max(3, runs // 10)}), {threads} thread(s), seeded random inputs;",
+            f"{runs} timed runs after {WARMUP} warm-up runs, in",
+            f"interleaved rounds (BUILTIN_REF: every tenth round), {threads} thread(s), seeded",
+            "random inputs;",
             "TFLite is ai-edge-litert with its default resolver (XNNPACK) and with BUILTIN_REF",
             "(the reference kernels litec's int8 results are bit-exact with). Arena: the",
             "planned arena beside its lower bound (the largest total of simultaneously live",
