@@ -92,6 +92,8 @@ EDGE_DEPTHWISE = [
     ((1, 9, 9, 144), 1, (5, 5), (2, 2), (1, 1), "SAME", "NONE"),
     ((1, 6, 5, 8), 2, (3, 3), (1, 1), (1, 1), "SAME", "RELU"),
     ((1, 8, 8, 3), 3, (3, 3), (2, 2), (2, 2), "SAME", "NONE"),
+    # no interior at all: border pixels test their taps at run time
+    ((1, 12, 11, 16), 1, (3, 3), (1, 1), (6, 6), "SAME", "RELU"),
 ]
 
 EDGE_TRANSPOSED = [

@@ -522,16 +522,96 @@ def depthwise_blocks(taps: int, channels: int) -> tuple[Tile, bool]:
     return choose_tile(1, channels), False
 
 
+MAX_BORDER = 8
+"""Border rows (and columns) a depthwise kernel unrolls with their taps known at compile
+time; beyond that (huge dilations) border pixels test each tap at run time."""
+
+
+def valid_taps(pos: Val, stride: int, pad: int, kernel: int, dilation: int, size: int):
+    """The kernel offsets that fall inside the input for output position `pos` (all of them
+    when pos is only known at run time: an interior position)."""
+    if not isinstance(pos, int):
+        return list(range(kernel))
+    first = pos * stride - pad
+    return [k for k in range(kernel) if 0 <= first + k * dilation < size]
+
+
 def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) -> None:
     """Row by row, channel block by channel block, pixel by pixel: sum over the taps.
 
-    Interior pixels (whole window inside the input) run unrolled taps with the block's
-    weights loaded once per row (`preload`); border pixels test each tap.
+    Interior rows and columns run in loops; the few border rows and columns are unrolled,
+    each with the taps that fall inside the input, so no pixel tests a tap at run time.
+    Interior pixels keep the block's weights in registers (`preload`) and, for integers,
+    start from the folded zero point (`Taps.init_inside`).
     """
     win, c = shape.win, shape.channels
     (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
     rows = interior(oh, win.stride[0], win.pad[0], kh, dh, shape.height)
     cols = interior(ow, win.stride[1], win.pad[1], kw, dw, shape.width)
+    if max(oh - rows[1] + rows[0], ow - cols[1] + cols[0]) > MAX_BORDER:
+        _emit_depthwise_guarded(shape, blocks, taps, preload, rows, cols)
+        return
+    lanes, nv = blocks.lanes, blocks.nv
+
+    def weight(ky: int, kx: int, st: Val) -> SSAValue:
+        return taps.weight(add((ky * kw + kx) * c, st), lanes)
+
+    def row(b: Val, oy: Val):
+        out_row = mul(add(mul(b, oh), oy), ow)
+        ky_set = valid_taps(oy, win.stride[0], win.pad[0], kh, dh, shape.height)
+
+        def block(j):
+            c0 = clamp_start(j, blocks.nr, c)
+            starts = [add(c0, v * lanes) for v in range(nv)]
+
+            def pixel(ox: Val, weights: dict, inits: list | None):
+                kx_set = valid_taps(ox, win.stride[1], win.pad[1], kw, dw, shape.width)
+                full = inits is not None and len(ky_set) * len(kx_set) == kh * kw
+                tap = taps.tap_inside if full else taps.tap
+                accs = list(inits) if full else [taps.init(st, lanes) for st in starts]
+                y0, x0 = window_origin(shape, oy, ox)
+                for ky in ky_set:
+                    for kx in kx_set:
+                        at = shape.input_index(b, add(y0, ky * dh), add(x0, kx * dw))
+                        for v, st in enumerate(starts):
+                            w = weights.get((ky, kx, v)) or weight(ky, kx, st)
+                            accs[v] = tap(accs[v], add(at, st), w)
+                for acc, st in zip(accs, starts, strict=True):
+                    taps.finish(acc, add(mul(add(out_row, ox), c), st), st)
+                return []
+
+            for ox in range(cols[0]):
+                pixel(ox, {}, None)
+            weights = {
+                (ky, kx, v): weight(ky, kx, st)
+                for ky in ky_set
+                for kx in range(kw)
+                for v, st in enumerate(starts)
+                if preload
+            }
+            inits = [taps.init_inside(st, lanes) for st in starts] if len(ky_set) == kh else None
+            loop(cols[0], cols[1], lambda ox: pixel(ox, weights, inits))
+            for ox in range(cols[1], ow):
+                pixel(ox, {}, None)
+            return []
+
+        return loop(0, len(panel_starts(c, blocks.nr)), block)
+
+    def batch(b):
+        for oy in range(rows[0]):
+            row(b, oy)
+        loop(rows[0], rows[1], lambda oy: row(b, oy))
+        for oy in range(rows[1], oh):
+            row(b, oy)
+        return []
+
+    loop(0, shape.batch, batch)
+
+
+def _emit_depthwise_guarded(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool, rows, cols):
+    """`emit_depthwise` for many border rows or columns: border pixels test each tap."""
+    win, c = shape.win, shape.channels
+    (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
     lanes, nv = blocks.lanes, blocks.nv
 
     def weight_index(ky: Val, kx: Val, s: Val) -> Val:
