@@ -439,7 +439,11 @@ class Taps:
     def tap_inside(self, acc: SSAValue, xi: Val, w: SSAValue) -> SSAValue:
         return self.tap(acc, xi, w)
 
-    def finish(self, acc: SSAValue, oi: Val, c: Val) -> None:
+    def prepare(self, c: Val, lanes: int):
+        """Per-channel values `finish` needs, loaded once per channel block."""
+        return None
+
+    def finish(self, acc: SSAValue, oi: Val, prepared) -> None:
         raise NotImplementedError
 
 
@@ -459,7 +463,7 @@ class FloatTaps(Taps):
     def tap(self, acc, xi, w):
         return vector.FMAOp(vload(self.x, xi, lanes_of(acc)), w, acc).res
 
-    def finish(self, acc, oi, c):
+    def finish(self, acc, oi, prepared):
         vstore(float_activation(acc, self.act), self.out, oi)
 
 
@@ -479,7 +483,8 @@ class IntTaps(Taps):
     """int32 Σ over the taps of each channel's weights."""
     zero_point: SSAValue
     """i32 scalar."""
-    finish_int: Callable[[SSAValue, Val, Val], None]
+    prepare_int: Callable[[Val, int], object]
+    finish_int: Callable[[SSAValue, Val, object], None]
 
     def init(self, c, lanes):
         if self.bias is None:
@@ -499,8 +504,11 @@ class IntTaps(Taps):
         x = sext(vload(self.x, xi, lanes_of(acc)), i32)
         return arith.AddiOp(acc, arith.MuliOp(x, w).result).result
 
-    def finish(self, acc, oi, c):
-        self.finish_int(acc, oi, c)
+    def prepare(self, c, lanes):
+        return self.prepare_int(c, lanes)
+
+    def finish(self, acc, oi, prepared):
+        self.finish_int(acc, oi, prepared)
 
 
 def interior(out: int, stride: int, pad: int, kernel: int, dilation: int, size: int):
@@ -563,6 +571,7 @@ def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) ->
         def block(j):
             c0 = clamp_start(j, blocks.nr, c)
             starts = [add(c0, v * lanes) for v in range(nv)]
+            prepared = [taps.prepare(st, lanes) for st in starts]
 
             def pixel(ox: Val, weights: dict, inits: list | None):
                 kx_set = valid_taps(ox, win.stride[1], win.pad[1], kw, dw, shape.width)
@@ -576,8 +585,8 @@ def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) ->
                         for v, st in enumerate(starts):
                             w = weights.get((ky, kx, v)) or weight(ky, kx, st)
                             accs[v] = tap(accs[v], add(at, st), w)
-                for acc, st in zip(accs, starts, strict=True):
-                    taps.finish(acc, add(mul(add(out_row, ox), c), st), st)
+                for acc, st, pre in zip(accs, starts, prepared, strict=True):
+                    taps.finish(acc, add(mul(add(out_row, ox), c), st), pre)
                 return []
 
             for ox in range(cols[0]):
@@ -623,10 +632,11 @@ def _emit_depthwise_guarded(shape: ConvShape, blocks: Tile, taps: Taps, preload:
         def block(j):
             c0 = clamp_start(j, blocks.nr, c)
             starts = [add(c0, v * lanes) for v in range(nv)]
+            prepared = [taps.prepare(st, lanes) for st in starts]
 
             def store(accs, ox):
-                for acc, st in zip(accs, starts, strict=True):
-                    taps.finish(acc, add(mul(add(out_row, ox), c), st), st)
+                for acc, st, pre in zip(accs, starts, prepared, strict=True):
+                    taps.finish(acc, add(mul(add(out_row, ox), c), st), pre)
 
             def border_pixel(ox):
                 y0, x0 = window_origin(shape, oy, ox)
@@ -772,24 +782,26 @@ def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> D
         def int8_taps(src, refs, out, _):
             rq = requant(refs[2])
 
-            def finish(acc, oi, ch):
-                vstore(narrow(rq.apply(acc, ch), i8), out, oi)
+            def finish(acc, oi, rows):
+                vstore(narrow(rq.apply(acc, rows), i8), out, oi)
 
             zero = load(refs[2], Q_INPUT_ZERO * c)
-            return IntTaps(src, refs[0], refs[2], refs[1], zero, finish)
+            return IntTaps(src, refs[0], refs[2], refs[1], zero, rq.channels, finish)
 
         return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, i32], int8_taps)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
 
     def hybrid_taps(src, refs, out, quant: Quantized):
-        def finish(acc, oi, ch):
-            lanes = lanes_of(acc)
+        def prepare(ch, lanes):
             scale = arith.MulfOp(vload(refs[2], ch, lanes), splat(quant.scale, lanes)).result
-            y = arith.MulfOp(to_float(acc, f32), scale).result
-            y = arith.AddfOp(y, vload(refs[2], add(c, ch), lanes)).result
-            vstore(float_activation(y, act), out, oi)
+            return scale, vload(refs[2], add(c, ch), lanes)
 
-        return IntTaps(src, refs[0], None, refs[1], quant.offset, finish)
+        def finish(acc, oi, prepared):
+            scale, bias_vector = prepared
+            y = arith.MulfOp(to_float(acc, f32), scale).result
+            vstore(float_activation(arith.AddfOp(y, bias_vector).result, act), out, oi)
+
+        return IntTaps(src, refs[0], None, refs[1], quant.offset, prepare, finish)
 
     return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, f32], hybrid_taps)
 
@@ -940,7 +952,8 @@ def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
         rq = requant(params)
 
         def finish(acc, oi, ch):
-            vstore(narrow(rq.apply(acc, ch), i8), out, oi)
+            rows = rq.channels(ch, lanes_of(acc))
+            vstore(narrow(rq.apply(acc, rows), i8), out, oi)
 
         emit_gather(t, spread, params, finish)
 

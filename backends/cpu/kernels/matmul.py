@@ -477,7 +477,7 @@ class WideningProduct(Product):
 class Epilogue:
     """What a tile starts from and what happens to it after the k loop."""
 
-    def columns(self, n0: Val):
+    def columns(self, n0: Val, tile: Tile):
         """Per-panel values (loaded once per panel); passed back to init and finish."""
         return n0
 
@@ -506,7 +506,7 @@ def emit_gemm(
 
         def panel(p):
             n0 = clamp_start(p, tile.nr, n)
-            cols = epi.columns(n0)
+            cols = epi.columns(n0, tile)
             inits = [epi.init(cols, v, tile) for _ in range(tile.mr) for v in range(tile.nv)]
             base = mul(p, panel_size)
 
@@ -631,15 +631,19 @@ class Requant:
     def row(self, which: int, c: Val, lanes: int) -> SSAValue:
         return vload(self.params, add(which * self.n, c), lanes)
 
-    def apply(self, x: SSAValue, c: Val) -> SSAValue:
-        """int32 lanes x of channels c.. → clamped int32 results (exact)."""
-        lanes = lanes_of(x)
+    def channels(self, c: Val, lanes: int) -> dict[int, SSAValue]:
+        """The per-channel rows `apply` needs for channels c.., loaded (once per block)."""
+        rows = [Q_MULT] + [Q_LEFT] * self.left + [Q_RIGHT, Q_MASK] * self.right
+        return {row: self.row(row, c, lanes) for row in rows}
+
+    def apply(self, x: SSAValue, rows: dict[int, SSAValue]) -> SSAValue:
+        """int32 lanes x → clamped int32 results (exact), with the rows of `channels`."""
         if self.left:
-            x = arith.ShLIOp(x, self.row(Q_LEFT, c, lanes)).result
-        high = doubling_high_mul(x, self.row(Q_MULT, c, lanes))
+            x = arith.ShLIOp(x, rows[Q_LEFT]).result
+        high = doubling_high_mul(x, rows[Q_MULT])
         if self.right:
-            high = rounding_shift(high, self.row(Q_RIGHT, c, lanes), self.row(Q_MASK, c, lanes))
-        shifted = arith.AddiOp(high, splat(self.zero_point, lanes)).result
+            high = rounding_shift(high, rows[Q_RIGHT], rows[Q_MASK])
+        shifted = arith.AddiOp(high, splat(self.zero_point, lanes_of(x))).result
         return clamp_int(shifted, self.lo, self.hi)
 
 
@@ -706,18 +710,24 @@ def narrow(x: SSAValue, elem: Attribute) -> SSAValue:
 
 @dataclass
 class QuantizedEpilogue(Epilogue):
-    """int8 from int32 sums: start from the folded bias, requantize (Q31), store bytes."""
+    """int8 from int32 sums: start from the folded bias, requantize (Q31), store bytes.
+
+    The panel's per-channel rows are loaded once per panel (`columns`)."""
 
     out: SSAValue
     ldc: int
     requant: Requant
     offset: Val = 0
 
-    def init(self, n0, v, tile):
-        return self.requant.row(Q_BIAS, add(n0, v * tile.lanes), tile.lanes)
+    def columns(self, n0, tile):
+        rq = self.requant
+        return n0, [rq.channels(add(n0, v * tile.lanes), tile.lanes) for v in range(tile.nv)]
 
-    def finish(self, n0, r, v, acc, m0, _, tile):
-        y = self.requant.apply(acc, add(n0, v * tile.lanes))
+    def init(self, cols, v, tile):
+        return self.requant.row(Q_BIAS, add(cols[0], v * tile.lanes), tile.lanes)
+
+    def finish(self, cols, r, v, acc, m0, n0, tile):
+        y = self.requant.apply(acc, cols[1][v])
         vstore(narrow(y, i8), self.out, out_index(self.ldc, m0, r, n0, v, tile, self.offset))
 
 
