@@ -163,14 +163,17 @@ def im2col_rows(
 ) -> Rows:
     """Rows of patches [KH][KW][C] per output pixel, packed into scratch rows of `width`.
 
-    Taps outside the input are filled with `pad`; `convert` maps copied vectors.
+    Taps outside the input are filled with `pad`; `convert` maps copied vectors. A kernel
+    row that lies wholly inside the input (undilated across) is one contiguous run.
     """
     (kh, kw), (dh, dw), c = shape.win.kernel, shape.win.dilation, shape.channels
     lanes = 64 if pad.type == i8 else 16
+    span = (kw - 1) * dw + 1
 
     def fill_row(m: Val, d: Val) -> None:
         b, oy, ox = pixel_of(shape, m)
         y0, x0 = window_origin(shape, oy, ox)
+        row_inside = below(x0, shape.width - span + 1) if span <= shape.width else None
 
         def tap_row(ky):
             iy = add(y0, mul(ky, dh))
@@ -191,7 +194,18 @@ def im2col_rows(
                 when(both(row_ok, below(ix, shape.width)), copy, fill)
                 return []
 
-            loop(0, kw, tap)
+            def whole_row():
+                at = shape.input_index(b, iy, x0)
+                copy_run(x, at, scratch, add(d, mul(ky, kw * c)), kw * c, lanes, convert)
+                return []
+
+            def by_tap():
+                return loop(0, kw, tap)
+
+            if dw == 1 and kw > 1 and row_inside is not None:
+                when(both(row_ok, row_inside), whole_row, by_tap)
+            else:
+                by_tap()
             return []
 
         loop(0, kh, tap_row)
