@@ -25,6 +25,7 @@ from cpu_kernel_check import check_model_ops
 from test_ref_conv import (
     VARIANTS,
     ModelWriter,
+    Variant,
     batch_matmul_model,
     conv_model,
     depthwise_model,
@@ -108,29 +109,37 @@ EDGE_FULLY_CONNECTED = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["float", "int8"])
+@pytest.mark.parametrize("variant", ["float", "int8", "uint8"])
 def test_conv_edges(variant, tmp_path):
     path = conv_model(ModelWriter(VARIANTS[variant]), tmp_path, EDGE_CONVS)
     assert_native_matches(path, len(EDGE_CONVS))
 
 
-@pytest.mark.parametrize("variant", ["float", "int8"])
+@pytest.mark.parametrize("variant", ["float", "int8", "uint8"])
 def test_depthwise_edges(variant, tmp_path):
     path = depthwise_model(ModelWriter(VARIANTS[variant]), tmp_path, EDGE_DEPTHWISE)
     assert_native_matches(path, len(EDGE_DEPTHWISE))
 
 
-@pytest.mark.parametrize("variant", ["float", "int8"])
+@pytest.mark.parametrize("variant", ["float", "int8", "uint8"])
 def test_transpose_conv_edges(variant, tmp_path):
     path = transpose_conv_model(ModelWriter(VARIANTS[variant]), tmp_path, EDGE_TRANSPOSED)
     assert_native_matches(path, len(EDGE_TRANSPOSED))
 
 
-@pytest.mark.parametrize("variant", ["float", "int8"])
+@pytest.mark.parametrize("variant", ["float", "int8", "uint8"])
 def test_fully_connected_edges(variant, tmp_path):
     path = fully_connected_model(
         ModelWriter(VARIANTS[variant]), tmp_path, cases=EDGE_FULLY_CONNECTED
     )
+    assert_native_matches(path, len(EDGE_FULLY_CONNECTED))
+
+
+def test_fully_connected_int8_weight_zero_point(tmp_path):
+    """Per-tensor int8 weights may have a zero point in FULLY_CONNECTED: centred weights
+    that no longer fit int8 take the widening product."""
+    variant = Variant("INT8", "INT8", False, "INT32", w_zero_point=9)
+    path = fully_connected_model(ModelWriter(variant), tmp_path, cases=EDGE_FULLY_CONNECTED)
     assert_native_matches(path, len(EDGE_FULLY_CONNECTED))
 
 
@@ -140,11 +149,16 @@ def test_batch_matmul_cases(variant, tmp_path):
     assert_native_matches(batch_matmul_model(variant, tmp_path), 5)
 
 
-def test_int8_widening_kernels(tmp_path, monkeypatch):
-    """The portable int8 product (no VNNI) on the same edge cases."""
+@pytest.mark.parametrize("variant", ["int8", "uint8"])
+def test_widening_kernels(variant, tmp_path, monkeypatch):
+    """The portable integer product (no VNNI) on the same edge cases."""
     monkeypatch.setattr(packing, "USE_VNNI", False)
-    path = conv_model(ModelWriter(VARIANTS["int8"]), tmp_path, EDGE_CONVS[:3])
+    path = conv_model(ModelWriter(VARIANTS[variant]), tmp_path, EDGE_CONVS[:3])
     assert_native_matches(path, 3)
+    path = fully_connected_model(
+        ModelWriter(VARIANTS[variant]), tmp_path, cases=EDGE_FULLY_CONNECTED
+    )
+    assert_native_matches(path, len(EDGE_FULLY_CONNECTED))
 
 
 @pytest.mark.parametrize("variant", ["hybrid", "hybrid_per_tensor"])

@@ -64,7 +64,6 @@ from litec.backends.cpu.kernels.matmul import (
     float_activation,
     hybrid_params,
     int8_rows,
-    int8_weights,
     ix,
     kernel_function,
     lanes_of,
@@ -76,9 +75,9 @@ from litec.backends.cpu.kernels.matmul import (
     optional_constant,
     packed_rows,
     q31_params,
+    quantized_weights,
     rem,
     runtime_operand,
-    sext,
     shift_to_unsigned,
     splat,
     store,
@@ -88,10 +87,16 @@ from litec.backends.cpu.kernels.matmul import (
     vstore,
     vtype,
     when,
+    widen,
 )
-from litec.backends.cpu.kernels.packing import F32, I8, constant, pack_f32, panel_starts
+from litec.backends.cpu.kernels.packing import F32, I8, U8, constant, pack_f32, panel_starts
 from litec.dialects.tfl_reference.common import Window, quantized_activation_range
-from litec.dialects.tfl_reference.conv import _channel_scales, _conv_multipliers, _window
+from litec.dialects.tfl_reference.conv import (
+    _channel_scales,
+    _conv_multipliers,
+    _weights_zero_point,
+    _window,
+)
 from litec.dialects.tfl_reference.core import KernelCall, TensorInfo, make_call
 from litec.dialects.tfl_reference.mediapipe import transpose_conv_params
 
@@ -129,9 +134,11 @@ def check_types(call: KernelCall, x: TensorInfo, w: TensorInfo) -> str | None:
     kind = (x.dtype, w.dtype, call.out.dtype)
     if kind == (F32, F32, F32):
         return None
-    if kind == (I8, I8, I8):
+    if kind in ((I8, I8, I8), (U8, U8, U8)):
         if w.quant is None or x.quant is None or call.out.quant is None:
             return "quantized tensors need quantization parameters"
+        if x.dtype == U8 and len(w.quant.scales) > 1:
+            return "uint8 kernels need per-tensor weights"
         return None
     if kind == (F32, I8, F32):
         if w.quant is None:
@@ -248,7 +255,7 @@ def conv_2d(op: Operation, symbol: str) -> Kernel:
     shape = conv_shape(call, x, w.shape[1:3], call.out.shape[1:3])
     w_kn = w.reshape(w.shape[0], -1).T
     bias = optional_constant(op, 2)
-    if x.dtype == I8:
+    if x.dtype in (I8, U8):
         return _int8_conv(call, symbol, shape, w_kn, bias, w_info)
     if w_info.dtype == I8:
         return _hybrid_conv(call, symbol, shape, w_kn, bias, w_info)
@@ -306,17 +313,24 @@ def conv_requant(call: KernelCall, x: TensorInfo, folded: np.ndarray):
     return params, requant
 
 
+def centred_weights(x: TensorInfo, w_info: TensorInfo, w) -> np.ndarray:
+    """Integer weights minus the zero point a convolution applies (uint8 kernels only)."""
+    return np.asarray(w, np.int64) - _weights_zero_point(x, w_info)
+
+
 def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_info) -> Kernel:
+    """int8 / uint8 CONV_2D: packed rows (+128 for int8 on VNNI), Q31 requantization."""
     x = call.inputs[0]
     m, (k, n) = shape.out_pixels, w_kn.shape
-    vnni = vnni_applies(n)
     tile = choose_tile(m, n)
-    weights = int8_weights(np.asarray(w_kn, I8), bias, x.zero_point, tile, vnni)
+    centred = centred_weights(x, w_info, w_kn)
+    unsigned = x.dtype == U8
+    weights = quantized_weights(centred, bias, x.zero_point, tile, vnni_applies(n), unsigned)
     params, requant = conv_requant(call, x, weights.bias)
     scratch = tile.mr * weights.width
     arg_types = [
         memref_of(i8, int(np.prod(x.shape))),
-        memref_of(i8, weights.packed.size),
+        memref_of(weights.elem, weights.packed.size),
         memref_of(i32, params.size),
         memref_of(i8, scratch),
         memref_of(i8, m * n),
@@ -324,12 +338,12 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
 
     def body(xs, packed, params_ref, scratch_ref, out):
         if is_pointwise(shape):
-            rows = int8_rows(xs, k, scratch_ref, weights.width, vnni)
+            rows = int8_rows(xs, k, scratch_ref, weights.width, weights.shift)
         else:
             zero = load(params_ref, Q_INPUT_ZERO * n)
-            if vnni:
+            if weights.shift:
                 zero = arith.AddiOp(zero, const(128, i32)).result
-            convert = shift_to_unsigned if vnni else None
+            convert = shift_to_unsigned if weights.shift else None
             rows = im2col_rows(shape, xs, scratch_ref, weights.width, narrow(zero, i8), convert)
         epi = QuantizedEpilogue(out, n, requant(params_ref))
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
@@ -357,9 +371,9 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
     x = call.inputs[0]
     m, (k, n) = shape.out_pixels, w_kn.shape
     count = int(np.prod(x.shape))
-    vnni = vnni_applies(n)
     tile = choose_tile(m, n)
-    weights = int8_weights(np.asarray(w_kn, I8), None, 0, tile, vnni)
+    weights = quantized_weights(np.asarray(w_kn, np.int64), None, 0, tile, vnni_applies(n))
+    vnni = weights.shift
     asymmetric = hybrid_per_channel(call, w_info)
     params = hybrid_params(w_kn, _channel_scales(call, w_info, n), bias)
     direct = is_pointwise(shape) and weights.width == k
@@ -499,6 +513,8 @@ class IntTaps(Taps):
     """i32 scalar."""
     prepare_int: Callable[[Val, int], object]
     finish_int: Callable[[SSAValue, Val, object], None]
+    unsigned: bool = False
+    """uint8 input values."""
 
     def init(self, c, lanes):
         if self.bias is None:
@@ -511,11 +527,13 @@ class IntTaps(Taps):
 
     def tap(self, acc, xi, w):
         lanes = lanes_of(acc)
-        x = arith.SubiOp(sext(vload(self.x, xi, lanes), i32), splat(self.zero_point, lanes))
+        x = arith.SubiOp(
+            widen(vload(self.x, xi, lanes), self.unsigned), splat(self.zero_point, lanes)
+        )
         return arith.AddiOp(acc, arith.MuliOp(x.result, w).result).result
 
     def tap_inside(self, acc, xi, w):
-        x = sext(vload(self.x, xi, lanes_of(acc)), i32)
+        x = widen(vload(self.x, xi, lanes_of(acc)), self.unsigned)
         return arith.AddiOp(acc, arith.MuliOp(x, w).result).result
 
     def prepare(self, c, lanes):
@@ -739,7 +757,7 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
     hybrid = x.dtype == F32 and w_info.dtype == I8
     parts = _depthwise_parts(call, w_info, w, optional_constant(op, 2), shape.channels)
     count = int(np.prod(x.shape))
-    source_elem = i8 if x.dtype == I8 or hybrid else f32
+    source_elem = f32 if x.dtype == F32 and not hybrid else i8
     scratch = ([count] if hybrid else []) + ([count * mult] if mult > 1 else [])
     arg_types = [
         memref_of(f32 if x.dtype == F32 else i8, count),
@@ -788,9 +806,9 @@ def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> D
             [f32, f32],
             lambda src, refs, out, _: FloatTaps(src, refs[0], refs[1], out, act),
         )
-    weights = np.asarray(w, np.int32).reshape(-1, c)
+    weights = centred_weights(x, w_info, w).astype(np.int32).reshape(-1, c)
     sums = weights.sum(axis=0, dtype=np.int32)
-    if x.dtype == I8:
+    if x.dtype != F32:
         params, requant = conv_requant(call, x, _bias_or_zeros(bias, c, np.int64))
 
         def int8_taps(src, refs, out, _):
@@ -800,7 +818,8 @@ def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> D
                 vstore(narrow(rq.apply(acc, rows), i8), out, oi)
 
             zero = load(refs[2], Q_INPUT_ZERO * c)
-            return IntTaps(src, refs[0], refs[2], refs[1], zero, rq.channels, finish)
+            taps = IntTaps(src, refs[0], refs[2], refs[1], zero, rq.channels, finish)
+            return replace(taps, unsigned=x.dtype == U8)
 
         return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, i32], int8_taps)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
@@ -928,11 +947,13 @@ def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
         consts = [pack_f32(np.asarray(w_kn, F32), tile.nr), _bias_or_zeros(t.bias, o)]
         elems, scratch = [f32, f32], [(f32, m * n_spread)]
     else:
-        vnni = vnni_applies(n_spread)
-        weights = int8_weights(np.asarray(w_kn, I8), None, x.zero_point, tile, vnni)
+        centred = centred_weights(x, call.inputs[1], w_kn)
+        weights = quantized_weights(
+            centred, None, x.zero_point, tile, vnni_applies(n_spread), x.dtype == U8
+        )
         params, requant = conv_requant(call, x, _bias_or_zeros(t.bias, o, np.int64))
         consts = [weights.packed, weights.bias, params]
-        elems = [i8, i32, i32]
+        elems = [weights.elem, i32, i32]
         scratch = [(i32, m * n_spread), (i8, tile.mr * weights.width)]
     io = f32 if x.dtype == F32 else i8
     arg_types = [
@@ -960,7 +981,7 @@ def _emit_transposed(t: Transposed, symbol: str, input_index: int) -> Kernel:
         emit_gather(t, spread, bias, finish)
 
     def int8_body(xs, packed, start, params, spread, rows_space, out):
-        rows = int8_rows(xs, c, rows_space, weights.width, vnni)
+        rows = int8_rows(xs, c, rows_space, weights.width, weights.shift)
         first = RawEpilogue(spread, n_spread, start)
         emit_gemm(m, n_spread, c, tile, weights.product, rows, packed, first)
         rq = requant(params)

@@ -63,6 +63,7 @@ from litec.backends.cpu.kernels.packing import (
     F32,
     I8,
     I32,
+    U8,
     constant,
     folded_bias,
     pack_f32,
@@ -260,6 +261,13 @@ def sext(x: SSAValue, elem: Attribute) -> SSAValue:
     return llvm.SExtOp(x, like(x, elem)).res
 
 
+def widen(x: SSAValue, unsigned: bool) -> SSAValue:
+    """int8 (or uint8 when `unsigned`) values, scalar or vector, as int32."""
+    if unsigned:
+        return llvm.ZExtOp(x, like(x, i32)).res
+    return sext(x, i32)
+
+
 def to_float(x: SSAValue, elem: Attribute) -> SSAValue:
     """Signed integer to float (scalars or vectors)."""
     return llvm.SIToFPOp(x, like(x, elem)).result
@@ -453,9 +461,11 @@ class VnniProduct(Product):
 
 @dataclass
 class WideningProduct(Product):
-    """Integers widened to int32: acc += (A[r][k] − a_zero) · B (B int8, or int32 centred)."""
+    """Integers widened to int32: acc += (A[r][k] − a_zero) · B (B int8, or int32 centred);
+    A is int8, or uint8 when `unsigned`."""
 
     a_zero: SSAValue | None = None
+    unsigned: bool = False
 
     def step(self, a, b, base, kk, tile, accs):
         w = []
@@ -464,7 +474,7 @@ class WideningProduct(Product):
             w.append(raw if elem_of(b) == i32 else sext(raw, i32))
         out = []
         for r in range(tile.mr):
-            x = sext(load(a.ref, add(a.bases[r], mul(kk, a.kstride))), i32)
+            x = widen(load(a.ref, add(a.bases[r], mul(kk, a.kstride))), self.unsigned)
             if self.a_zero is not None:
                 x = arith.SubiOp(x, self.a_zero).result
             xs = splat(x, tile.lanes)
@@ -774,10 +784,10 @@ def shift_to_unsigned(v: SSAValue) -> SSAValue:
     return arith.AddiOp(v, const(-128, v.type)).result
 
 
-def int8_rows(src: SSAValue, k: int, scratch: SSAValue, width: int, vnni: bool) -> Rows:
-    """Rows of k int8 values packed into scratch rows of `width`: shifted to unsigned for
-    VNNI, copied as they are for the widening product."""
-    convert = shift_to_unsigned if vnni else None
+def int8_rows(src: SSAValue, k: int, scratch: SSAValue, width: int, shift: bool) -> Rows:
+    """Rows of k 8-bit values packed into scratch rows of `width`, shifted by +128 when
+    `shift` (int8 for VNNI), copied as they are otherwise."""
+    convert = shift_to_unsigned if shift else None
 
     def copy_row(m: Val, d: Val) -> None:
         copy_run(src, mul(m, k), scratch, d, k, 64, convert)
@@ -791,27 +801,37 @@ def vnni_applies(n: int) -> bool:
 
 
 @dataclass(frozen=True)
-class Int8Weights:
-    """Constant int8 weights [K][N] packed for the chosen int8 product, with its folded bias."""
+class QuantWeights:
+    """Constant integer weights [K][N] packed for the chosen product, with the folded bias."""
 
     packed: np.ndarray
     bias: np.ndarray
     product: Product
     width: int
     """Length of a packed row of A (K, or K padded to a multiple of 4 for VNNI)."""
+    shift: bool
+    """Whether A's rows are packed shifted by +128 (int8 input, VNNI's unsigned operand)."""
+
+    @property
+    def elem(self) -> Attribute:
+        return i32 if self.packed.dtype == I32 else i8
 
 
-def int8_weights(w_kn: np.ndarray, bias, zp_in: int, tile: Tile, vnni: bool) -> Int8Weights:
-    """Pack int8 weights and fold the input zero point (and VNNI's +128) into the bias."""
+def quantized_weights(w_kn, bias, zp_in: int, tile: Tile, vnni: bool, unsigned: bool = False):
+    """Pack centred integer weights (w − zp_w) for VNNI when they fit int8 (an int8 input
+    shifted by +128, a uint8 input as it is), else for the widening product; fold the input
+    zero point (and the shift) into the bias. Returns `QuantWeights`."""
     k = w_kn.shape[0]
-    if vnni:
-        return Int8Weights(
-            pack_vnni(w_kn, tile.nr),
-            folded_bias(bias, w_kn, 128 + zp_in),
-            VnniProduct(),
-            padded_depth(k),
-        )
-    return Int8Weights(pack_i8(w_kn, tile.nr), folded_bias(bias, w_kn, zp_in), WideningProduct(), k)
+    fits = w_kn.size == 0 or (w_kn.min() >= -128 and w_kn.max() <= 127)
+    if vnni and fits:
+        shift = not unsigned
+        offset = zp_in + 128 * shift
+        packed = pack_vnni(np.asarray(w_kn, I8), tile.nr)
+        bias = folded_bias(bias, w_kn, offset)
+        return QuantWeights(packed, bias, VnniProduct(), padded_depth(k), shift)
+    packed = pack_i8(w_kn, tile.nr) if fits else pack_i8(w_kn, tile.nr, I32)
+    bias = folded_bias(bias, w_kn, zp_in)
+    return QuantWeights(packed, bias, WideningProduct(unsigned=unsigned), k, False)
 
 
 # ----------------------------------------------------------------------------- hybrid inputs
@@ -999,7 +1019,7 @@ def _fc_problem(op: Operation):
 
 
 def check_fully_connected(op: Operation) -> tuple[bool, str]:
-    """FULLY_CONNECTED: constant weights; float32, int8 with symmetric int8 weights, or hybrid
+    """FULLY_CONNECTED: constant weights; float32, int8, uint8 (per-tensor weights), or hybrid
     (float32 input and output, int8 weights)."""
     call, x, w = _fc_problem(op)
     if constant(op.operands[1]) is None:
@@ -1012,14 +1032,14 @@ def check_fully_connected(op: Operation) -> tuple[bool, str]:
     act = call.opts["fused_activation_function"]
     if kind == (F32, I8, F32):
         return (w.quant is not None, "the int8 weights are not quantized")
-    if kind not in ((F32, F32, F32), (I8, I8, I8)):
+    if kind not in ((F32, F32, F32), (I8, I8, I8), (U8, U8, U8)):
         return False, (
             f"{x.dtype} input with {w.dtype} weights and {call.out.dtype} output is not supported"
         )
     if act not in CLAMPING_ACTIVATIONS:
         return False, f"fused activation {act} is not supported"
-    if x.dtype == I8 and len(w.quant.scales) == 1 and w.zero_point != 0:
-        return False, "int8 weights with a nonzero zero point are not supported"
+    if x.dtype == U8 and len(w.quant.scales) > 1:
+        return False, "uint8 FULLY_CONNECTED needs per-tensor weights"
     return True, "supported"
 
 
@@ -1088,16 +1108,19 @@ def _float_fc(symbol, m, n, k, w, bias, act) -> Kernel:
 
 
 def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
+    """int8 / uint8 FULLY_CONNECTED: weights centred by their (per-tensor) zero point."""
     x, out = call.inputs[0], call.out
-    vnni = vnni_applies(n)
     tile = choose_tile(m, n)
-    weights = int8_weights(np.asarray(w, I8).T, bias, x.zero_point, tile, vnni)
+    w_zero = w_info.zero_point if len(w_info.quant.scales) == 1 else 0
+    centred = np.asarray(w, np.int64).T - w_zero
+    unsigned = x.dtype == U8
+    weights = quantized_weights(centred, bias, x.zero_point, tile, vnni_applies(n), unsigned)
     scales = _channel_scales(call, w_info, n).astype(np.float64)
     effective = np.float64(x.scale) * scales / np.float64(out.scale)
     lo, hi = quantized_activation_range(call.opts["fused_activation_function"], out)
     start = np.concatenate([weights.bias, np.array([out.zero_point, lo, hi], np.int32)])
     consts = [weights.packed, start, effective]
-    elems = [i8, i32, f64]
+    elems = [weights.elem, i32, f64]
     arg_types = [
         memref_of(i8, m * k),
         *(memref_of(e, c.size) for e, c in zip(elems, consts, strict=True)),
@@ -1106,7 +1129,7 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
     ]
 
     def body(xs, packed, bias_ref, scale_ref, scratch, out_ref):
-        rows = int8_rows(xs, k, scratch, weights.width, vnni)
+        rows = int8_rows(xs, k, scratch, weights.width, weights.shift)
         epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, n)
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
@@ -1122,9 +1145,9 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
 def _hybrid_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
     """TFLite's EvalHybridDense: each row quantized at run time (BatchQuantizeFloats), int8
     products, b + dot · s_row · s_w, then the activation applied (TANH, SIGN_BIT included)."""
-    vnni = vnni_applies(n)
     tile = choose_tile(m, n)
-    weights = int8_weights(np.asarray(w, I8).T, None, 0, tile, vnni)
+    weights = quantized_weights(np.asarray(w, np.int64).T, None, 0, tile, vnni_applies(n))
+    shift = weights.shift
     params = hybrid_params(np.asarray(w).T, _channel_scales(call, w_info, n), bias)
     asymmetric = bool(call.opts["asymmetric_quantize_inputs"])
     act = applied_activation(call.opts["fused_activation_function"])
@@ -1141,7 +1164,7 @@ def _hybrid_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -
 
     def body(xs, packed, params_ref, q, scales, offsets, out):
         def quantize_row(row):
-            quant = emit_quantize_input(xs, mul(row, k), q, mul(row, width), k, asymmetric, vnni)
+            quant = emit_quantize_input(xs, mul(row, k), q, mul(row, width), k, asymmetric, shift)
             store(quant.scale, scales, row)
             store(quant.offset, offsets, row)
             return []
@@ -1150,7 +1173,7 @@ def _hybrid_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -
 
         def row_quant(row: Val) -> tuple[SSAValue, SSAValue]:
             correction = load(offsets, row)
-            if vnni:
+            if shift:
                 correction = arith.AddiOp(correction, const(128, i32)).result
             return correction, load(scales, row)
 

@@ -25,7 +25,7 @@ from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS
 from litec.dialects.tfl_reference.core import make_call, source_value
 
-F32, I8, I32 = np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.int32)
+F32, I8, U8, I32 = (np.dtype(t) for t in (np.float32, np.int8, np.uint8, np.int32))
 
 
 FOLDED = (tfl.DequantizeOp, tfl.DensifyOp)
@@ -63,10 +63,11 @@ def pack_f32(w_kn: np.ndarray, nr: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(panels), dtype=F32).ravel()
 
 
-def pack_i8(w_kn: np.ndarray, nr: int) -> np.ndarray:
-    """int8 weights [K][N] as panels [P][K][nr] (flat), for the widening kernel."""
+def pack_i8(w_kn: np.ndarray, nr: int, dtype=I8) -> np.ndarray:
+    """Integer weights [K][N] as panels [P][K][nr] (flat) for the widening kernel: int8, or
+    int32 for centred uint8 weights that do not fit int8."""
     panels = [w_kn[:, s : s + nr] for s in panel_starts(w_kn.shape[1], nr)]
-    return np.ascontiguousarray(np.stack(panels), dtype=I8).ravel()
+    return np.ascontiguousarray(np.stack(panels), dtype=dtype).ravel()
 
 
 def padded_depth(k: int) -> int:
