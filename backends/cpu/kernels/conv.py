@@ -230,7 +230,8 @@ def is_pointwise(shape: ConvShape) -> bool:
 
 
 def check_conv_2d(op: Operation) -> tuple[bool, str]:
-    """CONV_2D: float32, int8 (per-channel weights), hybrid float/int8; constant weights."""
+    """CONV_2D: float32, int8, uint8 (per-tensor weights) and hybrid (float32 input, int8
+    weights); constant weights, no groups."""
     call = make_call(op)
     x, w = call.inputs[0], call.inputs[1]
     if constant(op.operands[1]) is None:
@@ -424,7 +425,8 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
 
 
 def check_depthwise(op: Operation) -> tuple[bool, str]:
-    """DEPTHWISE_CONV_2D: float32, int8, hybrid; any depth multiplier; constant weights."""
+    """DEPTHWISE_CONV_2D: float32, int8, uint8 and hybrid; any depth multiplier; constant
+    weights."""
     call = make_call(op)
     x, w = call.inputs[0], call.inputs[1]
     if constant(op.operands[1]) is None:
@@ -873,7 +875,7 @@ def _transposed(call: KernelCall, x: TensorInfo, w: np.ndarray, bias) -> Transpo
 
 
 def check_transpose_conv(op: Operation) -> tuple[bool, str]:
-    """TRANSPOSE_CONV: float32 or int8, constant weights and bias."""
+    """TRANSPOSE_CONV: float32, int8 or uint8; constant weights and bias."""
     call = make_call(op)
     return _check_transposed(op, call, call.inputs[2], weights=1, bias=3)
 
@@ -919,7 +921,7 @@ def _custom_call(op: Operation) -> KernelCall:
 
 
 def check_transpose_bias(op: Operation) -> tuple[bool, str]:
-    """MediaPipe Convolution2DTransposeBias: as TRANSPOSE_CONV, float32."""
+    """MediaPipe Convolution2DTransposeBias: as TRANSPOSE_CONV; constant weights and bias."""
     try:
         call = _custom_call(op)
     except ValueError as e:
