@@ -34,7 +34,18 @@ from test_ref_conv import (
 )
 
 from litec.backends.cpu.kernels import packing
-from litec.backends.cpu.kernels.matmul import choose_tile, q31_params
+from litec.backends.cpu.kernels.matmul import (
+    Q_LEFT,
+    Q_MULT,
+    Q_NUDGE_HI,
+    Q_NUDGE_LO,
+    Q_ROUND,
+    Q_TOTAL,
+    Q_ZERO,
+    choose_tile,
+    q31_params,
+    zero_in_nudge,
+)
 from litec.backends.cpu.kernels.packing import (
     folded_bias,
     pack_f32,
@@ -42,7 +53,7 @@ from litec.backends.cpu.kernels.packing import (
     panel_starts,
 )
 from litec.lowering.tflite_reader import read_model
-from litec.runtime.fixedpoint import multiply_by_quantized_multiplier
+from litec.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 MINE = {
     "CONV_2D",
@@ -224,13 +235,33 @@ def test_folded_bias_makes_centred_sums():
     assert np.array_equal(start + (x + 128) @ w, (x - zp) @ w + bias)
 
 
-def test_q31_parameter_block():
-    """Rows the kernel's requantization reads: multiplier, shifts, rounding mask, zero point
-    and clamp bounds."""
-    block = q31_params(np.arange(3), np.array([1 << 30] * 3), np.array([2, 0, -3]), 5, -100)
-    assert block.shape == (9, 3) and list(block[5]) == [5] * 3 and list(block[6]) == [-100] * 3
-    assert list(block[2]) == [2, 0, 0] and list(block[3]) == [0, 0, 3] and block[4][2] == 7
-    assert multiply_by_quantized_multiplier(100, 1 << 30, -3) == 6  # 100 / 2 / 8, rounded
+def requantize_like_the_kernel(x, block: np.ndarray, c: int) -> np.ndarray:
+    """The kernels' one-step requantization of channel c, from its parameter block."""
+    row = block[:, c].astype(np.int64)
+    nudge = (row[Q_NUDGE_HI] << 32) | (row[Q_NUDGE_LO] & 0xFFFFFFFF)
+    shifted = np.asarray(x, np.int64) << row[Q_LEFT]
+    shifted = (shifted + 2**31) % 2**32 - 2**31  # int32 wrap
+    fix = np.where(shifted < 0, row[Q_ROUND] & 0xFFFFFFFF, 0)
+    total = [
+        (int(v) * int(row[Q_MULT]) + int(nudge) - int(f)) >> int(row[Q_TOTAL])
+        for v, f in zip(shifted, fix, strict=True)
+    ]
+    zero = 0 if zero_in_nudge(block[Q_TOTAL]) else row[Q_ZERO]
+    return np.array(total, np.int64) + zero
+
+
+def test_one_step_requantization_is_tflites_double_rounding():
+    """(x·m + nudge − [x<0]·2^31) >> (31 + e) equals MultiplyByQuantizedMultiplier + zp for
+    every x, over multipliers from 10^-9 to 30 (left shifts, e = 0, huge e)."""
+    rng = np.random.default_rng(7)
+    reals = 10 ** rng.uniform(-9, 1.5, 300)
+    mult, shift = zip(*(quantize_multiplier(float(r)) for r in reals), strict=True)
+    zero = int(rng.integers(-128, 128))
+    block = q31_params(np.zeros(len(reals)), np.array(mult), np.array(shift), zero)
+    x = np.concatenate([rng.integers(-(2**31), 2**31, 64), [-(2**31), -1, 0, 1, 2**31 - 1]])
+    for c in range(len(reals)):
+        expected = multiply_by_quantized_multiplier(x, mult[c], shift[c]) + zero
+        assert np.array_equal(requantize_like_the_kernel(x, block, c), expected), reals[c]
 
 
 def test_tiles_fit_the_registers():

@@ -306,11 +306,11 @@ def conv_requant(call: KernelCall, x: TensorInfo, folded: np.ndarray):
     n, out = len(folded), call.out
     mult, shift = _conv_multipliers(call, x, call.inputs[1], n)
     lo, hi = quantized_activation_range(call.opts.get("fused_activation_function", "NONE"), out)
-
-    def requant(params: SSAValue) -> Requant:
-        return Requant.load(params, n, bool((shift > 0).any()), bool((shift < 0).any()))
-
     params = q31_params(folded, mult, shift, out.zero_point, lo, hi, x.zero_point)
+
+    def requant(ref: SSAValue) -> Requant:
+        return Requant.load(ref, params)
+
     return params, requant
 
 

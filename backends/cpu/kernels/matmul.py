@@ -597,32 +597,64 @@ class RawEpilogue(Epilogue):
         vstore(acc, self.out, out_index(self.ldc, m0, r, n0, v, tile, self.offset))
 
 
-Q_BIAS, Q_MULT, Q_LEFT, Q_RIGHT, Q_MASK, Q_ZERO, Q_LOW, Q_HIGH, Q_INPUT_ZERO = range(9)
-"""Rows of the Q31 parameter block (int32 [9][N]): per channel the start value (folded
-bias), multiplier, left shift, right shift and rounding mask; then, repeated, the output
-zero point, the clamp bounds and the input zero point. As data, not code, they let
-same-shaped layers share one kernel."""
+(
+    Q_BIAS,
+    Q_MULT,
+    Q_LEFT,
+    Q_TOTAL,
+    Q_ROUND,
+    Q_NUDGE_LO,
+    Q_NUDGE_HI,
+    Q_ZERO,
+    Q_LOW,
+    Q_HIGH,
+    Q_INPUT_ZERO,
+) = range(11)
+"""Rows of the Q31 parameter block (int32 [11][N]). Per channel: the start value (folded
+bias), the Q31 multiplier m, the left shift, the total right shift 31 + e, the rounding
+correction of negative sums (2^31 when e > 0, as bits), the 64-bit nudge (low and high
+words, see `Requant`). Then, repeated: the output zero point, the clamp bounds and the
+input zero point. As data, not code, they let same-shaped layers share one kernel."""
+
+ZERO_IN_NUDGE_MAX_SHIFT = 52
+"""Largest total shift whose zero point·2^shift still fits the 64-bit nudge with the product."""
 
 
 def q31_params(bias, mult, shift, zero_point=0, lo=-128, hi=127, input_zero_point=0):
-    """The int32 [9][N] Q31 parameter block (see Q_BIAS ... Q_INPUT_ZERO)."""
+    """The int32 [11][N] Q31 parameter block (see Q_BIAS ... Q_INPUT_ZERO)."""
     bias = np.asarray(bias, np.int64)
     mult, shift = np.broadcast_arrays(np.asarray(mult, np.int64), np.asarray(shift, np.int64))
     right = np.maximum(-shift, 0)
-    rows = [bias, mult, np.maximum(shift, 0), right, (1 << right) - 1, zero_point, lo, hi]
-    rows.append(input_zero_point)
-    return np.stack([np.broadcast_to(np.asarray(r, np.int64), bias.shape) for r in rows]).astype(
-        np.int32
-    )
+    total = 31 + right
+    nudge = [
+        (1 << 30) + ((1 << (30 + e)) if e else 0) + (zero_point << t if zero_in_nudge(total) else 0)
+        for e, t in zip(right.ravel().tolist(), total.ravel().tolist(), strict=True)
+    ]
+    nudge = np.array(nudge, np.int64).reshape(right.shape)
+    rows = [bias, mult, np.maximum(shift, 0), total, np.where(right > 0, 1 << 31, 0)]
+    rows += [nudge & 0xFFFFFFFF, nudge >> 32, zero_point, lo, hi, input_zero_point]
+    wide = np.stack([np.broadcast_to(np.asarray(r, np.int64), bias.shape) for r in rows])
+    return wide.astype(np.uint32).view(np.int32)
+
+
+def zero_in_nudge(total) -> bool:
+    """Whether the output zero point rides in the nudge (no shift is too large for it)."""
+    return int(np.max(total, initial=31)) <= ZERO_IN_NUDGE_MAX_SHIFT
 
 
 @dataclass(frozen=True)
 class Requant:
-    """TFLite's MultiplyByQuantizedMultiplier (double rounding), then zero point and clamp.
+    """TFLite's MultiplyByQuantizedMultiplier (double rounding), zero point and clamp, exactly.
 
-    `params`: the block of `q31_params`; `left` / `right`: whether any channel shifts left /
-    right (the other half of the arithmetic is skipped when none does). Build it with
-    `Requant.load` at the kernel's start, so the scalars are loaded once.
+    TFLite rounds twice: h = (x·m + 2^30) >> 31, then h / 2^e rounded half away from zero.
+    Both roundings fold into one 64-bit floor division (e > 0):
+
+        (x·m + 2^30 + 2^(30+e) − [x < 0]·2^31 + zp·2^(31+e)) >> (31 + e)
+
+    ([h < 0] equals [x < 0] for TFLite's multipliers, m in [2^30, 2^31), even at h = 0);
+    for e = 0 the nudge is 2^30 and no correction applies. The zero point rides in the nudge
+    (`zero_in_nudge`), else it is added after. Even and odd lanes multiply in place as
+    64-bit lanes (vpmuldq on x86, no widening shuffles).
     """
 
     params: SSAValue
@@ -631,77 +663,102 @@ class Requant:
     lo: SSAValue
     hi: SSAValue
     left: bool = True
-    right: bool = True
+    zero_in_nudge: bool = True
 
     @staticmethod
-    def load(params: SSAValue, n: int, left: bool = True, right: bool = True) -> Requant:
+    def load(params: SSAValue, block: np.ndarray) -> Requant:
+        """The requantization of a parameter block: `params` is its kernel argument, `block`
+        its compile-time data (which decides what code is needed)."""
+        n = block.shape[1]
         zero, lo, hi = (load(params, row * n) for row in (Q_ZERO, Q_LOW, Q_HIGH))
-        return Requant(params, n, zero, lo, hi, left, right)
+        left = bool((block[Q_LEFT] > 0).any())
+        return Requant(params, n, zero, lo, hi, left, zero_in_nudge(block[Q_TOTAL]))
 
     def row(self, which: int, c: Val, lanes: int) -> SSAValue:
         return vload(self.params, add(which * self.n, c), lanes)
 
-    def channels(self, c: Val, lanes: int) -> dict[int, SSAValue]:
-        """The per-channel rows `apply` needs for channels c.., loaded (once per block)."""
-        rows = [Q_MULT] + [Q_LEFT] * self.left + [Q_RIGHT, Q_MASK] * self.right
-        return {row: self.row(row, c, lanes) for row in rows}
+    def channels(self, c: Val, lanes: int) -> dict:
+        """Per-channel values for channels c.. (`apply` needs them), made once per block."""
+        rows = {r: self.row(r, c, lanes) for r in (Q_MULT, Q_TOTAL, Q_ROUND, Q_NUDGE_LO)}
+        rows[Q_NUDGE_HI] = self.row(Q_NUDGE_HI, c, lanes)
+        if self.left:
+            rows[Q_LEFT] = self.row(Q_LEFT, c, lanes)
+        if lanes % 2:
+            return {"wide": _wide_channels(rows), **rows}
+        return {"pairs": _paired_channels(rows), **rows}
 
-    def apply(self, x: SSAValue, rows: dict[int, SSAValue]) -> SSAValue:
-        """int32 lanes x → clamped int32 results (exact), with the rows of `channels`."""
+    def apply(self, x: SSAValue, rows: dict) -> SSAValue:
+        """int32 lanes x → clamped int32 results (exact), with the values of `channels`."""
         if self.left:
             x = arith.ShLIOp(x, rows[Q_LEFT]).result
-        high = doubling_high_mul(x, rows[Q_MULT])
-        if self.right:
-            high = rounding_shift(high, rows[Q_RIGHT], rows[Q_MASK])
-        shifted = arith.AddiOp(high, splat(self.zero_point, lanes_of(x))).result
-        return clamp_int(shifted, self.lo, self.hi)
+        y = _paired_requant(x, rows["pairs"]) if "pairs" in rows else _wide_requant(x, rows["wide"])
+        if not self.zero_in_nudge:
+            y = arith.AddiOp(y, splat(self.zero_point, lanes_of(x))).result
+        return clamp_int(y, self.lo, self.hi)
 
 
-def doubling_high_mul(x: SSAValue, m: SSAValue) -> SSAValue:
-    """(x·m + 2^30) >> 31 per int32 lane: SaturatingRoundingDoublingHighMul (its saturation,
-    INT32_MIN², cannot happen with TFLite's multipliers).
-
-    An even number of lanes multiplies in place as 64-bit lanes: the even lanes' low halves
-    and the odd lanes' high halves (vpmuldq on x86, no widening shuffles); the even results
-    land in the low halves, the odd ones in the high halves.
-    """
-    lanes = lanes_of(x)
-    if lanes % 2:
-        wide = arith.MuliOp(sext(x, i64), sext(m, i64)).result
-        wide = arith.AddiOp(wide, const(1 << 30, wide.type)).result
-        return narrow(arith.ShRSIOp(wide, const(31, wide.type)).result, i32)
-    pairs = vtype(i64, lanes // 2)
-    xs, ms = (vector.BitcastOp(v, pairs).result for v in (x, m))
-    c32 = const(32, pairs)
-
-    def low(v):
-        return arith.ShRSIOp(arith.ShLIOp(v, c32).result, c32).result
-
-    def high(v):
-        return arith.ShRSIOp(v, c32).result
-
-    nudge = const(1 << 30, pairs)
-    even = arith.AddiOp(arith.MuliOp(low(xs), low(ms)).result, nudge).result
-    odd = arith.AddiOp(arith.MuliOp(high(xs), high(ms)).result, nudge).result
-    even = arith.AndIOp(arith.ShRUIOp(even, const(31, pairs)).result, const(0xFFFFFFFF, pairs))
-    odd = arith.AndIOp(arith.ShLIOp(odd, const(1, pairs)).result, const(-(1 << 32), pairs))
-    both_halves = arith.OrIOp(even.result, odd.result).result
-    return vector.BitcastOp(both_halves, vtype(i32, lanes)).result
+def _words(v: SSAValue) -> SSAValue:
+    """An int32 vector of 2·L lanes as L int64 lanes (even lanes low, odd lanes high)."""
+    return vector.BitcastOp(v, vtype(i64, lanes_of(v) // 2)).result
 
 
-def rounding_shift(x: SSAValue, right: SSAValue, mask: SSAValue) -> SSAValue:
-    """gemmlowp's RoundingDivideByPOT without compares (vector i1 is not expressible here).
+def _low_words(v: SSAValue) -> SSAValue:
+    return arith.AndIOp(v, const(0xFFFFFFFF, v.type)).result
 
-    threshold = mask/2 + (x < 0); the result rounds up when (x & mask) > threshold, i.e.
-    when threshold − remainder is negative (both are below 2^31).
-    """
-    typ = x.type
-    c31 = const(31, typ)
-    remainder = arith.AndIOp(x, mask).result
-    half = arith.ShRSIOp(mask, const(1, typ)).result
-    threshold = arith.SubiOp(half, arith.ShRSIOp(x, c31).result).result
-    round_up = arith.ShRSIOp(arith.SubiOp(threshold, remainder).result, c31).result
-    return arith.SubiOp(arith.ShRSIOp(x, right).result, round_up).result
+
+def _high_words(v: SSAValue) -> SSAValue:
+    return arith.ShRUIOp(v, const(32, v.type)).result
+
+
+def _paired_channels(rows: dict) -> tuple:
+    """(m, m of the odd lanes, then for the even and for the odd lanes: total shift, rounding
+    correction, nudge) as int64 lanes."""
+    m = _words(rows[Q_MULT])
+    total, fix, lo, hi = (_words(rows[r]) for r in (Q_TOTAL, Q_ROUND, Q_NUDGE_LO, Q_NUDGE_HI))
+    upper = const(-(1 << 32), hi.type)
+    nudge_even = arith.OrIOp(_low_words(lo), arith.ShLIOp(hi, const(32, hi.type)).result)
+    nudge_odd = arith.OrIOp(_high_words(lo), arith.AndIOp(hi, upper).result)
+    m_odd = arith.ShRSIOp(m, const(32, m.type)).result
+    return (
+        m,
+        m_odd,
+        (_low_words(total), _low_words(fix), nudge_even.result),
+        (_high_words(total), _high_words(fix), nudge_odd.result),
+    )
+
+
+def _paired_requant(x: SSAValue, channels: tuple) -> SSAValue:
+    m, m_odd, even, odd = channels
+    xs = _words(x)
+    c32 = const(32, xs.type)
+    x_even = arith.ShRSIOp(arith.ShLIOp(xs, c32).result, c32).result
+    x_odd = arith.ShRSIOp(xs, c32).result
+    m_even = arith.ShRSIOp(arith.ShLIOp(m, c32).result, c32).result
+    results = []
+    for xw, mw, (total, fix, nudge) in ((x_even, m_even, even), (x_odd, m_odd, odd)):
+        wide = arith.AddiOp(arith.MuliOp(xw, mw).result, nudge).result
+        wide = arith.SubiOp(wide, arith.AndIOp(xw, fix).result).result
+        results.append(arith.ShRSIOp(wide, total).result)
+    odd_high = arith.ShLIOp(results[1], c32).result
+    both_halves = arith.OrIOp(_low_words(results[0]), odd_high).result
+    return vector.BitcastOp(both_halves, vtype(i32, lanes_of(x))).result
+
+
+def _wide_channels(rows: dict) -> tuple:
+    """(m, total shift, rounding correction, nudge) as int64 lanes, one per channel."""
+    unsigned = [llvm.ZExtOp(rows[r], like(rows[r], i64)).res for r in (Q_TOTAL, Q_ROUND)]
+    lo = llvm.ZExtOp(rows[Q_NUDGE_LO], like(rows[Q_NUDGE_LO], i64)).res
+    hi = sext(rows[Q_NUDGE_HI], i64)
+    nudge = arith.OrIOp(lo, arith.ShLIOp(hi, const(32, hi.type)).result).result
+    return sext(rows[Q_MULT], i64), *unsigned, nudge
+
+
+def _wide_requant(x: SSAValue, channels: tuple) -> SSAValue:
+    m, total, fix, nudge = channels
+    xw = sext(x, i64)
+    wide = arith.AddiOp(arith.MuliOp(xw, m).result, nudge).result
+    wide = arith.SubiOp(wide, arith.AndIOp(xw, fix).result).result
+    return narrow(arith.ShRSIOp(wide, total).result, i32)
 
 
 def clamp_int(x: SSAValue, lo: int | SSAValue, hi: int | SSAValue) -> SSAValue:
@@ -1325,7 +1382,8 @@ def batch_matmul(op: Operation, symbol: str) -> Kernel:
             pack_rhs(b, batch_offset(offsets, shape, bi, 1), shape, tile, scratch, convert)
             at = batch_offset(offsets, shape, bi, 0)
             rows = direct_rows(a, 1, at, kstride=m) if shape.adj_x else direct_rows(a, k, at)
-            epi = _bmm_epilogue(call, out_ref, params_ref, n, mul(bi, m * n))
+            quant = (params_ref, params[0]) if params else None
+            epi = _bmm_epilogue(call, out_ref, quant, n, mul(bi, m * n))
             emit_gemm(m, n, k, tile, product, rows, scratch, epi)
             return []
 
@@ -1351,9 +1409,10 @@ def _bmm_requant_params(call: KernelCall, n: int) -> np.ndarray:
     return q31_params(np.zeros(n, np.int64), mult, shift, out.zero_point, lo, hi)
 
 
-def _bmm_epilogue(call: KernelCall, out_ref, params_ref, n: int, offset: Val) -> Epilogue:
+def _bmm_epilogue(call: KernelCall, out_ref, params, n: int, offset: Val) -> Epilogue:
+    """params: (kernel argument, compile-time block) of the Q31 parameters, or None."""
     if call.out.dtype == F32:
         return FloatEpilogue(out_ref, n, offset=offset)
-    if params_ref is None:
+    if params is None:
         return RawEpilogue(out_ref, n, offset=offset)
-    return QuantizedEpilogue(out_ref, n, Requant.load(params_ref, n), offset)
+    return QuantizedEpilogue(out_ref, n, Requant.load(*params), offset)
