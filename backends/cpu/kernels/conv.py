@@ -820,8 +820,8 @@ def _depthwise_parts(call: KernelCall, w_info: TensorInfo, w, bias, c: int) -> D
                 vstore(narrow(rq.apply(acc, rows), i8), out, oi)
 
             zero = load(refs[2], Q_INPUT_ZERO * c)
-            taps = IntTaps(src, refs[0], refs[2], refs[1], zero, rq.channels, finish)
-            return replace(taps, unsigned=x.dtype == U8)
+            unsigned = x.dtype == U8
+            return IntTaps(src, refs[0], refs[2], refs[1], zero, rq.channels, finish, unsigned)
 
         return DepthwiseParts([weights.ravel(), sums, params], [i32, i32, i32], int8_taps)
     params = np.stack([_channel_scales(call, w_info, c), _bias_or_zeros(bias, c)]).astype(F32)
