@@ -16,7 +16,7 @@ import pytest
 from conftest import model_path
 from cpu_kernel_check import check_model_ops, native_diff, run_op_natively
 from test_ref_activations import _unary as _activation
-from test_ref_elementwise import _binary, _unary
+from test_ref_elementwise import _binary, _unary, random_binary_zoo
 from test_ref_pool_reduce import QUANT, REDUCTIONS, _reduced_shape
 from test_ref_sequence import LSTM_VARIANTS, SVDF_VARIANTS, lstm_model, svdf_model
 from tflite_builder import Op
@@ -24,7 +24,6 @@ from zoo import (
     const,
     random_quant,
     random_scale,
-    random_zero_point,
     tensor,
     tensor_info,
     write_model,
@@ -186,31 +185,7 @@ def test_binary_ops_random_quantization(tmp_path, seed):
         ((1, 21), (2, 3, 21)),
         ((2, 3, 21), ()),
     ]
-    activations_ = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
-    builtins = ["ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "LESS", "GREATER", "EQUAL"]
-    tensors, ops = [], []
-    for i in range(42):
-        builtin = builtins[i % 7]
-        dtype = (
-            "INT8" if builtin == "SQUARED_DIFFERENCE" else ["INT8", "UINT8", "INT16"][i // 7 % 3]
-        )
-        s1, s2 = random_scale(rng), random_scale(rng)
-        if builtin in ("ADD", "SUB"):
-            so = random_scale(rng, np.log10(2 * max(s1, s2)) - 3, 0.5)
-        elif builtin == "MUL":
-            so = random_scale(rng, np.log10(s1 * s2) - 1, np.log10(s1 * s2) + 3)
-        elif builtin == "SQUARED_DIFFERENCE":
-            so = random_scale(rng, np.log10(4 * max(s1, s2) ** 2 / 16384) + 0.1, 0)
-        else:
-            so = None
-        options = {}
-        if builtin in ("ADD", "SUB", "MUL"):
-            options["fused_activation_function"] = activations_[i % 4]
-        if builtin in ("ADD", "SUB") and dtype == "INT16":
-            options["pot_scale_int16"] = False
-        zps = [random_zero_point(rng, dtype) for _ in range(3)]
-        params = (s1, zps[0], s2, zps[1], so, zps[2])
-        _binary(tensors, ops, builtin, dtype, shapes[i % 4], params, options)
+    tensors, ops = random_binary_zoo(rng, shapes)
     check_zoo(tmp_path, f"binary_random_{seed}", tensors, ops)
 
 

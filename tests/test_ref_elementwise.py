@@ -171,11 +171,10 @@ def test_binary_ops_float_int32_and_fixed_quantization(tmp_path):
     check_zoo(tmp_path / "binary.tflite", tensors, ops, ELEMENTWISE)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_binary_ops_random_quantization(tmp_path, seed):
-    """Quantized binary ops with random scales, zero points, broadcasts and activations."""
-    rng = np.random.default_rng(seed)
-    shapes = [((2, 3, 5), (2, 3, 5)), ((2, 3, 5), (3, 1)), ((1, 5), (2, 3, 5)), ((2, 3, 5), ())]
+def random_binary_zoo(rng, shapes) -> tuple[list, list]:
+    """42 quantized binary ops (ADD/SUB/MUL/SQUARED_DIFFERENCE/comparisons over int8, uint8,
+    int16) with random scales, zero points and activations, cycling through `shapes`
+    (pairs of operand shapes); scales kept where TFLite accepts them."""
     activations = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
     builtins = ["ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "LESS", "GREATER", "EQUAL"]
     tensors, ops = [], []
@@ -207,6 +206,15 @@ def test_binary_ops_random_quantization(tmp_path, seed):
             random_zero_point(rng, dtype),
         )
         _binary(tensors, ops, builtin, dtype, shapes[i % 4], params, options)
+    return tensors, ops
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_binary_ops_random_quantization(tmp_path, seed):
+    """Quantized binary ops with random scales, zero points, broadcasts and activations."""
+    rng = np.random.default_rng(seed)
+    shapes = [((2, 3, 5), (2, 3, 5)), ((2, 3, 5), (3, 1)), ((1, 5), (2, 3, 5)), ((2, 3, 5), ())]
+    tensors, ops = random_binary_zoo(rng, shapes)
     check_zoo(tmp_path / "random.tflite", tensors, ops, ELEMENTWISE)
 
 
