@@ -430,6 +430,7 @@ def cmd_compile(args) -> int:
         args.model,
         args.target,
         portable=args.portable,
+        exact_float=args.exact_float,
         emit=args.emit,
         compile_to=compile_to,
         progress=None if args.quiet else _progress,
@@ -517,7 +518,7 @@ def cmd_bench(args) -> int:
     from litec.driver import compile_model
 
     start = time.perf_counter()
-    c = compile_model(args.model, args.target, portable=args.portable)
+    c = compile_model(args.model, args.target, portable=args.portable, exact_float=args.exact_float)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     with litec.runtime.load(c.artifact, threads=args.threads) as model:
@@ -709,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--portable", action="store_true",
         help="plain x86-64 code instead of this CPU's features (AVX2/AVX-512)",
     )  # fmt: skip
+    p.add_argument("--exact-float", action="store_true", help=EXACT_FLOAT_HELP)
     p.add_argument(
         "--no-resources", action="store_true", help="--emit tfl/partitioned without constant data"
     )
@@ -742,8 +744,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_positive, default=50, metavar="N", help="timed runs")
     p.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first")
     p.add_argument("--portable", action="store_true", help="plain x86-64 code")
+    p.add_argument("--exact-float", action="store_true", help=EXACT_FLOAT_HELP)
     p.set_defaults(run=cmd_bench)
     return parser
+
+
+EXACT_FLOAT_HELP = (
+    "float sums in TFLite's reference order without fused multiply-adds: bit-exact with "
+    "TFLite's reference kernels, slower convolutions (always on for models with hybrid ops)"
+)
 
 
 def _positive(text: str) -> int:

@@ -110,6 +110,7 @@ def compile_model(
     target: str = "cpu",
     *,
     portable: bool = False,
+    exact_float: bool = False,
     emit: str | None = None,
     compile_to: str = "artifact",
     progress: Progress | None = None,
@@ -126,7 +127,7 @@ def compile_model(
         raise LitecError(f"--emit {emit} comes after --compile-to {compile_to}")
     c = Compilation(Path(model), emit, compile_to, progress, resources)
     requested, cpu = get_backend(target), get_backend(FALLBACK)
-    options = {"portable": portable}
+    options = {"portable": portable, "exact_float": exact_float}
 
     module = c.module = c.stage("tfl", lambda: litec.load(model), _count_ops)
     tfl_text = lambda: litec.print_mlir(module, resources=resources)  # noqa: E731

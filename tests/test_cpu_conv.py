@@ -33,7 +33,7 @@ from test_ref_conv import (
     transpose_conv_model,
 )
 
-from litec.backends.cpu.kernels import packing
+from litec.backends.cpu.kernels.base import KernelOptions, using_options
 from litec.backends.cpu.kernels.matmul import (
     Q_LEFT,
     Q_MULT,
@@ -161,9 +161,13 @@ def test_batch_matmul_cases(variant, tmp_path):
 
 
 @pytest.mark.parametrize("variant", ["int8", "uint8"])
-def test_widening_kernels(variant, tmp_path, monkeypatch):
+def test_widening_kernels(variant, tmp_path):
     """The portable integer product (no VNNI) on the same edge cases."""
-    monkeypatch.setattr(packing, "USE_VNNI", False)
+    with using_options(KernelOptions(vnni=False)):
+        widening_kernels_match(variant, tmp_path)
+
+
+def widening_kernels_match(variant, tmp_path):
     path = conv_model(ModelWriter(VARIANTS[variant]), tmp_path, EDGE_CONVS[:3])
     assert_native_matches(path, 3)
     path = fully_connected_model(
@@ -195,6 +199,27 @@ def test_hybrid_depthwise(tmp_path):
     cases = [*EDGE_DEPTHWISE[:2], EDGE_DEPTHWISE[-1]]
     path = depthwise_model(ModelWriter(VARIANTS["hybrid"]), tmp_path, cases)
     assert_native_matches(path, len(cases))
+
+
+@pytest.mark.parametrize("variant", ["float", "hybrid", "hybrid_per_tensor"])
+def test_exact_float_order_is_bit_exact(variant, tmp_path):
+    """With `exact_float`, float and hybrid convolutions, depthwise and fully-connected
+    kernels sum in TFLite's order and scale as it does: equal to the reference bit for bit
+    (what hybrid layers need: their inputs are quantized at run time)."""
+
+    def model(build, **kw):
+        return build(ModelWriter(VARIANTS[variant]), tmp_path, **kw)
+
+    paths = [
+        model(conv_model, cases=EDGE_CONVS[:3]),
+        model(fully_connected_model, cases=EDGE_FULLY_CONNECTED),
+    ]
+    if variant != "hybrid_per_tensor":  # TFLite has no per-tensor hybrid depthwise
+        paths.append(model(depthwise_model, cases=EDGE_DEPTHWISE[:2]))
+    with using_options(KernelOptions(exact_float=True)):
+        results = [r for path in paths for r in check_model_ops(path, MINE)]
+    inexact = [f"op #{i} {name}: {d}" for i, name, diffs in results for d in diffs if d.max_abs]
+    assert results and not inexact
 
 
 def test_unsupported_cases_say_why(tmp_path):

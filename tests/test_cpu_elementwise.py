@@ -30,7 +30,7 @@ from zoo import (
 )
 
 from litec.backends.cpu.kernels import activations, elementwise, reduce, sequence  # noqa: F401
-from litec.backends.cpu.kernels.base import GENERATORS
+from litec.backends.cpu.kernels.base import GENERATORS, KernelOptions, using_options
 from litec.backends.cpu.kernels.elementwise import broadcast_dims, reference_table, vector_steps
 from litec.backends.cpu.kernels.reduce import KEPT, REDUCED, Dim, collapse
 from litec.dialects import tfl
@@ -225,10 +225,14 @@ def test_quantized_div(tmp_path, dtype):
 
 
 @pytest.mark.parametrize("vbmi", [None, False])
-def test_uniform_constant_operand_is_a_table(tmp_path, monkeypatch, vbmi):
+def test_uniform_constant_operand_is_a_table(tmp_path, vbmi):
     """int8 x * c and c - x with one repeated constant value (the tables of mobilenet_v3);
     byte permutes where the CPU has VBMI, and the portable scalar lookup."""
-    monkeypatch.setattr(elementwise, "USE_VBMI", vbmi)
+    with using_options(KernelOptions(vbmi=vbmi)):
+        uniform_constant_table_matches(tmp_path, f"uniform_{vbmi}")
+
+
+def uniform_constant_table_matches(tmp_path, name):
     tensors = [
         tensor("x", (2, 5, 19), "INT8", 0.05, 3),
         tensor("c", (1, 1, 19), "INT8", 0.01, -2, data=np.full((1, 1, 19), 57, np.int8)),
@@ -236,7 +240,7 @@ def test_uniform_constant_operand_is_a_table(tmp_path, monkeypatch, vbmi):
         tensor("s", (2, 5, 19), "INT8", 0.07, -5),
     ]
     ops = [Op("MUL", ["x", "c"], ["m"]), Op("SUB", ["c", "x"], ["s"])]
-    check_zoo(tmp_path, f"uniform_{vbmi}", tensors, ops)
+    check_zoo(tmp_path, name, tensors, ops)
 
 
 def test_unary_ops(tmp_path):

@@ -23,7 +23,9 @@ the generated supported-ops document).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +60,43 @@ class Kernel:
 
     func: func.FuncOp
     bindings: list[Binding]
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """What generators may use and how exactly float kernels must follow TFLite.
+
+    `vnni` / `vbmi`: AVX512-VNNI dot products / AVX512-VBMI byte permutes (None: when this
+    CPU has them; portable builds turn both off). `exact_float`: float products and sums in
+    TFLite's reference order, each product rounded before it is added (no fused
+    multiply-add), bias last: bit-exact with BUILTIN_REF, about 1.3x slower convolutions.
+    Otherwise float kernels use FMAs and may differ from TFLite by float rounding.
+    """
+
+    vnni: bool | None = None
+    vbmi: bool | None = None
+    exact_float: bool = False
+
+
+_OPTIONS: ContextVar[KernelOptions] = ContextVar(
+    "kernel_options",
+    default=KernelOptions(),  # noqa: B039 - frozen, never mutated
+)
+
+
+def kernel_options() -> KernelOptions:
+    """The options generators are running under (see `using_options`)."""
+    return _OPTIONS.get()
+
+
+@contextmanager
+def using_options(options: KernelOptions) -> Iterator[None]:
+    """Run generators under `options` (restored afterwards)."""
+    token = _OPTIONS.set(options)
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
 
 
 Generate = Callable[[Operation, str], Kernel]

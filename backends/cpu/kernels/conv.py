@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from xdsl.dialects import arith, vector
+from xdsl.dialects import arith
 from xdsl.dialects.builtin import f32, i8, i32
 from xdsl.ir import Attribute, Operation, SSAValue
 
@@ -71,6 +71,7 @@ from litec.backends.cpu.kernels.matmul import (
     loop,
     memref_of,
     mul,
+    mul_add,
     narrow,
     optional_constant,
     packed_rows,
@@ -407,6 +408,7 @@ def _hybrid_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_
             n,
             lambda _: (correction, quant.scale),
             lambda y: float_activation(y, act),
+            channel_scale_first=asymmetric,
         )
         emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
 
@@ -479,7 +481,8 @@ class Taps:
 
 @dataclass
 class FloatTaps(Taps):
-    """float32: acc = bias; acc += x · w per tap (fused multiply-add); clamp; store."""
+    """float32: acc = 0; acc += x · w per tap (`mul_add`); + bias; clamp; store: TFLite's
+    reference order."""
 
     x: SSAValue
     w: SSAValue
@@ -488,13 +491,16 @@ class FloatTaps(Taps):
     act: str
 
     def init(self, c, lanes):
-        return vload(self.bias, c, lanes)
+        return const(0.0, vtype(f32, lanes))
 
     def tap(self, acc, xi, w):
-        return vector.FMAOp(vload(self.x, xi, lanes_of(acc)), w, acc).res
+        return mul_add(acc, vload(self.x, xi, lanes_of(acc)), w)
 
-    def finish(self, acc, oi, prepared):
-        vstore(float_activation(acc, self.act), self.out, oi)
+    def prepare(self, c, lanes):
+        return vload(self.bias, c, lanes)
+
+    def finish(self, acc, oi, bias):
+        vstore(float_activation(arith.AddfOp(acc, bias).result, self.act), self.out, oi)
 
 
 @dataclass

@@ -65,6 +65,7 @@ from litec.backends.cpu.kernels.base import (
     Binding,
     Kernel,
     generator,
+    kernel_options,
 )
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS, KernelCall, TensorInfo
@@ -1119,13 +1120,10 @@ def host_has_vbmi() -> bool:
     return bool(features.get("avx512vbmi") and features.get("avx512bw"))
 
 
-USE_VBMI: bool | None = None
-"""Override for `use_vbmi()` (tests set False to build the portable table lookups)."""
-
-
 def use_vbmi() -> bool:
-    """Whether generated kernels may use AVX512-VBMI."""
-    return host_has_vbmi() if USE_VBMI is None else USE_VBMI
+    """Whether generated kernels may use AVX512-VBMI (`KernelOptions.vbmi`)."""
+    allowed = kernel_options().vbmi
+    return host_has_vbmi() if allowed is None else allowed
 
 
 def _permutable(plan: Table, src: TensorInfo, dst: TensorInfo) -> bool:

@@ -58,6 +58,7 @@ from litec.backends.cpu.kernels.base import (
     Binding,
     Kernel,
     generator,
+    kernel_options,
 )
 from litec.backends.cpu.kernels.packing import (
     F32,
@@ -418,7 +419,8 @@ class Product:
 
 
 class F32Product(Product):
-    """float32: acc += broadcast(A[r][k]) · B[k][panel columns] (fused multiply-add)."""
+    """float32: acc += broadcast(A[r][k]) · B[k][panel columns] (`mul_add`), k ascending:
+    TFLite's reference order."""
 
     def step(self, a, b, base, kk, tile, accs):
         w = [
@@ -428,8 +430,17 @@ class F32Product(Product):
         out = []
         for r in range(tile.mr):
             x = splat(load(a.ref, add(a.bases[r], mul(kk, a.kstride))), tile.lanes)
-            out += [vector.FMAOp(x, w[v], accs[r * tile.nv + v]).res for v in range(tile.nv)]
+            out += [mul_add(accs[r * tile.nv + v], x, w[v]) for v in range(tile.nv)]
         return out
+
+
+def mul_add(acc: SSAValue, x: SSAValue, w: SSAValue) -> SSAValue:
+    """acc + x·w: a fused multiply-add, or with `KernelOptions.exact_float` the product
+    rounded first (separate fmul and fadd, which LLVM never contracts), as TFLite's
+    reference kernels compute it."""
+    if kernel_options().exact_float:
+        return arith.AddfOp(acc, arith.MulfOp(x, w).result).result
+    return vector.FMAOp(x, w, acc).res
 
 
 VPDPBUSD = "llvm.x86.avx512.vpdpbusd.512"
@@ -558,7 +569,8 @@ def float_activation(x: SSAValue, act: str) -> SSAValue:
 
 @dataclass
 class FloatEpilogue(Epilogue):
-    """float32: start from the bias (or 0), clamp to the activation, store."""
+    """float32: start from 0, add the bias after the sum (TFLite's order), clamp to the
+    activation, store."""
 
     out: SSAValue
     ldc: int
@@ -567,11 +579,11 @@ class FloatEpilogue(Epilogue):
     offset: Val = 0
 
     def init(self, n0, v, tile):
-        if self.bias is None:
-            return const(0.0, vtype(f32, tile.lanes))
-        return vload(self.bias, add(n0, v * tile.lanes), tile.lanes)
+        return const(0.0, vtype(f32, tile.lanes))
 
     def finish(self, n0, r, v, acc, m0, _, tile):
+        if self.bias is not None:
+            acc = arith.AddfOp(acc, vload(self.bias, add(n0, v * tile.lanes), tile.lanes)).result
         vstore(
             float_activation(acc, self.act),
             self.out,
@@ -1024,6 +1036,9 @@ class HybridEpilogue(Epilogue):
     n: int
     row_quant: Callable[[Val], tuple[SSAValue, SSAValue]]
     activation: Callable[[SSAValue], SSAValue]
+    channel_scale_first: bool = False
+    """Scale as (float(acc) · s_w[n]) · s_x (TFLite's per-channel hybrid convolution)
+    instead of float(acc) · (s_x · s_w[n]): float products round differently."""
 
     def init(self, n0, v, tile):
         return const(0, vtype(i32, tile.lanes))
@@ -1034,8 +1049,11 @@ class HybridEpilogue(Epilogue):
         col_sums = to_int(vload(self.params, c, lanes), i32)
         fix = arith.MuliOp(col_sums, splat(correction, lanes)).result
         y = to_float(arith.SubiOp(acc, fix).result, f32)
-        per_output = arith.MulfOp(splat(scale, lanes), vload(self.params, add(self.n, c), lanes))
-        y = arith.MulfOp(y, per_output.result).result
+        w_scale = vload(self.params, add(self.n, c), lanes)
+        if self.channel_scale_first:
+            y = arith.MulfOp(arith.MulfOp(y, w_scale).result, splat(scale, lanes)).result
+        else:
+            y = arith.MulfOp(y, arith.MulfOp(splat(scale, lanes), w_scale).result).result
         y = arith.AddfOp(y, vload(self.params, add(2 * self.n, c), lanes)).result
         vstore(self.activation(y), self.out, add(mul(add(m0, r), self.ldc), c))
 

@@ -21,6 +21,7 @@ import functools
 import numpy as np
 from xdsl.ir import SSAValue
 
+from litec.backends.cpu.kernels.base import kernel_options
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import KERNELS
 from litec.dialects.tfl_reference.core import make_call, source_value
@@ -114,10 +115,7 @@ def host_has_vnni() -> bool:
     return bool(features.get("avx512vnni") and features.get("avx512bw"))
 
 
-USE_VNNI: bool | None = None
-"""Override for `use_vnni()` (tests set False to build the portable int8 kernels)."""
-
-
 def use_vnni() -> bool:
-    """Whether generated int8 kernels may use AVX512-VNNI."""
-    return host_has_vnni() if USE_VNNI is None else USE_VNNI
+    """Whether generated int8 kernels may use AVX512-VNNI (`KernelOptions.vnni`)."""
+    allowed = kernel_options().vnni
+    return host_has_vnni() if allowed is None else allowed
