@@ -310,20 +310,14 @@ def _print_after(resources: bool):
     return callback
 
 
-PASS_MODULES = ("litec.lowering.partition", "litec.lowering.to_llvm")
-"""Modules whose passes `litec opt -p` knows (each registers its own when imported)."""
-
-
 def _run_pipeline(module, spec: str, print_after: bool, resources: bool) -> None:
     """Apply a pass pipeline (`a,b{opt=1}`) and verify the result."""
-    import importlib
-
     from xdsl.utils.exceptions import VerifyException
 
     from litec.ir.passes import parse_pipeline
+    from litec.lowering.passes import register_all
 
-    for name in PASS_MODULES:
-        importlib.import_module(name)
+    register_all()
     pipeline = parse_pipeline(spec, _print_after(resources) if print_after else None)
     pipeline.apply(opt_context(), module)
     try:

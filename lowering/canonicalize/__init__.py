@@ -1,0 +1,7 @@
+"""Graph clean-up passes on `tfl` IR: canonicalize, constant folding, dead-code elimination.
+
+Each pass is one file here, registered in `PASSES` (name -> (module, class)); its FileCheck
+test is tests/filecheck/canonicalize/<name>.mlir.
+"""
+
+PASSES: dict[str, tuple[str, str]] = {}

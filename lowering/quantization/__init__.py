@@ -1,0 +1,9 @@
+"""Quantization passes on `tfl` IR: post-training int8 quantization with calibration,
+float16 weights, dynamic-range int8 weights (an imported quantized model keeps its
+parameters exactly: no pass touches them).
+
+Each pass is one file here, registered in `PASSES` (name -> (module, class)); its FileCheck
+test is tests/filecheck/quantization/<name>.mlir.
+"""
+
+PASSES: dict[str, tuple[str, str]] = {}
