@@ -298,38 +298,62 @@ def _load_for_opt(path: str):
     return parse_checked(text, opt_context(), path)
 
 
-def _print_after(resources: bool):
-    """A pass-pipeline callback printing the IR after every pass on stderr, MLIR-style."""
+def _instruments(args) -> list:
+    """The pass-manager instruments the `opt` flags ask for, in the order they report."""
+    from litec.ir.passes import PassTiming, PrintIR, VerifyEach
+    from litec.lowering.verify_numerics import VerifyNumerics
 
-    def callback(done, module, _next) -> None:
-        if done is None:
-            return
-        sys.stderr.write(f"// -----// IR Dump After {done.name} //----- //\n")
-        sys.stderr.write(litec.print_mlir(module, resources=resources))
+    printer = lambda m: litec.print_mlir(m, resources=not args.no_resources)  # noqa: E731
+    chosen = []
+    if args.verify_each:
+        chosen.append(VerifyEach())
+    if args.verify_numerics:
+        chosen.append(VerifyNumerics(seed=args.seed))
+    if args.print_ir_after_all or args.print_ir_after:
+        after = None if args.print_ir_after_all else set(args.print_ir_after)
+        chosen.append(PrintIR(printer, after))
+    if args.pass_timing:
+        chosen.append(PassTiming())
+    return chosen
 
-    return callback
 
-
-def _run_pipeline(module, spec: str, print_after: bool, resources: bool) -> None:
+def _run_pipeline(module, spec: str, instruments: list) -> None:
     """Apply a pass pipeline (`a,b{opt=1}`) and verify the result."""
     from xdsl.utils.exceptions import VerifyException
 
-    from litec.ir.passes import parse_pipeline
+    from litec.ir.passes import run_pipeline
     from litec.lowering.passes import register_all
 
     register_all()
-    pipeline = parse_pipeline(spec, _print_after(resources) if print_after else None)
-    pipeline.apply(opt_context(), module)
+    run_pipeline(module, spec, opt_context(), instruments)
     try:
         module.verify()
     except VerifyException as e:
         raise LitecError(f"the IR after '{spec}' does not verify: {_one_line(str(e))}") from None
 
 
+def _list_passes() -> int:
+    from litec.lowering.passes import describe_passes
+
+    rows = describe_passes()
+    width = max(len(name) for name, _, _ in rows)
+    for name, options, doc in rows:
+        print(f"{name:<{width}}  {doc}")
+        if options:
+            print(f"{'':<{width}}    options: {options}")
+    return 0
+
+
 def cmd_opt(args) -> int:
+    if args.list_passes:
+        return _list_passes()
+    if args.input is None:
+        raise LitecError("opt needs an input file (or --list-passes)")
     module = _load_for_opt(args.input)
-    if args.passes:
-        _run_pipeline(module, args.passes, args.print_ir_after_all, not args.no_resources)
+    spec = args.passes or ""
+    instruments = _instruments(args)
+    if spec or instruments:
+        _run_pipeline(module, spec, instruments)
     text = litec.print_mlir(module, resources=not args.no_resources)
     if args.output is None:
         sys.stdout.write(text)
@@ -653,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "opt", parents=[common], help="print a model as tfl IR (MLIR text), or parse and reprint"
     )
-    p.add_argument("input", help="a .tflite file or a .mlir file")
+    p.add_argument("input", nargs="?", help="a .tflite file or a .mlir file")
     p.add_argument("--emit", choices=OPT_STAGES, default="tfl", help="the stage to print")
     p.add_argument("-o", "--output", metavar="OUT.mlir", help="write here instead of stdout")
     p.add_argument(
@@ -669,6 +693,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--print-ir-after-all", action="store_true",
         help="print the IR after every pass (on stderr)",
     )  # fmt: skip
+    p.add_argument(
+        "--print-ir-after", action="append", default=[], metavar="PASS",
+        help="print the IR after each run of this pass (on stderr; repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pass-timing", action="store_true", help="print each pass's run time (on stderr)"
+    )
+    p.add_argument(
+        "--verify-each", action="store_true", help="run the IR verifier after every pass"
+    )
+    p.add_argument(
+        "--verify-numerics", action="store_true",
+        help="run the reference interpreter before the passes and after each one on seeded "
+        "inputs; fail naming the first pass that changed a result (quantized: any change; "
+        "float: beyond 1e-5 x max(1, max|output|))",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of --verify-numerics's inputs")
+    p.add_argument(
+        "--list-passes", action="store_true", help="list every pass with its options and exit"
+    )
     p.set_defaults(run=cmd_opt)
 
     p = sub.add_parser(

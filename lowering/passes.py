@@ -51,7 +51,7 @@ def describe_passes() -> list[tuple[str, str, str]]:
     for name, load in sorted(available_passes().items()):
         cls = load()
         doc = (cls.__doc__ or "").strip().splitlines()
-        rows.append((name, _options(cls), doc[0] if doc else ""))
+        rows.append((name, _options(cls), doc[0] if doc else f"(from {cls.__module__})"))
     return rows
 
 
