@@ -7,7 +7,9 @@ A backend (built in or a separate package) is a class registered in the entry-po
 - `supports(op)`: `(ok, reason)` for one `tfl` op; the reason is shown to users in the
   placement report and generates the supported-ops document;
 - `emit(fn, plan)`: lowers the ops placed on it (the function `fn`, already memory-planned)
-  and returns its artifact section: the bytes plus the kernels the execution plan calls.
+  and returns its artifact section: the bytes plus the kernels the execution plan calls;
+- `graph_pipeline(opt_level)` (optional): the graph passes `litec compile -O0..-O3` runs
+  before partitioning when this is the requested target.
 
 Partitioning, CPU fallback, the placement report, memory planning and the artifact
 container are the core's job (lowering/partition.py, lowering/memory_plan.py,
@@ -54,6 +56,11 @@ class Backend(ABC):
     @abstractmethod
     def emit(self, module, plan, options: dict) -> Section:
         """Lower the ops placed on this backend and return the artifact section."""
+
+    def graph_pipeline(self, opt_level: int) -> str:
+        """The graph passes (`tfl` -> `tfl`) `litec compile -O<opt_level>` runs for this
+        target, as a pipeline string; none by default."""
+        return ""
 
 
 BACKEND_GROUP = "litec.backends"

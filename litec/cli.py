@@ -33,7 +33,7 @@ import numpy as np
 import litec
 from litec.ir.diagnostics import LitecError
 
-EMIT_STAGES = ("tfl", "partitioned", "kernel", "llvm", "llvm-ir")
+EMIT_STAGES = ("tfl", "graph", "partitioned", "kernel", "llvm", "llvm-ir")
 """Stages `litec compile --emit` prints (litec.driver.EMIT_STAGES; xDSL is imported lazily)."""
 STAGES = (*EMIT_STAGES, "artifact")
 
@@ -344,13 +344,22 @@ def _list_passes() -> int:
     return 0
 
 
+def _default_pipeline(args) -> str:
+    """The graph pipeline of `--target` at `-O` (empty when no -O is given)."""
+    if args.opt_level is None:
+        return ""
+    from litec.ir.backend import get_backend
+
+    return get_backend(args.target).graph_pipeline(args.opt_level)
+
+
 def cmd_opt(args) -> int:
     if args.list_passes:
         return _list_passes()
     if args.input is None:
         raise LitecError("opt needs an input file (or --list-passes)")
     module = _load_for_opt(args.input)
-    spec = args.passes or ""
+    spec = ",".join(filter(None, [_default_pipeline(args), args.passes]))
     instruments = _instruments(args)
     if spec or instruments:
         _run_pipeline(module, spec, instruments)
@@ -449,6 +458,7 @@ def cmd_compile(args) -> int:
         args.target,
         portable=args.portable,
         exact_float=args.exact_float,
+        opt_level=args.opt_level,
         emit=args.emit,
         compile_to=compile_to,
         progress=None if args.quiet else _progress,
@@ -711,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of --verify-numerics's inputs")
     p.add_argument(
+        "-O", dest="opt_level", type=int, choices=(0, 1, 2, 3), default=None, metavar="LEVEL",
+        help="first run the graph pipeline `litec compile -O LEVEL` runs for --target",
+    )  # fmt: skip
+    p.add_argument("--target", default="cpu", help="the target of -O (default: cpu)")
+    p.add_argument(
         "--list-passes", action="store_true", help="list every pass with its options and exit"
     )
     p.set_defaults(run=cmd_opt)
@@ -749,6 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="plain x86-64 code instead of this CPU's features (AVX2/AVX-512)",
     )  # fmt: skip
     p.add_argument("--exact-float", action="store_true", help=EXACT_FLOAT_HELP)
+    _add_opt_level(p)
     p.add_argument(
         "--no-resources", action="store_true", help="--emit tfl/partitioned without constant data"
     )
@@ -783,8 +799,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first")
     p.add_argument("--portable", action="store_true", help="plain x86-64 code")
     p.add_argument("--exact-float", action="store_true", help=EXACT_FLOAT_HELP)
+    _add_opt_level(p)
     p.set_defaults(run=cmd_bench)
     return parser
+
+
+def _add_opt_level(p) -> None:
+    p.add_argument(
+        "-O", dest="opt_level", type=int, choices=(0, 1, 2, 3), default=2, metavar="LEVEL",
+        help="graph optimization level 0-3 (default 2): which passes run is the target's "
+        "choice; see docs/passes.md",
+    )  # fmt: skip
 
 
 EXACT_FLOAT_HELP = (

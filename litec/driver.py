@@ -1,6 +1,7 @@
 """The compile driver: straight-line, one stage after another, the IR verified after each.
 
-    .tflite ──read+import──► tfl ──partition──► partitioned ──generate──► kernel
+    .tflite ──read+import──► tfl ──graph passes (-O)──► graph ──partition──► partitioned
+            ──generate──► kernel
             ──memory plan──► ──lower──► llvm ──translate──► llvm-ir ──codegen──► artifact
 
 `compile_model` runs the stages up to `compile_to`, keeps the text of the stage named by
@@ -21,10 +22,11 @@ from xdsl.ir import Operation
 from xdsl.utils.exceptions import VerifyException
 
 import litec
-from litec.dialects import tfl
+from litec.dialects import context, tfl
 from litec.dialects.tfl_reference.core import kernel_name, op_index
 from litec.ir.backend import Backend, Section, get_backend
 from litec.ir.diagnostics import LitecError
+from litec.ir.passes import run_pipeline
 from litec.lowering.artifact import build_executable, plan_functions, write_artifact
 from litec.lowering.memory_plan import MemoryPlan, plan_memory
 from litec.lowering.partition import (
@@ -35,13 +37,18 @@ from litec.lowering.partition import (
     partition,
     placed_ops,
 )
+from litec.lowering.passes import register_all
 from litec.runtime.plan import Executable
 
-STAGES = ("tfl", "partitioned", "kernel", "llvm", "llvm-ir", "artifact")
+STAGES = ("tfl", "graph", "partitioned", "kernel", "llvm", "llvm-ir", "artifact")
 """The stages in processing order; `--compile-to` stops after one of them."""
 
 EMIT_STAGES = STAGES[:-1]
 """The stages `--emit` can print as text."""
+
+OPT_LEVELS = (0, 1, 2, 3)
+DEFAULT_OPT_LEVEL = 2
+"""`-O` levels: which graph passes run is the requested backend's choice (graph_pipeline)."""
 
 FALLBACK = "cpu"
 """The backend every op another target refuses falls back to."""
@@ -78,6 +85,8 @@ class Compilation:
     plan: MemoryPlan | None = None
     executable: Executable | None = None
     artifact: bytes | None = None
+    pipeline: str = ""
+    """The graph passes that ran (the requested backend's pipeline for the -O level)."""
     emitted: str | None = None
     """The text of stage `emit`, once it ran."""
     timings: list[tuple[str, float]] = field(default_factory=list)
@@ -111,6 +120,7 @@ def compile_model(
     *,
     portable: bool = False,
     exact_float: bool = False,
+    opt_level: int = DEFAULT_OPT_LEVEL,
     emit: str | None = None,
     compile_to: str = "artifact",
     progress: Progress | None = None,
@@ -132,6 +142,11 @@ def compile_model(
     module = c.module = c.stage("tfl", lambda: litec.load(model), _count_ops)
     tfl_text = lambda: litec.print_mlir(module, resources=resources)  # noqa: E731
     if c.check("tfl", [module], tfl_text):
+        return c
+
+    c.pipeline = requested.graph_pipeline(_opt_level(opt_level))
+    c.stage("graph", lambda: run_graph_passes(module, c.pipeline), _count_ops)
+    if c.check("graph", [module], tfl_text):
         return c
 
     c.placements = c.stage("partitioned", lambda: partition(module, requested, cpu), _on_targets)
@@ -162,6 +177,20 @@ def compile_model(
     c.executable = _executable(c, sections)
     c.artifact = c.stage("artifact", lambda: write_artifact(c.executable), _bytes)
     return c
+
+
+def _opt_level(level: int) -> int:
+    if level not in OPT_LEVELS:
+        raise LitecError(f"unknown optimization level -O{level} (levels: -O0 to -O3)")
+    return level
+
+
+def run_graph_passes(module: ModuleOp, pipeline: str) -> ModuleOp:
+    """Apply a graph pipeline (`tfl` -> `tfl`) to `module` in place; returns it."""
+    if pipeline:
+        register_all()
+        run_pipeline(module, pipeline, context())
+    return module
 
 
 def _emit_sections(c: Compilation, kernel_sets: dict, backends: dict, options: dict):

@@ -39,7 +39,7 @@ def test_report_and_stop_early(test_kernels, chain_model, tmp_path, capsys):
     assert out.splitlines()[0].split() == ["op", "builtin", "target", "reason"]
     assert "#2  MUL      cpu     supported" in out
     assert out.splitlines()[-1] == "4 ops: 4 on cpu"
-    assert [line.split()[1] for line in err.splitlines()] == ["tfl", "partitioned"]
+    assert [line.split()[1] for line in err.splitlines()] == ["tfl", "graph", "partitioned"]
     assert not list(tmp_path.glob("*.litec"))
 
 

@@ -241,8 +241,8 @@ def test_stage_texts(test_kernels, chain_model):
 def test_stage_timings_are_reported(test_kernels, chain_model):
     seen = []
     driver.compile_model(chain_model, compile_to="kernel", progress=lambda *a: seen.append(a))
-    assert [s for s, _, _ in seen] == ["tfl", "partitioned", "kernel"]
-    assert seen[0][2] == "4 ops" and seen[2][2] == "2 cpu kernels for 3 ops"
+    assert [s for s, _, _ in seen] == ["tfl", "graph", "partitioned", "kernel"]
+    assert seen[0][2] == "4 ops" and seen[3][2] == "2 cpu kernels for 3 ops"
 
 
 def test_bad_stage_orders():
@@ -339,3 +339,15 @@ def test_a_kernel_that_does_not_verify_is_named(monkeypatch, chain_model):
     message = str(e.value)
     assert message.startswith("op #0 ADD: kernel @k0_add does not verify: ")
     assert "\n" not in message
+
+
+def test_opt_levels_choose_the_backends_graph_pipeline(test_kernels, chain_model):
+    """-O picks the requested backend's graph pipeline; the graph stage prints parseable IR."""
+    from litec.backends.cpu.backend import CpuBackend
+
+    for level in driver.OPT_LEVELS:
+        c = driver.compile_model(chain_model, opt_level=level, emit="graph", compile_to="graph")
+        assert c.pipeline == CpuBackend.GRAPH_PIPELINES[level]
+        assert litec.parse_mlir(c.emitted).verify() is None
+    with pytest.raises(LitecError, match="unknown optimization level -O7"):
+        driver.compile_model(chain_model, opt_level=7)

@@ -152,6 +152,17 @@ class CpuBackend(Backend):
 
     name = "cpu"
 
+    GRAPH_PIPELINES = {
+        0: "",
+        1: "",
+        2: "",
+        3: "",
+    }
+    """The graph passes of each -O level (`litec compile -O<n>`)."""
+
+    def graph_pipeline(self, opt_level: int) -> str:
+        return self.GRAPH_PIPELINES[opt_level]
+
     def supports(self, op: Operation) -> tuple[bool, str]:
         """Supported when a kernel generator for the op exists and accepts it."""
         if type(op) in CORE_OPS:
