@@ -4,4 +4,8 @@ Each pass is one file here, registered in `PASSES` (name -> (module, class)); it
 test is tests/filecheck/canonicalize/<name>.mlir.
 """
 
-PASSES: dict[str, tuple[str, str]] = {}
+PASSES: dict[str, tuple[str, str]] = {
+    "canonicalize": ("canonicalize", "CanonicalizePass"),
+    "fold-constants": ("fold_constants", "FoldConstantsPass"),
+    "dce": ("dce", "DeadCodeEliminationPass"),
+}
