@@ -32,6 +32,7 @@ import numpy as np
 
 import litec
 from litec.ir.diagnostics import LitecError
+from litec.runtime.artifact import is_artifact
 
 EMIT_STAGES = ("tfl", "graph", "partitioned", "kernel", "llvm", "llvm-ir")
 """Stages `litec compile --emit` prints (litec.driver.EMIT_STAGES; xDSL is imported lazily)."""
@@ -254,7 +255,7 @@ def inspect_text(info: dict) -> str:
 def cmd_inspect(args) -> int:
     from litec.lowering.tflite_reader import read_model
 
-    if _is_litec_artifact(Path(args.model)):
+    if is_artifact(Path(args.model)):
         info = artifact_json(Path(args.model))
         text = artifact_text
     else:
@@ -414,18 +415,6 @@ def cmd_interpret(args) -> int:
 # ----------------------------------------------------------------------------- compile
 
 
-def _is_litec_artifact(path: Path) -> bool:
-    if not path.is_file():  # never open a FIFO or a device to peek at it
-        return False
-    from litec.runtime.artifact import IDENTIFIER  # bytes 8-11, after the size prefix
-
-    try:
-        with path.open("rb") as f:
-            return f.read(12)[8:] == IDENTIFIER
-    except OSError:
-        return False
-
-
 def _progress(stage: str, seconds: float, detail: str) -> None:
     print(f"litec: {stage:<12} {seconds:7.2f} s  {detail}".rstrip(), file=sys.stderr)
 
@@ -452,7 +441,7 @@ def cmd_compile(args) -> int:
     compile_to = _compile_to(args)
     out = Path(args.output or Path(args.model).with_suffix(".litec").name)
     if compile_to == "artifact":
-        _check_overwrite(out, _is_litec_artifact, args.force)
+        _check_overwrite(out, is_artifact, args.force)
     c = compile_model(
         args.model,
         args.target,

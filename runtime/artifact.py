@@ -27,6 +27,7 @@ import json
 import math
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -137,6 +138,18 @@ inside its table: structs inline, everything else an offset)."""
 @functools.cache
 def _packer(fmt: str) -> struct.Struct:
     return struct.Struct(fmt)
+
+
+def is_artifact(path: Path) -> bool:
+    """Whether `path` is a regular file that starts like a litec artifact (its magic after the
+    size prefix); never opens a FIFO or a device to peek at it."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(12)[8:] == IDENTIFIER
+    except OSError:
+        return False
 
 
 def corrupted(what: str) -> LitecError:
