@@ -5,4 +5,6 @@ Each pass is one file here, registered in `PASSES` (name -> (module, class)); it
 test is tests/filecheck/fusion/<name>.mlir.
 """
 
-PASSES: dict[str, tuple[str, str]] = {}
+PASSES: dict[str, tuple[str, str]] = {
+    "fuse-conv-activation": ("fuse_conv_activation", "FuseConvActivationPass"),
+}

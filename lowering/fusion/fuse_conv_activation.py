@@ -1,0 +1,263 @@
+"""Fuse into a conv / depthwise / transpose-conv / fully-connected op what follows it: a
+constant per-channel ADD (or SUB) folded into its bias, and a standalone activation folded
+into its `fused_activation_function`.
+
+    %y = tfl.conv_2d %x, %w, %no_bias {fused_activation_function = "NONE", ...}
+    %z = tfl.add %y, %c {fused_activation_function = "RELU"}     // %c : tensor<8xf32>
+    %r = tfl.relu6 %z
+  becomes
+    %r = tfl.conv_2d %x, %w, %c {fused_activation_function = "RELU6", ...}  // see the rules
+
+The helpers at the bottom (constants, rebuilt ops, errors) serve every fusion pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    DenseResourceAttr,
+    Float32Type,
+    ModuleOp,
+    NoneType,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+)
+from xdsl.rewriter import InsertPoint
+from xdsl.traits import Pure
+
+from litec.dialects import tfl
+from litec.dialects.tfl_reference.core import TensorInfo, op_index
+from litec.ir.diagnostics import LitecError
+from litec.ir.resources import add_blob, blob_array
+
+CONV_OPS = (tfl.Conv2DOp, tfl.DepthwiseConv2DOp, tfl.TransposeConvOp, tfl.FullyConnectedOp)
+"""Ops with a bias and a fused activation, whose output channels are the last axis."""
+
+ACTIVATION_OPS = {
+    tfl.ReluOp: "RELU",
+    tfl.Relu6Op: "RELU6",
+    tfl.Relu1Op: "RELU_N1_TO_1",
+    tfl.TanhOp: "TANH",
+}
+"""Standalone activation ops and the fused activation that computes the same."""
+
+CLAMPS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+"""Fused activations every conv-like kernel applies as a clamp of its result."""
+
+BIAS_SIGN = {tfl.AddOp: 1, tfl.SubOp: -1}
+"""Binary ops folded into a bias, and the sign their constant gets there."""
+
+
+# ----------------------------------------------------------------------------- patterns
+
+
+class FoldBiasAdd(RewritePattern):
+    """conv(x, w, b) + c  ->  conv(x, w, b + c) for a float conv with no activation and a
+    constant `c` that varies along the output channels only (`conv - c` likewise); the
+    ADD's clamping activation moves onto the conv."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
+        sign = BIAS_SIGN.get(type(op))
+        if sign is None or op.fused_activation_function.data not in CLAMPS:
+            return
+        operands = (op.lhs, op.rhs) if sign > 0 else (op.lhs,)
+        for value in operands:
+            other = op.rhs if value is op.lhs else op.lhs
+            conv = fusable_producer(value, op)
+            addend = constant_array(other)
+            if conv is None or addend is None or not is_f32(value.type):
+                continue
+            if conv.fused_activation_function.data != "NONE":
+                continue
+            vector = channel_vector(addend, op.output.type)
+            if vector is None:
+                continue
+            bias = channel_bias(conv)
+            if bias is None:
+                continue
+            new_bias = add_constant(rewriter, bias + sign * vector, conv.filter, op, "bias")
+            fused = rebuild(
+                conv,
+                {"bias": new_bias},
+                op.output.type,
+                fused_activation_function=op.fused_activation_function,
+            )
+            replace_producer_and_user(rewriter, conv, op, fused)
+            return
+
+
+class FuseActivation(RewritePattern):
+    """activation(conv(...))  ->  conv(...) with that fused activation, where it computes
+    the same: the conv has no activation; float, or quantized with the activation's input
+    and output quantization equal (TFLite's ReluX then only clamps, as the conv does);
+    TANH only into a hybrid FULLY_CONNECTED (float input, int8 weights), the one kernel
+    that applies it (the others ignore a fused TANH)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
+        act = ACTIVATION_OPS.get(type(op))
+        if act is None or op.input.type != op.output.type:
+            return
+        conv = fusable_producer(op.input, op)
+        if conv is None or conv.fused_activation_function.data != "NONE":
+            return
+        if act == "TANH" and not is_hybrid_fully_connected(conv):
+            return
+        if not is_f32(op.input.type) and quantization(op.input.type) is None:
+            return
+        fused = rebuild(conv, {}, op.output.type, fused_activation_function=StringAttr(act))
+        replace_producer_and_user(rewriter, conv, op, fused)
+
+
+def is_hybrid_fully_connected(op: Operation) -> bool:
+    """A FULLY_CONNECTED with float input and int8 weights."""
+    return (
+        isinstance(op, tfl.FullyConnectedOp)
+        and is_f32(op.input.type)
+        and TensorInfo.of(op.filter.type).dtype == np.int8
+    )
+
+
+@dataclass(frozen=True)
+class FuseConvActivationPass(ModulePass):
+    """Fold per-channel constant ADDs into conv/FC biases and activations into their fused activation."""
+
+    name = "fuse-conv-activation"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        patterns = [FoldBiasAdd(), FuseActivation()]
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier(patterns, dce_enabled=False)
+        ).rewrite_module(op)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def fusable_producer(value: SSAValue, user: Operation) -> Operation | None:
+    """The conv-like op that computes `value` when `user` is its only use, else None."""
+    producer = value.owner
+    if not isinstance(producer, CONV_OPS) or not value.has_one_use():
+        return None
+    return producer if producer.parent_block() is user.parent_block() else None
+
+
+def replace_producer_and_user(
+    rewriter: PatternRewriter, producer: Operation, user: Operation, fused: Operation
+) -> None:
+    """Put `fused` in place of `user` and erase `producer`, whose only use `user` was, and
+    what only they used."""
+    inputs = [*user.operands, *producer.operands]
+    rewriter.replace(user, fused)
+    rewriter.erase(producer)
+    erase_unused(rewriter, inputs)
+
+
+def erase_unused(rewriter: PatternRewriter, values) -> None:
+    """Erase the pure ops that compute `values` and have no use left, and theirs in turn."""
+    work = [v.owner for v in values]
+    while work:
+        op = work.pop()
+        if not isinstance(op, Operation) or op.parent is None or not op.has_trait(Pure):
+            continue
+        if all(not r.uses for r in op.results):
+            work.extend(v.owner for v in op.operands)
+            rewriter.erase(op)
+
+
+def is_f32(t: Attribute) -> bool:
+    """Whether `t` is a float32 tensor type."""
+    return isinstance(t, TensorType) and isinstance(t.element_type, Float32Type)
+
+
+def quantization(t: Attribute):
+    """The quantization of a tensor type, or None."""
+    info = TensorInfo.of(t)
+    return info.quant if info is not None else None
+
+
+def output_channels(op: Operation) -> int:
+    """How many output channels a conv-like op has (the last axis of its result)."""
+    return op.output.type.get_shape()[-1]
+
+
+def channel_vector(arr: np.ndarray, out_type: TensorType) -> np.ndarray | None:
+    """`arr` as one float32 value per output channel when, broadcast against `out_type`, it
+    varies along the last axis only and does not enlarge the result; else None."""
+    out_shape = tuple(out_type.get_shape())
+    if arr.ndim > len(out_shape) or arr.dtype != np.float32:
+        return None
+    shape = (1,) * (len(out_shape) - arr.ndim) + arr.shape
+    if any(d != 1 for d in shape[:-1]) or shape[-1] not in (1, out_shape[-1]):
+        return None
+    return np.broadcast_to(arr.reshape(-1), out_shape[-1:]).astype(np.float32)
+
+
+def channel_bias(conv: Operation) -> np.ndarray | None:
+    """The conv's bias as float32 values (zeros when it has none); None when the bias is
+    not a float constant. A bias whose length is not the channel count is an error."""
+    channels = output_channels(conv)
+    if isinstance(conv.bias.type, NoneType):
+        return np.zeros(channels, np.float32)
+    bias = constant_array(conv.bias)
+    if bias is None or bias.dtype != np.float32:
+        return None
+    if bias.shape != (channels,):
+        raise op_error(conv, f"bias of shape {list(bias.shape)} for {channels} output channels")
+    return bias
+
+
+def constant_array(value: SSAValue) -> np.ndarray | None:
+    """The (read-only) data of a `tfl.const` result; None when `value` is not a constant."""
+    owner = value.owner
+    if not isinstance(owner, tfl.ConstOp):
+        return None
+    info = TensorInfo.of(value.type)
+    return blob_array(owner.value.resource_handle.data, info.dtype, info.shape)
+
+
+def add_constant(
+    rewriter: PatternRewriter, arr: np.ndarray, like: SSAValue, before: Operation, tag: str
+) -> SSAValue:
+    """A new `tfl.const` of `arr` inserted before `before` (and at its location); its element
+    type is `like`'s when the dtypes agree (float32 otherwise) and its resource is named
+    after `like`'s resource plus `tag`."""
+    elem = like.type.element_type if TensorInfo.of(like.type).dtype == arr.dtype else None
+    t = TensorType(elem or Float32Type(), arr.shape)
+    base = like.owner.value.resource_handle.data if isinstance(like.owner, tfl.ConstOp) else "c"
+    handle = add_blob(f"{base}_{tag}", np.ascontiguousarray(arr).tobytes())
+    const = tfl.ConstOp(DenseResourceAttr.from_params(handle, t))
+    const.location = before.location
+    rewriter.insert(const, InsertPoint.before(before))
+    return const.output
+
+
+def rebuild(
+    op: Operation, operands: dict[str, SSAValue], result_type: Attribute, **properties: Attribute
+) -> Operation:
+    """A copy of `op` with some operands (by name), its result type and some properties
+    replaced; attributes and location kept."""
+    names = [name for name, _ in type(op).get_irdl_definition().operands]
+    new_operands = [operands.get(n, v) for n, v in zip(names, op.operands, strict=True)]
+    return type(op).create(
+        operands=new_operands,
+        result_types=[result_type],
+        properties={**op.properties, **properties},
+        attributes=dict(op.attributes),
+        location=op.location,
+    )
+
+
+def op_error(op: Operation, message: str) -> LitecError:
+    """A one-line user error about `op`, naming its TFLite index and builtin."""
+    return LitecError(message, op_index=op_index(op), op_name=type(op).BUILTIN)

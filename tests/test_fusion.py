@@ -1,0 +1,212 @@
+"""Fusion passes on synthetic models that hold their patterns: the reference interpreter's
+results before and after each pass, op counts, TFLite on the unfused model, and a fused
+model compiled for the CPU. Quantized results must not change at all, float ones not at
+all except where the pass changes rounding (stated per test).
+
+The corpus sweep (every model through every pass, outputs unchanged) is marked slow;
+`python tests/test_fusion.py` prints its table of op counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from oracle import run_oracle
+from tflite_builder import Op, build_model
+from zoo import const, tensor
+
+import litec
+import litec.runtime
+from litec.dialects import tfl
+from litec.driver import run_graph_passes
+
+PASSES = ("fuse-conv-activation",)
+
+CONV = {
+    "padding": "SAME",
+    "stride_h": 1,
+    "stride_w": 1,
+    "dilation_h_factor": 1,
+    "dilation_w_factor": 1,
+    "fused_activation_function": "NONE",
+}
+DEPTHWISE = {**CONV, "depth_multiplier": 1}
+FC = {"fused_activation_function": "NONE", "keep_num_dims": True}
+
+
+def floats(name, shape, seed, low=-1.0, high=1.0):
+    """A float32 constant of seeded uniform values."""
+    data = np.random.default_rng(seed).uniform(low, high, shape).astype(np.float32)
+    return tensor(name, shape, data=data)
+
+
+def int8s(name, shape, seed, scale, zero_point=0, dtype="INT8"):
+    """A quantized constant of seeded random values (int32 for a bias)."""
+    np_dtype = {"INT8": np.int8, "INT32": np.int32}[dtype]
+    data = np.random.default_rng(seed).integers(-100, 100, shape).astype(np_dtype)
+    return tensor(name, shape, dtype, scale, zero_point, data=data)
+
+
+def write(path, tensors, ops, inputs, outputs):
+    """Write a one-subgraph model; returns `path`."""
+    path.write_bytes(build_model(tensors, ops, inputs, outputs))
+    return path
+
+
+def op_counts(module) -> Counter:
+    """How many ops of each builtin the module's @main computes (constants excluded)."""
+    fn = next(iter(module.ops))
+    data = (tfl.ConstOp, tfl.NoValueOp)
+    return Counter(
+        type(op).BUILTIN
+        for op in fn.body.ops
+        if isinstance(op, tfl.TflOp) and not isinstance(op, data)
+    )
+
+
+def before_after(path, spec: str, seed: int = 0):
+    """(inputs, outputs before, outputs after, module after) of running `spec` on `path`."""
+    module = litec.load(path)
+    inputs = litec.random_inputs(module, seed)
+    before = litec.interpret(module, inputs)
+    run_graph_passes(module, spec)
+    module.verify()
+    return inputs, before, litec.interpret(module, inputs), module
+
+
+def assert_same(before: dict, after: dict, rtol: float = 0.0) -> None:
+    """Equal outputs: bit for bit, or (float, rtol > 0) within rtol * max(1, max|before|)."""
+    assert before.keys() == after.keys()
+    for name, ref in before.items():
+        got = after[name]
+        assert got.dtype == ref.dtype and got.shape == ref.shape, name
+        if rtol and ref.dtype.kind == "f":
+            err = float(np.max(np.abs(got.astype(np.float64) - ref), initial=0.0))
+            assert err <= rtol * max(1.0, float(np.max(np.abs(ref), initial=0.0))), (name, err)
+        else:
+            np.testing.assert_array_equal(got, ref, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- fuse-conv-activation
+
+
+def float_chain(path):
+    """CONV, DEPTHWISE, FULLY_CONNECTED and TRANSPOSE_CONV without biases, each followed by a
+    per-channel ADD and/or an activation: every pair fuses, bit for bit."""
+    tensors = [
+        tensor("x", (1, 6, 6, 3)),
+        floats("w1", (4, 3, 3, 3), 1),
+        floats("v1", (4,), 2),
+        floats("dw", (1, 3, 3, 4), 3),
+        floats("v2", (1, 1, 1, 4), 4),
+        floats("fw", (5, 4), 5),
+        floats("tw", (2, 3, 3, 4), 6),
+        tensor("y", (1, 3, 3, 4)),
+        const("tshape", [1, 6, 6, 2]),
+        *(tensor(n, (1, 6, 6, 4)) for n in ("c1", "a1", "r1", "d1", "a2")),
+        tensor("f", (1, 6, 6, 5)),
+        tensor("out1", (1, 6, 6, 5)),
+        tensor("t", (1, 6, 6, 2)),
+        tensor("out2", (1, 6, 6, 2)),
+    ]
+    ops = [
+        Op("CONV_2D", ["x", "w1", None], ["c1"], CONV),
+        Op("ADD", ["c1", "v1"], ["a1"], {"fused_activation_function": "NONE"}),
+        Op("RELU6", ["a1"], ["r1"]),
+        Op("DEPTHWISE_CONV_2D", ["r1", "dw", None], ["d1"], DEPTHWISE),
+        Op("ADD", ["v2", "d1"], ["a2"], {"fused_activation_function": "RELU"}),
+        Op("FULLY_CONNECTED", ["a2", "fw", None], ["f"], FC),
+        Op("RELU_N1_TO_1", ["f"], ["out1"]),
+        Op(
+            "TRANSPOSE_CONV",
+            ["tshape", "tw", "y", None],
+            ["t"],
+            {"padding": "SAME", "stride_h": 2, "stride_w": 2, "fused_activation_function": "NONE"},
+        ),
+        Op("RELU", ["t"], ["out2"]),
+    ]
+    return write(path, tensors, ops, ["x", "y"], ["out1", "out2"])
+
+
+def float_biased(path):
+    """A CONV and a FULLY_CONNECTED with biases, then a SUB / ADD of a per-channel constant."""
+    tensors = [
+        tensor("x", (1, 5, 5, 2)),
+        floats("w", (3, 3, 3, 2), 1),
+        floats("b", (3,), 2),
+        floats("v", (1,), 3),
+        floats("fw", (4, 3), 4),
+        floats("fb", (4,), 5),
+        floats("fv", (1, 4), 6),
+        *(tensor(n, (1, 5, 5, 3)) for n in ("c", "s")),
+        *(tensor(n, (1, 5, 5, 4)) for n in ("f", "out")),
+    ]
+    ops = [
+        Op("CONV_2D", ["x", "w", "b"], ["c"], CONV),
+        Op("SUB", ["c", "v"], ["s"], {"fused_activation_function": "RELU"}),
+        Op("FULLY_CONNECTED", ["s", "fw", "fb"], ["f"], FC),
+        Op("ADD", ["f", "fv"], ["out"], {"fused_activation_function": "RELU6"}),
+    ]
+    return write(path, tensors, ops, ["x"], ["out"])
+
+
+def int8_activations(path):
+    """int8 CONVs followed by RELU: fused where the RELU keeps the quantization, not where
+    it requantizes; a hybrid FULLY_CONNECTED followed by TANH."""
+    sx, sw, so = 0.05, 0.01, 0.02
+    tensors = [
+        tensor("x", (1, 4, 4, 3), "INT8", sx, -5),
+        int8s("w", (6, 3, 3, 3), 1, sw),
+        int8s("b", (6,), 2, sx * sw, dtype="INT32"),
+        tensor("c1", (1, 4, 4, 6), "INT8", so, 3),
+        tensor("c2", (1, 4, 4, 6), "INT8", so, 3),
+        tensor("out1", (1, 4, 4, 6), "INT8", so, 3),
+        tensor("out2", (1, 4, 4, 6), "INT8", 0.03, -128),
+        tensor("h", (2, 6)),
+        int8s("hw", (3, 6), 3, 0.02),
+        tensor("hf", (2, 3)),
+        tensor("out3", (2, 3)),
+    ]
+    ops = [
+        Op("CONV_2D", ["x", "w", "b"], ["c1"], CONV),
+        Op("RELU", ["c1"], ["out1"]),
+        Op("CONV_2D", ["x", "w", "b"], ["c2"], CONV),
+        Op("RELU6", ["c2"], ["out2"]),
+        Op(
+            "FULLY_CONNECTED", ["h", "hw", None], ["hf"], {**FC, "asymmetric_quantize_inputs": True}
+        ),
+        Op("TANH", ["hf"], ["out3"]),
+    ]
+    return write(path, tensors, ops, ["x", "h"], ["out1", "out2", "out3"])
+
+
+def test_fuse_conv_activation_float_is_bit_identical(tmp_path):
+    path = float_chain(tmp_path / "chain.tflite")
+    _, before, after, module = before_after(path, "fuse-conv-activation")
+    assert_same(before, after)
+    assert op_counts(module) == Counter(
+        CONV_2D=1, DEPTHWISE_CONV_2D=1, FULLY_CONNECTED=1, TRANSPOSE_CONV=1
+    )
+
+
+def test_fuse_conv_activation_into_existing_bias(tmp_path):
+    """b + c rounds once where conv + b + c rounded twice: within a float32 rounding."""
+    path = float_biased(tmp_path / "biased.tflite")
+    _, before, after, module = before_after(path, "fuse-conv-activation")
+    assert_same(before, after, rtol=1e-6)
+    assert op_counts(module) == Counter(CONV_2D=1, FULLY_CONNECTED=1)
+
+
+def test_fuse_conv_activation_quantized_exact_and_tflite(tmp_path):
+    path = int8_activations(tmp_path / "int8.tflite")
+    inputs, before, after, module = before_after(path, "fuse-conv-activation")
+    assert_same(before, after)
+    assert op_counts(module) == Counter(CONV_2D=2, RELU6=1, FULLY_CONNECTED=1)
+    tflite = run_oracle(path, list(inputs.values()))
+    for i, (name, arr) in enumerate(after.items()):
+        ref = tflite[f"out{i}"]
+        if arr.dtype.kind == "f":
+            np.testing.assert_allclose(arr, ref, rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(arr, ref, err_msg=name)
