@@ -60,9 +60,8 @@ def constant_array(value: SSAValue) -> np.ndarray | None:
 def op_error(op: Operation, error: LitecError) -> LitecError:
     """`error` located at `op`: its model file, subgraph, TFLite index and builtin."""
     loc = op.location.location if isinstance(op.location, NameLoc) else op.location
-    if isinstance(loc, FileLineColLoc) and error.op_index is None:
-        error.subgraph = loc.column.data
-        error.at(file=loc.filename.data)
+    if isinstance(loc, FileLineColLoc) and error.file is None:
+        error.file, error.subgraph = loc.filename.data, loc.column.data
     return error.at(op_index=op_index(op), op_name=kernel_name(op))
 
 
