@@ -1,0 +1,609 @@
+"""`tfl` dialect -> `.tflite`: the inverse of `import_tflite` (what `litec quantize` writes).
+
+The exporter is a table like the importer's: each `tfl` op class maps to a fields mapper
+that turns the op's properties back into the TFLite operator's options (and, for WHILE,
+LSTM and CUSTOM, the subgraph indices, intermediate tensors and custom option bytes).
+The generic mapper is the importer's generic one read backwards: every property is the
+option field of the same name in the builtin's options table, enums by name.
+
+    @main, @subgraph_<i>     -> subgraphs (main first, the others in module order)
+    func arguments/results   -> subgraph inputs/outputs, named by their `tfl.name`
+    tfl.const                -> a tensor with a buffer (one buffer per resource, 16-byte aligned)
+    tfl.variable             -> a variable tensor;  tfl.no_value -> tensor index -1
+    tfl.<op>                 -> an operator, in function order; outputs named by the location
+
+Operator codes carry `deprecated_builtin_code = min(code, 127)` and a version from
+`MIN_VERSIONS` (by the op's tensor types), the largest any of the model's ops needs, as
+TFLite's converter writes it. The model has version 3, a description and one
+SignatureDef ("serving_default") for `@main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import flatbuffers
+import numpy as np
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.BuiltinOptions import BuiltinOptions
+from tflite.DimensionType import DimensionType
+from tflite.TensorType import TensorType as TflTensorType
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    NameLoc,
+    StringAttr,
+    TensorType,
+    f16,
+    i1,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.irdl import VarOperandDef
+
+from litec.dialects import tfl
+from litec.dialects.tfl_reference.core import op_index, signature
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import quant_params
+from litec.ir.resources import get_blob
+from litec.lowering.import_tflite import ELEMENT_TYPES, function_name
+from litec.lowering.tflite_reader import OPTION_ENUMS, options_table
+
+SCHEMA_VERSION = 3
+SIGNATURE_KEY = "serving_default"
+BUFFER_ALIGNMENT = 16
+
+TENSOR_TYPE_CODES: dict[Attribute, int] = {
+    elem: getattr(TflTensorType, name) for name, elem in ELEMENT_TYPES.items()
+}
+"""IR element type -> TFLite TensorType (the importer's table, inverted)."""
+
+QUANT_TYPE_CODES = {"i8": "INT8", "u8": "UINT8", "i16": "INT16", "i32": "INT32", "i64": "INT64"}
+"""Storage type of a `!quant.uniform` -> TFLite TensorType name."""
+
+ENUM_VALUES = {
+    key: {name: value for value, name in names.items()} for key, names in OPTION_ENUMS.items()
+}
+"""Option fields kept as enum names -> {name: schema value}."""
+
+MIN_VERSIONS: dict[str, dict[str, int]] = {
+    "int8": {
+        **dict.fromkeys(
+            (
+                "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION",
+                "SOFTMAX", "LOGISTIC", "TANH", "MEAN", "SUM", "REDUCE_MAX", "PAD", "PADV2",
+                "TRANSPOSE", "STRIDED_SLICE", "SLICE", "GATHER", "SPLIT", "PACK", "UNPACK",
+                "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SQUARED_DIFFERENCE",
+                "MAXIMUM", "MINIMUM", "ARG_MAX", "LESS", "GREATER", "EQUAL", "BATCH_MATMUL",
+                "GELU", "DEQUANTIZE", "RELU", "RELU6", "LOG_SOFTMAX", "L2_NORMALIZATION",
+                "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "TRANSPOSE_CONV",
+            ),
+            2,
+        ),
+        "CONV_2D": 3,
+        "DEPTHWISE_CONV_2D": 3,
+        "FULLY_CONNECTED": 4,
+        "SVDF": 3,
+    },
+    "int16": {
+        **dict.fromkeys(
+            (
+                "ADD", "SUB", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "SOFTMAX",
+                "LOGISTIC", "TANH", "MEAN", "TRANSPOSE_CONV", "BATCH_MATMUL",
+            ),
+            3,
+        ),
+        "CONV_2D": 4,
+        "DEPTHWISE_CONV_2D": 5,
+        "FULLY_CONNECTED": 7,
+    },
+    "hybrid": {
+        "CONV_2D": 5,
+        "DEPTHWISE_CONV_2D": 6,
+        "FULLY_CONNECTED": 3,
+        "BATCH_MATMUL": 4,
+        "SVDF": 2,
+        "UNIDIRECTIONAL_SEQUENCE_LSTM": 2,
+    },
+    "float16": {"DEQUANTIZE": 3},
+}  # fmt: skip
+"""Smallest operator version TFLite's op_version.cc gives a builtin, by the kind of its
+tensors (see `type_kind`); absent: version 1."""
+
+OPTION_VERSIONS: dict[tuple[str, str], int] = {
+    ("RESIZE_BILINEAR", "half_pixel_centers"): 3,
+    ("RESIZE_NEAREST_NEIGHBOR", "half_pixel_centers"): 3,
+    ("FULLY_CONNECTED", "keep_num_dims"): 5,
+}
+"""Versions an option needs when it is set (whatever the types)."""
+
+
+def type_kind(op: Operation) -> str:
+    """How the op's tensors are typed, for `MIN_VERSIONS`: int16, hybrid, int8, float16 or float."""
+    types = [v.type for v in (*op.operands, *op.results) if isinstance(v.type, TensorType)]
+    storages = {q.storage for q in map(quant_params, types) if q is not None}
+    float_out = any(quant_params(r.type) is None for r in op.results)
+    elements = {t.element_type for t in types}
+    if "i16" in storages:
+        return "int16"
+    if storages & {"i8", "u8"} and float_out and not isinstance(op, tfl.DequantizeOp):
+        return "hybrid"
+    if storages & {"i8", "u8"}:
+        return "int8"
+    return "float16" if f16 in elements else "float"
+
+
+def op_version(op: tfl.TflOp) -> int:
+    """The operator version to write for an op."""
+    builtin = type(op).BUILTIN
+    version = MIN_VERSIONS.get(type_kind(op), {}).get(builtin, 1)
+    for (name, prop), v in OPTION_VERSIONS.items():
+        value = op.properties.get(prop)
+        if name == builtin and isinstance(value, IntegerAttr) and value.value.data:
+            version = max(version, v)
+    return version
+
+
+# ----------------------------------------------------------------------------- fields mappers
+
+
+@dataclass
+class OperatorFields:
+    """What an op writes into its Operator table besides inputs and outputs."""
+
+    options: dict = field(default_factory=dict)
+    """Option field (snake_case) -> int, float, bool, enum name or list of ints."""
+    custom_code: str = ""
+    custom_options: bytes = b""
+    intermediates: list[int] = field(default_factory=list)
+
+
+def _value(attr: Attribute):
+    """A property as a plain option value."""
+    if isinstance(attr, IntegerAttr):
+        return bool(attr.value.data) if attr.type == i1 else attr.value.data
+    if isinstance(attr, FloatAttr):
+        return attr.value.data
+    if isinstance(attr, StringAttr):
+        return attr.data
+    if isinstance(attr, DenseArrayBase):
+        return list(attr.get_values())
+    raise LitecError(f"cannot write the property value {attr} as a TFLite option")
+
+
+def generic_fields(op: tfl.TflOp, sg: _SubgraphWriter) -> OperatorFields:
+    """Every property is the TFLite option of the same name."""
+    return OperatorFields({name: _value(attr) for name, attr in op.properties.items()})
+
+
+def while_fields(op: tfl.WhileOp, sg: _SubgraphWriter) -> OperatorFields:
+    """WHILE names its cond and body functions by subgraph index."""
+    return OperatorFields(
+        {
+            "cond_subgraph_index": sg.model.subgraph_index(op.cond.root_reference.data),
+            "body_subgraph_index": sg.model.subgraph_index(op.body.root_reference.data),
+        }
+    )
+
+
+def lstm_fields(op: tfl.UnidirectionalSequenceLSTMOp, sg: _SubgraphWriter) -> OperatorFields:
+    """The generic options; the `intermediates` types become intermediate tensors."""
+    props = dict(op.properties)
+    kept = props.pop("intermediates", None)
+    fields = OperatorFields({name: _value(attr) for name, attr in props.items()})
+    if isinstance(kept, ArrayAttr):
+        base = sg.output_names(op)[0]
+        fields.intermediates = [
+            sg.add_tensor(t, f"{base}/intermediate_{k}") for k, t in enumerate(kept.data)
+        ]
+    return fields
+
+
+def custom_fields(op: tfl.CustomOp, sg: _SubgraphWriter) -> OperatorFields:
+    """A custom op: its code and its option bytes (kept as hex)."""
+    options = op.custom_options.data if op.custom_options is not None else ""
+    return OperatorFields(custom_code=op.custom_code.data, custom_options=bytes.fromhex(options))
+
+
+def reshape_fields(op: tfl.ReshapeOp, sg: _SubgraphWriter) -> OperatorFields:
+    """RESHAPE also gets `new_shape`: TFLite reads it when the shape input is absent."""
+    return OperatorFields({"new_shape": list(op.output.type.get_shape())})
+
+
+FieldsMapper = Callable[[tfl.TflOp, "_SubgraphWriter"], OperatorFields]
+
+EXPORT_TABLE: dict[type[tfl.TflOp], FieldsMapper] = {
+    op_cls: generic_fields for op_cls in tfl.BUILTIN_OPS.values()
+}
+"""tfl op class -> fields mapper (the importer's IMPORT_TABLE read backwards)."""
+EXPORT_TABLE[tfl.WhileOp] = while_fields
+EXPORT_TABLE[tfl.UnidirectionalSequenceLSTMOp] = lstm_fields
+EXPORT_TABLE[tfl.CustomOp] = custom_fields
+EXPORT_TABLE[tfl.ReshapeOp] = reshape_fields
+
+
+# ----------------------------------------------------------------------------- the writer
+
+
+def _schema(table: str):
+    """The generated module of a schema table (its Start/Add/End functions)."""
+    return importlib.import_module(f"tflite.{table}")
+
+
+def _setter(module, table: str, key: str):
+    """`<Table>Add<Field>` of the schema module for a snake_case option name."""
+    wanted = (table + "Add" + key.replace("_", "")).lower()
+    for attr, fn in vars(module).items():
+        if attr.lower() == wanted:
+            return fn
+    raise LitecError(f"option '{key}' is not a field of TFLite's {table}")
+
+
+def _names_of(op: Operation) -> list[str] | None:
+    """Output tensor names the importer recorded in the location ("a, b" for several)."""
+    if not isinstance(op.location, NameLoc):
+        return None
+    text = op.location.desc.data
+    names = text.split(", ") if len(op.results) > 1 else [text]
+    return names if len(names) == len(op.results) else None
+
+
+class _ModelWriter:
+    """Writes one module into a FlatBuffers builder, children before parents."""
+
+    def __init__(self, module: ModuleOp):
+        self.module = module
+        self.b = flatbuffers.Builder(1 << 16)
+        self.buffers: list[bytes] = [b""]  # buffer 0: the empty buffer, by convention
+        self.buffer_of: dict[str, int] = {}
+        self.opcodes: dict[tuple[int, str], int] = {}  # (code, custom code) -> version
+        funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
+        main = [f for f in funcs if f.sym_name.data == function_name(0)]
+        self.functions = main + [f for f in funcs if f.sym_name.data != function_name(0)]
+
+    def subgraph_index(self, name: str) -> int:
+        for i, fn in enumerate(self.functions):
+            if fn.sym_name.data == name:
+                return i
+        raise LitecError(f"refers to @{name}, which is not a function of the module")
+
+    def buffer(self, handle: str) -> int:
+        """The buffer holding a resource (one per resource)."""
+        if handle not in self.buffer_of:
+            self.buffers.append(get_blob(handle))
+            self.buffer_of[handle] = len(self.buffers) - 1
+        return self.buffer_of[handle]
+
+    def opcode(self, op: tfl.TflOp, custom_code: str) -> int:
+        """The operator code index of an op (one per builtin and custom code)."""
+        key = (getattr(BuiltinOperator, type(op).BUILTIN), custom_code)
+        self.opcodes[key] = max(self.opcodes.get(key, 1), op_version(op))
+        return list(self.opcodes).index(key)
+
+    # ------------------------------------------------------------------ vectors
+
+    def ints(self, values, dtype=np.int32) -> int:
+        return self.b.CreateNumpyVector(np.asarray(values, dtype=dtype))
+
+    def tables(self, offsets: list[int]) -> int:
+        self.b.StartVector(4, len(offsets), 4)
+        for off in reversed(offsets):
+            self.b.PrependUOffsetTRelative(off)
+        return self.b.EndVector()
+
+    def aligned_bytes(self, data: bytes) -> int:
+        """A byte vector whose data starts at a multiple of BUFFER_ALIGNMENT."""
+        self.b.StartVector(1, len(data), BUFFER_ALIGNMENT)
+        self.b.head -= len(data)
+        self.b.Bytes[self.b.head : self.b.head + len(data)] = data
+        return self.b.EndVector()
+
+    # ------------------------------------------------------------------ tables
+
+    def options(self, builtin: str, options: dict) -> tuple[int, int]:
+        """(BuiltinOptions type, table offset) of an op's options; (0, 0) without a table."""
+        table = options_table(builtin)
+        if table is None:
+            if options:
+                raise LitecError(
+                    f"has options {sorted(options)}, but TFLite's {builtin} takes none"
+                )
+            return 0, 0
+        module = _schema(table)
+        values = []
+        for key, value in options.items():
+            setter = _setter(module, table, key)
+            if isinstance(value, list):
+                value = self.ints(value)
+            elif isinstance(value, str):
+                value = self.enum(key, value)
+            values.append((setter, value))
+        getattr(module, table + "Start")(self.b)
+        for setter, value in values:
+            setter(self.b, value)
+        return getattr(BuiltinOptions, table), getattr(module, table + "End")(self.b)
+
+    def enum(self, key: str, name: str) -> int:
+        if name not in ENUM_VALUES.get(key, {}):
+            raise LitecError(f"option '{key}' = '{name}' is not a value TFLite knows")
+        return ENUM_VALUES[key][name]
+
+    def quantization(self, t: TensorType) -> int | None:
+        q = quant_params(t)
+        if q is None:
+            return None
+        scale = self.b.CreateNumpyVector(q.scale_array())
+        zero_point = self.ints(q.zero_points, np.int64)
+        Q = _schema("QuantizationParameters")
+        Q.QuantizationParametersStart(self.b)
+        Q.QuantizationParametersAddScale(self.b, scale)
+        Q.QuantizationParametersAddZeroPoint(self.b, zero_point)
+        Q.QuantizationParametersAddQuantizedDimension(self.b, q.axis or 0)
+        return Q.QuantizationParametersEnd(self.b)
+
+    def dense_sparsity(self, shape: tuple[int, ...]) -> int:
+        """SparsityParameters that store a tensor densely: every dimension DENSE, in order.
+
+        The importer densifies sparse constants; a DENSIFY op still needs a sparse input."""
+        D, S = _schema("DimensionMetadata"), _schema("SparsityParameters")
+        dims = []
+        for size in shape:
+            D.DimensionMetadataStart(self.b)
+            D.DimensionMetadataAddFormat(self.b, DimensionType.DENSE)
+            D.DimensionMetadataAddDenseSize(self.b, size)
+            dims.append(D.DimensionMetadataEnd(self.b))
+        order, dim_vec = self.ints(range(len(shape))), self.tables(dims)
+        S.SparsityParametersStart(self.b)
+        S.SparsityParametersAddTraversalOrder(self.b, order)
+        S.SparsityParametersAddDimMetadata(self.b, dim_vec)
+        return S.SparsityParametersEnd(self.b)
+
+    def tensor(
+        self, t: Attribute, name: str, buffer: int = 0, is_variable: bool = False, sparse=False
+    ) -> int:
+        """A Tensor table."""
+        if not isinstance(t, TensorType):
+            raise LitecError(f"a value of type {t} is not a tensor TFLite can hold")
+        q = quant_params(t)
+        code = getattr(TflTensorType, QUANT_TYPE_CODES[q.storage]) if q else None
+        if q is None and t.element_type not in TENSOR_TYPE_CODES:
+            raise LitecError(
+                f"tensor '{name}' has element type {t.element_type}, not a TFLite type"
+            )
+        code = TENSOR_TYPE_CODES[t.element_type] if code is None else code
+        T = _schema("Tensor")
+        name_off = self.b.CreateString(name)
+        shape = self.ints(t.get_shape())
+        quant = self.quantization(t)
+        sparsity = self.dense_sparsity(t.get_shape()) if sparse else None
+        T.TensorStart(self.b)
+        T.TensorAddShape(self.b, shape)
+        T.TensorAddType(self.b, code)
+        T.TensorAddBuffer(self.b, buffer)
+        T.TensorAddName(self.b, name_off)
+        if quant is not None:
+            T.TensorAddQuantization(self.b, quant)
+        if sparsity is not None:
+            T.TensorAddSparsity(self.b, sparsity)
+        T.TensorAddIsVariable(self.b, is_variable)
+        return T.TensorEnd(self.b)
+
+    def tensor_maps(self, names: list[str], indices: list[int]) -> int:
+        M = _schema("TensorMap")
+        maps = []
+        for name, index in zip(names, indices, strict=True):
+            name_off = self.b.CreateString(name)
+            M.TensorMapStart(self.b)
+            M.TensorMapAddName(self.b, name_off)
+            M.TensorMapAddTensorIndex(self.b, index)
+            maps.append(M.TensorMapEnd(self.b))
+        return self.tables(maps)
+
+    def signature_def(self, inputs: list[int], outputs: list[int]) -> int:
+        """The SignatureDef of @main: names as the reference interpreter reports them."""
+        sig = signature(self.module, function_name(0))
+        ins = self.tensor_maps([n for n, _ in sig.inputs], inputs)
+        outs = self.tensor_maps([n for n, _ in sig.outputs], outputs)
+        key = self.b.CreateString(SIGNATURE_KEY)
+        S = _schema("SignatureDef")
+        S.SignatureDefStart(self.b)
+        S.SignatureDefAddInputs(self.b, ins)
+        S.SignatureDefAddOutputs(self.b, outs)
+        S.SignatureDefAddSignatureKey(self.b, key)
+        S.SignatureDefAddSubgraphIndex(self.b, 0)
+        return S.SignatureDefEnd(self.b)
+
+    def opcode_table(self, code: int, custom_code: str, version: int) -> int:
+        C = _schema("OperatorCode")
+        custom = self.b.CreateString(custom_code) if custom_code else None
+        C.OperatorCodeStart(self.b)
+        C.OperatorCodeAddDeprecatedBuiltinCode(self.b, min(code, 127))
+        C.OperatorCodeAddBuiltinCode(self.b, code)
+        C.OperatorCodeAddVersion(self.b, version)
+        if custom is not None:
+            C.OperatorCodeAddCustomCode(self.b, custom)
+        return C.OperatorCodeEnd(self.b)
+
+    def buffer_table(self, data: bytes) -> int:
+        vec = self.aligned_bytes(data) if data else None
+        B = _schema("Buffer")
+        B.BufferStart(self.b)
+        if vec is not None:
+            B.BufferAddData(self.b, vec)
+        return B.BufferEnd(self.b)
+
+    def model(self, description: str) -> bytes:
+        if not self.functions or self.functions[0].sym_name.data != function_name(0):
+            raise LitecError("the module has no function @main to write as subgraph 0")
+        writers = [_SubgraphWriter(self, i, fn) for i, fn in enumerate(self.functions)]
+        subgraphs = [w.write() for w in writers]
+        signature_def = self.signature_def(writers[0].inputs, writers[0].outputs)
+        codes = [self.opcode_table(c, cc, v) for (c, cc), v in self.opcodes.items()]
+        buffers = [self.buffer_table(data) for data in self.buffers]
+        sg_vec, code_vec = self.tables(subgraphs), self.tables(codes)
+        buf_vec, sig_vec = self.tables(buffers), self.tables([signature_def])
+        desc = self.b.CreateString(description)
+        M = _schema("Model")
+        M.ModelStart(self.b)
+        M.ModelAddVersion(self.b, SCHEMA_VERSION)
+        M.ModelAddOperatorCodes(self.b, code_vec)
+        M.ModelAddSubgraphs(self.b, sg_vec)
+        M.ModelAddDescription(self.b, desc)
+        M.ModelAddBuffers(self.b, buf_vec)
+        M.ModelAddSignatureDefs(self.b, sig_vec)
+        self.b.Finish(M.ModelEnd(self.b), file_identifier=b"TFL3")
+        return bytes(self.b.Output())
+
+
+class _SubgraphWriter:
+    """Writes one function as a subgraph: tensors in order of definition, then operators."""
+
+    def __init__(self, model: _ModelWriter, index: int, fn: func.FuncOp):
+        self.model = model
+        self.b = model.b
+        self.index = index
+        self.fn = fn
+        self.tensors: list[int] = []
+        self.operators: list[int] = []
+        self.values: dict[SSAValue, int] = {}
+        self.result_names: dict[SSAValue, str] = {}
+        self.inputs: list[int] = []
+        self.outputs: list[int] = []
+
+    def add_tensor(self, t: Attribute, name: str, **kind) -> int:
+        """A new tensor; `kind`: buffer, is_variable, sparse (see `_ModelWriter.tensor`)."""
+        self.tensors.append(self.model.tensor(t, name, **kind))
+        return len(self.tensors) - 1
+
+    def define(self, value: SSAValue, name: str, **kind) -> None:
+        """The tensor of a value (a function result's name wins over the location's)."""
+        name = self.result_names.get(value, name)
+        self.values[value] = self.add_tensor(value.type, name, **kind)
+
+    def output_names(self, op: Operation) -> list[str]:
+        names = _names_of(op)
+        if names is not None:
+            return names
+        base = f"{op.name}_{op_index(op) if op_index(op) is not None else len(self.operators)}"
+        return [f"{base}:{k}" for k in range(len(op.results))]
+
+    def write(self) -> int:
+        fn = self.fn
+        ret = fn.body.block.last_op
+        names = _attr_names(fn.res_attrs, len(fn.function_type.outputs))
+        if isinstance(ret, func.ReturnOp):
+            for value, name in zip(ret.arguments, names, strict=True):
+                self.result_names.setdefault(value, name)
+        in_names = _attr_names(fn.arg_attrs, len(fn.function_type.inputs))
+        for arg, name in zip(fn.body.block.args, in_names, strict=True):
+            self.define(arg, name)
+        self.inputs = [self.values[a] for a in fn.body.block.args]
+        for op in fn.body.block.ops:
+            try:
+                self.op(op)
+            except LitecError as e:
+                e.subgraph = self.index
+                raise e.at(op_index=op_index(op), op_name=_display_name(op)) from None
+        return self.subgraph_table()
+
+    def op(self, op: Operation) -> None:
+        """One op: a tensor for a constant or variable, an Operator for a builtin."""
+        if isinstance(op, func.ReturnOp):
+            self.outputs = [self.values[v] for v in op.arguments]
+        elif isinstance(op, tfl.NoValueOp):
+            self.values[op.output] = -1
+        elif isinstance(op, tfl.ConstOp):
+            buffer = self.model.buffer(op.value.resource_handle.data)
+            sparse = any(isinstance(use.operation, tfl.DensifyOp) for use in op.output.uses)
+            self.define(op.output, self.output_names(op)[0], buffer=buffer, sparse=sparse)
+        elif isinstance(op, tfl.VariableOp):
+            self.define(op.output, self.output_names(op)[0], is_variable=True)
+        elif type(op) in EXPORT_TABLE:
+            self.operator(op)
+        else:
+            raise LitecError("is not a TFLite operator and cannot be written to a .tflite file")
+
+    def operator(self, op: tfl.TflOp) -> None:
+        fields = EXPORT_TABLE[type(op)](op, self)
+        inputs = _trim_absent(op, [self.values[v] for v in op.operands])
+        for r, name in zip(op.results, self.output_names(op), strict=True):
+            self.define(r, name)
+        O = _schema("Operator")
+        opts_type, opts = self.model.options(type(op).BUILTIN, fields.options)
+        ins = self.model.ints(inputs)
+        outs = self.model.ints([self.values[r] for r in op.results])
+        inter = self.model.ints(fields.intermediates) if fields.intermediates else None
+        custom = self.b.CreateByteVector(fields.custom_options) if fields.custom_options else None
+        opcode = self.model.opcode(op, fields.custom_code)
+        O.OperatorStart(self.b)
+        O.OperatorAddOpcodeIndex(self.b, opcode)
+        O.OperatorAddInputs(self.b, ins)
+        O.OperatorAddOutputs(self.b, outs)
+        if opts_type:
+            O.OperatorAddBuiltinOptionsType(self.b, opts_type)
+            O.OperatorAddBuiltinOptions(self.b, opts)
+        if custom is not None:
+            O.OperatorAddCustomOptions(self.b, custom)
+        if inter is not None:
+            O.OperatorAddIntermediates(self.b, inter)
+        self.operators.append(O.OperatorEnd(self.b))
+
+    def subgraph_table(self) -> int:
+        S = _schema("SubGraph")
+        tensors = self.model.tables(self.tensors)
+        operators = self.model.tables(self.operators)
+        ins, outs = self.model.ints(self.inputs), self.model.ints(self.outputs)
+        name = self.b.CreateString(self.fn.sym_name.data)
+        S.SubGraphStart(self.b)
+        S.SubGraphAddTensors(self.b, tensors)
+        S.SubGraphAddOperators(self.b, operators)
+        S.SubGraphAddInputs(self.b, ins)
+        S.SubGraphAddOutputs(self.b, outs)
+        S.SubGraphAddName(self.b, name)
+        return S.SubGraphEnd(self.b)
+
+
+def _attr_names(attrs: ArrayAttr | None, count: int) -> list[str]:
+    """The `tfl.name` of each argument or result ("" when it has none)."""
+    names = []
+    for i in range(count):
+        entry = attrs.data[i].data if attrs is not None else {}
+        name = entry.get("tfl.name")
+        names.append(name.data if isinstance(name, StringAttr) else "")
+    return names
+
+
+def _trim_absent(op: tfl.TflOp, inputs: list[int]) -> list[int]:
+    """Trailing absent inputs of a fixed-arity op are left out, as TFLite's converter does:
+    kernels such as RESHAPE and DEPTHWISE_CONV_2D count their inputs (the importer puts
+    the no_value back)."""
+    if any(isinstance(d, VarOperandDef) for _, d in type(op).get_irdl_definition().operands):
+        return inputs
+    while inputs and inputs[-1] == -1:
+        inputs = inputs[:-1]
+    return inputs
+
+
+def _display_name(op: Operation) -> str:
+    if isinstance(op, tfl.CustomOp):
+        return f"CUSTOM '{op.custom_code.data}'"
+    return getattr(type(op), "BUILTIN", "") or op.name
+
+
+def export_tflite(module: ModuleOp, description: str | None = None) -> bytes:
+    """The bytes of a `.tflite` model TFLite can run, written from a module of `tfl` functions.
+
+    `description` defaults to the imported model's (`tfl.description`)."""
+    if description is None:
+        kept = module.attributes.get("tfl.description")
+        description = kept.data if isinstance(kept, StringAttr) else "written by litec"
+    source = module.attributes.get("tfl.source")
+    try:
+        return _ModelWriter(module).model(description)
+    except LitecError as e:
+        raise e.at(file=source.data if isinstance(source, StringAttr) else None) from None

@@ -1,0 +1,278 @@
+"""The exporter (`tfl` IR -> `.tflite`): TFLite runs what it writes, and it reads back the same.
+
+- Round trip: import -> export -> TFLite BUILTIN_REF gives the original model's outputs
+  bit for bit (same ops, same data); import(export(import(x))) prints import(x)'s IR.
+- Every `tfl` op class writes its properties as TFLite options that read back the same.
+- Operator codes, versions, SignatureDefs and buffer alignment as TFLite expects them.
+- Anything that is not a TFLite operator is a one-line error naming the op.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import tflite
+from conftest import corpus_models, mediapipe_models, model_path
+from oracle import run_oracle
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    DenseArrayBase,
+    FileLineColLoc,
+    FloatAttr,
+    IntAttr,
+    IntegerAttr,
+    ModuleOp,
+    NameLoc,
+    NoneAttr,
+    StringAttr,
+    TensorType,
+    f32,
+    i32,
+)
+from xdsl.irdl import VarOperandDef, VarResultDef
+
+import litec
+from litec.dialects import tfl
+from litec.ir.diagnostics import LitecError
+from litec.ir.resources import get_blob
+from litec.ir.text import print_module
+from litec.lowering.export_tflite import BUFFER_ALIGNMENT, EXPORT_TABLE, export_tflite
+from litec.lowering.import_tflite import load_tflite
+from litec.lowering.tflite_reader import OPTION_ENUMS, read_model, read_model_bytes
+
+SMALL = ["kws_dscnn_fp32", "kws_dscnn_int8", "lstm_int8", "lstm_keras3_while_fp32"]
+
+
+def _export(name: str, tmp_path):
+    """(original path, imported module, path of the exported model under the same file name)."""
+    path = model_path(name)
+    module = load_tflite(path)
+    out = tmp_path / path.name
+    out.write_bytes(export_tflite(module))
+    return path, module, out
+
+
+def _has_custom_ops(module: ModuleOp) -> bool:
+    return any(isinstance(op, tfl.CustomOp) for op in module.walk())
+
+
+def assert_tflite_same(path, module, out) -> None:
+    """TFLite BUILTIN_REF gives bit-identical outputs for the original and the exported model."""
+    inputs = litec.random_inputs(module, 0)
+    inputs = list(inputs.values()) if isinstance(inputs, dict) else inputs
+    want, got = run_oracle(path, inputs), run_oracle(out, inputs)
+    assert list(got) == list(want)
+    for key in want:
+        assert got[key].dtype == want[key].dtype
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def _ir(module: ModuleOp) -> tuple[str, list[bytes]]:
+    """The module's text with resource handles and the file hash blanked, and its constants."""
+    text = print_module(module, Context(), resources=False)
+    text = re.sub(r"dense_resource<[^>]*>", "dense_resource<>", text)
+    text = re.sub(r'tfl.sha256 = "[0-9a-f]*"', "", text)
+    blobs = [
+        get_blob(op.value.resource_handle.data)
+        for op in module.walk()
+        if isinstance(op, tfl.ConstOp)
+    ]
+    return text, blobs
+
+
+def assert_reimport_same(module, out) -> None:
+    """import(export(import(x))) prints as import(x), constants included."""
+    text, blobs = _ir(load_tflite(out))
+    want_text, want_blobs = _ir(module)
+    assert text == want_text
+    assert blobs == want_blobs
+
+
+# ----------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_round_trip_runs_in_tflite_bit_exact(name, tmp_path):
+    path, module, out = _export(f"{name}.tflite", tmp_path)
+    assert_tflite_same(path, module, out)
+    assert_reimport_same(module, out)
+
+
+def _sweep_models() -> list[str]:
+    return corpus_models() + mediapipe_models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _sweep_models())
+def test_round_trip_sweep(name, tmp_path):
+    """Every corpus and MediaPipe model reimports the same; TFLite runs the builtin-only ones."""
+    path, module, out = _export(name, tmp_path)
+    assert_reimport_same(module, out)
+    if not _has_custom_ops(module):
+        assert_tflite_same(path, module, out)
+
+
+# ----------------------------------------------------------------------------- options
+
+
+_ENUM_SAMPLES = {
+    "fused_activation_function": "RELU6",
+    "padding": "VALID",
+    "weights_format": "SHUFFLED4x16INT8",
+    "output_type": "INT32",
+    "quantized_bias_type": "INT32",
+}
+_SPECIAL = {tfl.WhileOp, tfl.CustomOp, tfl.UnidirectionalSequenceLSTMOp, tfl.ReshapeOp}
+"""Ops whose fields are not (only) their properties: covered by the model round trips."""
+
+
+def _sample(name: str, prop):
+    """A property value other than the schema's default, and the value TFLite reads back."""
+    base = getattr(prop.constr, "attr", None)
+    if name in _ENUM_SAMPLES:
+        assert name in OPTION_ENUMS
+        return StringAttr(_ENUM_SAMPLES[name]), _ENUM_SAMPLES[name]
+    samples = {
+        IntegerAttr: (IntegerAttr(3, 32), 3),
+        FloatAttr: (FloatAttr(0.5, f32), 0.5),
+        DenseArrayBase: (DenseArrayBase.from_list(i32, [1, 2]), [1, 2]),
+    }
+    if base in samples:
+        return samples[base]
+    return BoolAttr.from_bool(True), True
+
+
+def _single_op_module(op_cls) -> tuple[ModuleOp, dict]:
+    """A module whose @main holds one `op_cls` op on float tensors, every property set."""
+    t = TensorType(f32, [2])
+    defs = op_cls.get_irdl_definition()
+    n_args = sum(2 if isinstance(d, VarOperandDef) else 1 for _, d in defs.operands)
+    fn = func.FuncOp("main", ([t] * n_args, [t]))
+    args = iter(fn.body.block.args)
+    operands = [
+        [next(args), next(args)] if isinstance(d, VarOperandDef) else next(args)
+        for _, d in defs.operands
+    ]
+    results = [[t] if isinstance(d, VarResultDef) else t for _, d in defs.results]
+    props, expected = {}, {}
+    for name, prop in defs.properties.items():
+        props[name], expected[name] = _sample(name, prop)
+    op = op_cls.build(operands=operands, result_types=results, properties=props)
+    fn.body.block.add_ops([op, func.ReturnOp(op.results[0])])
+    return ModuleOp([fn]), expected
+
+
+@pytest.mark.parametrize(
+    "op_cls",
+    [c for c in tfl.BUILTIN_OPS.values() if c not in _SPECIAL],
+    ids=lambda c: c.BUILTIN,
+)
+def test_every_property_is_written_as_its_option(op_cls):
+    module, expected = _single_op_module(op_cls)
+    model = read_model_bytes(export_tflite(module))
+    (op,) = model.main.operators
+    assert op.builtin == op_cls.BUILTIN
+    assert {k: op.options[k] for k in expected} == expected
+
+
+def test_every_op_class_has_an_exporter():
+    assert set(EXPORT_TABLE) == set(tfl.BUILTIN_OPS.values())
+
+
+def test_reshape_writes_new_shape_and_drops_an_absent_shape_input(tmp_path):
+    """TFLite's RESHAPE takes the output shape from `new_shape` when it has one input."""
+    x, y = TensorType(f32, [2, 3]), TensorType(f32, [3, 2])
+    fn = func.FuncOp("main", ([x], [y]))
+    none = tfl.NoValueOp.build(result_types=[tfl.NoneType()])
+    op = tfl.ReshapeOp.build(operands=[fn.body.block.args[0], none.output], result_types=[y])
+    fn.body.block.add_ops([none, op, func.ReturnOp(op.output)])
+    out = tmp_path / "reshape.tflite"
+    out.write_bytes(export_tflite(ModuleOp([fn])))
+    (desc,) = read_model(out).main.operators
+    assert len(desc.inputs) == 1 and desc.options["new_shape"] == [3, 2]
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(run_oracle(out, [data])["out0"], data.reshape(3, 2))
+
+
+# ----------------------------------------------------------------------------- model tables
+
+
+def test_model_tables_are_as_tflite_expects(tmp_path):
+    """Version 3, description, deprecated codes, the original's op versions, a
+    SignatureDef with the tensor names, and 16-byte aligned constant data."""
+    path, module, out = _export("tiny_transformer_int8.tflite", tmp_path)
+    data = out.read_bytes()
+    model = tflite.Model.GetRootAs(data, 0)
+    assert model.Version() == 3
+    assert model.Description().decode() == read_model(path).description
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        assert code.DeprecatedBuiltinCode() == min(code.BuiltinCode(), 127)
+    versions = {}
+    for op in read_model(path).main.operators:
+        versions[op.builtin] = max(versions.get(op.builtin, 1), op.version)
+    for op in read_model(out).main.operators:
+        assert op.version >= 1
+        if op.builtin != "FULLY_CONNECTED":  # the original says 5 for keep_num_dims=false
+            assert op.version == versions[op.builtin], op.builtin
+    sig = model.SignatureDefs(0)
+    assert sig.SignatureKey() == b"serving_default"
+    names = litec.signature(module)
+    assert [sig.Inputs(i).Name().decode() for i in range(sig.InputsLength())] == [
+        n for n, _ in names.inputs
+    ]
+    assert [sig.Outputs(i).Name().decode() for i in range(sig.OutputsLength())] == [
+        n for n, _ in names.outputs
+    ]
+    for i in range(model.BuffersLength()):
+        buf = model.Buffers(i)
+        if buf.DataLength():
+            assert buf._tab.Vector(buf._tab.Offset(4)) % BUFFER_ALIGNMENT == 0
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_an_op_that_is_not_tflite_is_named_in_the_error():
+    t = TensorType(f32, [2])
+    fn = func.FuncOp("main", ([t], [t]))
+    x = fn.body.block.args[0]
+    add = arith.AddfOp(x, x)
+    add.location = NameLoc(
+        StringAttr("y"), FileLineColLoc(StringAttr("m.tflite"), IntAttr(4), IntAttr(0))
+    )
+    fn.body.block.add_ops([add, func.ReturnOp(add.result)])
+    module = ModuleOp([fn], attributes={"tfl.source": StringAttr("m.tflite")})
+    with pytest.raises(LitecError) as e:
+        export_tflite(module)
+    assert str(e.value) == (
+        "m.tflite: op #4 arith.addf: is not a TFLite operator and cannot be written "
+        "to a .tflite file"
+    )
+
+
+def test_a_module_without_main_is_an_error():
+    with pytest.raises(LitecError, match="no function @main"):
+        export_tflite(ModuleOp([]))
+
+
+def test_an_unknown_enum_value_is_an_error():
+    t = TensorType(f32, [2])
+    fn = func.FuncOp("main", ([t], [t]))
+    x = fn.body.block.args[0]
+    op = tfl.LeakyReluOp.build(
+        operands=[x], result_types=[t], properties={"alpha": FloatAttr(0.1, f32)}
+    )
+    soft = tfl.L2NormalizationOp.build(
+        operands=[op.output],
+        result_types=[t],
+        properties={"fused_activation_function": StringAttr("GELU")},
+    )
+    soft.location = NameLoc(StringAttr("z"), NoneAttr())
+    fn.body.block.add_ops([op, soft, func.ReturnOp(soft.output)])
+    with pytest.raises(LitecError, match="L2_NORMALIZATION: option 'fused_activation_function'"):
+        export_tflite(ModuleOp([fn]))
