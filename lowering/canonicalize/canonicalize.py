@@ -225,7 +225,7 @@ class PackOneAsReshape(RewritePattern):
             operands=[op.values[0], no_shape.output], result_types=[op.output.type]
         )
         reshape.location = op.location
-        rewriter.insert_op(no_shape, InsertPoint.before(op))
+        rewriter.insert(no_shape, InsertPoint.before(op))
         rewriter.replace(op, reshape)
 
 

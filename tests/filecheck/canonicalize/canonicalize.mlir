@@ -56,7 +56,7 @@ builtin.module {
     func.return %pk, %other : tensor<1x2x4x!quant.uniform<i8:f32, 0.5:1>>, tensor<2x4x!quant.uniform<i8:f32, 0.25:1>>
   }
   func.func @kept(%x: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<4x2xf32>, tensor<3x4xf32>, tensor<2x4xf32>) {
-    %a = tfl.relu %x : (tensor<2x4xf32>) -> tensor<2x4xf32>
+    %a = tfl.neg %x : (tensor<2x4xf32>) -> tensor<2x4xf32>
     %pos0 = tfl.const dense_resource<cz_pos0> : tensor<2x4xf32>
     %add0 = tfl.add %a, %pos0 {fused_activation_function = "NONE"} : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
     %one = tfl.const dense_resource<cz_one> : tensor<2x4xf32>
@@ -88,7 +88,7 @@ builtin.module {
       cz_perm01: "0x400000000000000001000000",
       cz_perm10: "0x400000000100000000000000",
       cz_pad0: "0x4000000000000000000000000000000000000000",
-      cz_pad1: "0x4000000000000000000000000100000000000000",
+      cz_pad1: "0x4000000001000000000000000000000000000000",
       cz_begin0: "0x400000000000000000000000",
       cz_stride1: "0x400000000100000001000000",
       cz_reverse: "0x40000000ffffffff01000000",
