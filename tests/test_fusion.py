@@ -210,3 +210,66 @@ def test_fuse_conv_activation_quantized_exact_and_tflite(tmp_path):
             np.testing.assert_allclose(arr, ref, rtol=1e-5, atol=1e-6, err_msg=name)
         else:
             np.testing.assert_array_equal(arr, ref, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- fold-batch-norm
+
+
+def unfolded_batch_norms(path):
+    """The MUL / ADD pairs an unfolded batch norm leaves after CONV, DEPTHWISE (RELU, positive
+    scales), FULLY_CONNECTED and TRANSPOSE_CONV; a RELU after the first."""
+    tensors = [
+        tensor("x", (1, 6, 6, 3)),
+        floats("w", (4, 3, 3, 3), 1),
+        floats("b", (4,), 2),
+        floats("s1", (4,), 3, 0.5, 2.0),
+        floats("t1", (1, 1, 1, 4), 4),
+        floats("dw", (1, 3, 3, 4), 5),
+        floats("s2", (1, 1, 1, 4), 6, 0.1, 3.0),
+        floats("fw", (5, 4), 7),
+        floats("s3", (5,), 8, -2.0, 2.0),
+        floats("t3", (5,), 9),
+        floats("tw", (2, 3, 3, 4), 10),
+        floats("s4", (2,), 11, -1.0, 1.0),
+        const("tshape", [1, 12, 12, 2]),
+        *(tensor(n, (1, 6, 6, 4)) for n in ("c", "m1", "a1", "r1", "d", "m2")),
+        *(tensor(n, (1, 6, 6, 5)) for n in ("f", "m3", "out1")),
+        *(tensor(n, (1, 12, 12, 2)) for n in ("tc", "out2")),
+    ]
+    none = {"fused_activation_function": "NONE"}
+    ops = [
+        Op("CONV_2D", ["x", "w", "b"], ["c"], CONV),
+        Op("MUL", ["c", "s1"], ["m1"], none),
+        Op("ADD", ["m1", "t1"], ["a1"], none),
+        Op("RELU", ["a1"], ["r1"]),
+        Op(
+            "DEPTHWISE_CONV_2D",
+            ["r1", "dw", None],
+            ["d"],
+            {**DEPTHWISE, "fused_activation_function": "RELU"},
+        ),
+        Op("MUL", ["s2", "d"], ["m2"], none),
+        Op("FULLY_CONNECTED", ["m2", "fw", None], ["f"], FC),
+        Op("MUL", ["f", "s3"], ["m3"], none),
+        Op("ADD", ["m3", "t3"], ["out1"], {"fused_activation_function": "RELU6"}),
+        Op(
+            "TRANSPOSE_CONV",
+            ["tshape", "tw", "m2", None],
+            ["tc"],
+            {"padding": "SAME", "stride_h": 2, "stride_w": 2, "fused_activation_function": "NONE"},
+        ),
+        Op("MUL", ["tc", "s4"], ["out2"], none),
+    ]
+    return write(path, tensors, ops, ["x"], ["out1", "out2"])
+
+
+def test_fold_batch_norm_within_rounding(tmp_path):
+    path = unfolded_batch_norms(tmp_path / "bn.tflite")
+    _, before, after, module = before_after(path, "fold-batch-norm")
+    assert_same(before, after, rtol=1e-5)
+    assert op_counts(module) == Counter(
+        CONV_2D=1, RELU=1, DEPTHWISE_CONV_2D=1, FULLY_CONNECTED=1, TRANSPOSE_CONV=1
+    )
+    _, _, fused, module = before_after(path, "fold-batch-norm,fuse-conv-activation")
+    assert_same(before, fused, rtol=1e-5)
+    assert op_counts(module)["RELU"] == 0

@@ -145,9 +145,12 @@ class FuseConvActivationPass(ModulePass):
 
 
 def fusable_producer(value: SSAValue, user: Operation) -> Operation | None:
-    """The conv-like op that computes `value` when `user` is its only use, else None."""
+    """The conv-like op that computes `value` when `user` is its only use and computes a
+    result of the same type (no broadcast, no requantization), else None."""
     producer = value.owner
     if not isinstance(producer, CONV_OPS) or not value.has_one_use():
+        return None
+    if user.results[0].type != value.type:
         return None
     return producer if producer.parent_block() is user.parent_block() else None
 
