@@ -6,4 +6,8 @@ Each pass is one file here, registered in `PASSES` (name -> (module, class)); it
 test is tests/filecheck/quantization/<name>.mlir.
 """
 
-PASSES: dict[str, tuple[str, str]] = {}
+PASSES: dict[str, tuple[str, str]] = {
+    "quantize": ("quantize", "QuantizePass"),
+    "quantize-weights-fp16": ("quantize_weights_fp16", "QuantizeWeightsFp16Pass"),
+    "quantize-weights-int8": ("quantize_weights_int8", "QuantizeWeightsInt8Pass"),
+}

@@ -1,0 +1,113 @@
+"""What the quantization passes share: int8 parameters computed as TFLite's converter
+computes them, constants read and written as numpy arrays, and the tensor types they carry.
+
+    activation_params(-1.0, 1.0)          # per-tensor asymmetric: scale 2/255, zero point -1
+    symmetric_per_channel(w, axis=0)      # int8 weights, one scale per channel, zero point 0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects.builtin import DenseResourceAttr, Float32Type, TensorType
+from xdsl.ir import Attribute, SSAValue
+
+from litec.dialects import tfl
+from litec.dialects.tfl_reference import TensorInfo
+from litec.ir.quant import QuantParams, UniformQuantizedType
+from litec.ir.resources import add_blob, blob_array
+
+QMIN, QMAX = -128, 127
+"""The int8 range of activations; weights use the symmetric [-127, 127]."""
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to nearest, ties away from zero (C's `round`, which TFLite uses)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def activation_params(lo: float, hi: float) -> QuantParams:
+    """int8 per-tensor asymmetric parameters for values in [lo, hi], widened to include 0;
+    the zero point nudged as TFLite's quantizer does (from whichever end is more exact)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    scale = (hi - lo) / (QMAX - QMIN) or 1.0  # in double, as TFLite; stored as float32
+    from_min, from_max = QMIN - lo / scale, QMAX - hi / scale
+    exact_min = abs(QMIN) + abs(lo / scale) < abs(QMAX) + abs(hi / scale)
+    zero_point = int(np.clip(round_half_away(from_min if exact_min else from_max), QMIN, QMAX))
+    return QuantParams("i8", (_f32(scale),), (zero_point,))
+
+
+def symmetric_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
+    """float32 scales max|w| / 127, per slice along `axis` (one scale when None); 1 where
+    the slice is all zeros."""
+    reduce = tuple(i for i in range(w.ndim) if i != axis) if axis is not None else None
+    peak = np.abs(w.astype(np.float64)).max(axis=reduce, initial=0.0)
+    scales = np.atleast_1d(peak / 127.0).astype(np.float32)
+    return np.where(scales > 0, scales, np.float32(1.0))
+
+
+def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, QuantParams]:
+    """int8 weights in [-127, 127] with zero point 0, per channel along `axis` (per tensor
+    when None), and their parameters."""
+    scales = symmetric_scales(w, axis)
+    shape = [1] * w.ndim
+    if axis is not None:
+        shape[axis] = -1
+    q = round_half_away(w / scales.astype(np.float64).reshape(shape))
+    params = QuantParams("i8", tuple(map(float, scales)), (0,) * len(scales), axis)
+    return np.clip(q, -127, 127).astype(np.int8), params
+
+
+def quantize_array(x: np.ndarray, params: QuantParams) -> np.ndarray:
+    """Per-tensor affine quantization of float values into the storage type of `params`."""
+    info = np.iinfo(params.dtype)
+    q = round_half_away(x.astype(np.float64) / params.scale) + params.zero_point
+    return np.clip(q, info.min, info.max).astype(params.dtype)
+
+
+def bias_params(input_scale: float, weight: QuantParams) -> QuantParams:
+    """int32 bias parameters: scale s_in * s_w per weight channel, zero point 0."""
+    scales = tuple(_f32(input_scale * s) for s in weight.scales)
+    axis = 0 if weight.axis is not None else None
+    return QuantParams("i32", scales, (0,) * len(scales), axis)
+
+
+def quantize_bias(b: np.ndarray, params: QuantParams) -> np.ndarray:
+    """float bias to int32 with one scale per channel (saturating)."""
+    q = round_half_away(b.astype(np.float64) / params.scale_array().astype(np.float64))
+    info = np.iinfo(np.int32)
+    return np.clip(q, info.min, info.max).astype(np.int32)
+
+
+def tensor_of(value: SSAValue | TensorType, element: Attribute | QuantParams) -> TensorType:
+    """The tensor type with the shape of `value` and a new element type (or quantization)."""
+    t = value if isinstance(value, TensorType) else value.type
+    if isinstance(element, QuantParams):
+        element = UniformQuantizedType(element)
+    return TensorType(element, t.get_shape())
+
+
+def is_f32(value: SSAValue) -> bool:
+    """Whether a value is a float32 tensor."""
+    return isinstance(value.type, TensorType) and isinstance(value.type.element_type, Float32Type)
+
+
+def const_array(value: SSAValue) -> np.ndarray | None:
+    """The data of a value defined by `tfl.const` (a read-only view), or None."""
+    op = value.owner
+    if not isinstance(op, tfl.ConstOp):
+        return None
+    info = TensorInfo.of(op.output.type)
+    return blob_array(op.value.resource_handle.data, info.dtype, info.shape)
+
+
+def new_const(like: SSAValue, data: np.ndarray, ty: TensorType, suffix: str) -> tfl.ConstOp:
+    """A `tfl.const` holding `data` as `ty`, named after the constant `like` with `suffix`."""
+    assert isinstance(like.owner, tfl.ConstOp)
+    handle = add_blob(f"{like.owner.value.resource_handle.data}_{suffix}", data.tobytes())
+    op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
+    op.location = like.owner.location
+    return op
