@@ -41,6 +41,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     f16,
+    f32,
     i1,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -52,19 +53,17 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
 from litec.ir.resources import get_blob
 from litec.lowering.import_tflite import ELEMENT_TYPES, function_name
-from litec.lowering.tflite_reader import OPTION_ENUMS, options_table
+from litec.lowering.tflite_reader import NUMPY_DTYPES, OPTION_ENUMS, QUANT_STORAGE, options_table
 
 SCHEMA_VERSION = 3
 SIGNATURE_KEY = "serving_default"
 BUFFER_ALIGNMENT = 16
 
-TENSOR_TYPE_CODES: dict[Attribute, int] = {
-    elem: getattr(TflTensorType, name) for name, elem in ELEMENT_TYPES.items()
-}
-"""IR element type -> TFLite TensorType (the importer's table, inverted)."""
+TENSOR_TYPE_NAMES: dict[Attribute, str] = {elem: name for name, elem in ELEMENT_TYPES.items()}
+"""IR element type -> TFLite TensorType name (the importer's table, inverted)."""
 
-QUANT_TYPE_CODES = {"i8": "INT8", "u8": "UINT8", "i16": "INT16", "i32": "INT32", "i64": "INT64"}
-"""Storage type of a `!quant.uniform` -> TFLite TensorType name."""
+QUANT_TYPE_NAMES = {storage: name for name, storage in QUANT_STORAGE.items()}
+"""Storage type of a `!quant.uniform` -> TFLite TensorType name (the reader's, inverted)."""
 
 ENUM_VALUES = {
     key: {name: value for value, name in names.items()} for key, names in OPTION_ENUMS.items()
@@ -127,7 +126,7 @@ def type_kind(op: Operation) -> str:
     """How the op's tensors are typed, for `MIN_VERSIONS`: int16, hybrid, int8, float16 or float."""
     types = [v.type for v in (*op.operands, *op.results) if isinstance(v.type, TensorType)]
     storages = {q.storage for q in map(quant_params, types) if q is not None}
-    float_out = any(quant_params(r.type) is None for r in op.results)
+    float_out = any(getattr(r.type, "element_type", None) == f32 for r in op.results)
     elements = {t.element_type for t in types}
     if "i16" in storages:
         return "int16"
@@ -176,9 +175,13 @@ def _value(attr: Attribute):
     raise LitecError(f"cannot write the property value {attr} as a TFLite option")
 
 
+def _options(props: dict[str, Attribute]) -> dict:
+    return {name: _value(attr) for name, attr in props.items()}
+
+
 def generic_fields(op: tfl.TflOp, sg: _SubgraphWriter) -> OperatorFields:
     """Every property is the TFLite option of the same name."""
-    return OperatorFields({name: _value(attr) for name, attr in op.properties.items()})
+    return OperatorFields(_options(op.properties))
 
 
 def while_fields(op: tfl.WhileOp, sg: _SubgraphWriter) -> OperatorFields:
@@ -195,7 +198,7 @@ def lstm_fields(op: tfl.UnidirectionalSequenceLSTMOp, sg: _SubgraphWriter) -> Op
     """The generic options; the `intermediates` types become intermediate tensors."""
     props = dict(op.properties)
     kept = props.pop("intermediates", None)
-    fields = OperatorFields({name: _value(attr) for name, attr in props.items()})
+    fields = OperatorFields(_options(props))
     if isinstance(kept, ArrayAttr):
         base = sg.output_names(op)[0]
         fields.intermediates = [
@@ -244,6 +247,22 @@ def _setter(module, table: str, key: str):
     raise LitecError(f"option '{key}' is not a field of TFLite's {table}")
 
 
+def tensor_type_name(t: Attribute, name: str) -> str:
+    """The TFLite TensorType name of an IR tensor type."""
+    if not isinstance(t, TensorType):
+        raise LitecError(f"value '{name}' of type {t} is not a tensor TFLite can hold")
+    q = quant_params(t)
+    if q is not None:
+        return QUANT_TYPE_NAMES[q.storage]
+    if t.element_type not in TENSOR_TYPE_NAMES:
+        raise LitecError(f"tensor '{name}' has element type {t.element_type}, not a TFLite type")
+    return TENSOR_TYPE_NAMES[t.element_type]
+
+
+def _itemsize(type_name: str) -> int:
+    return np.dtype(NUMPY_DTYPES[type_name]).itemsize
+
+
 def _names_of(op: Operation) -> list[str] | None:
     """Output tensor names the importer recorded in the location ("a, b" for several)."""
     if not isinstance(op.location, NameLoc):
@@ -259,10 +278,14 @@ class _ModelWriter:
     def __init__(self, module: ModuleOp):
         self.module = module
         self.b = flatbuffers.Builder(1 << 16)
-        self.buffers: list[bytes] = [b""]  # buffer 0: the empty buffer, by convention
-        self.buffer_of: dict[str, int] = {}
-        self.opcodes: dict[tuple[int, str], int] = {}  # (code, custom code) -> version
-        funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
+        self.buffers: dict[bytes, int] = {b"": 0}  # buffer 0: the empty buffer, by convention
+        self.data: list[bytes] = [b""]
+        self.opcodes: dict[tuple[int, str], int] = {}  # (code, custom code) -> index
+        self.versions: list[int] = []
+        others = [op.name for op in module.ops if not isinstance(op, func.FuncOp)]
+        if others:
+            raise LitecError(f"the module holds '{others[0]}', which is not a function")
+        funcs = list(module.ops)
         main = [f for f in funcs if f.sym_name.data == function_name(0)]
         self.functions = main + [f for f in funcs if f.sym_name.data != function_name(0)]
 
@@ -272,18 +295,23 @@ class _ModelWriter:
                 return i
         raise LitecError(f"refers to @{name}, which is not a function of the module")
 
-    def buffer(self, handle: str) -> int:
-        """The buffer holding a resource (one per resource)."""
-        if handle not in self.buffer_of:
-            self.buffers.append(get_blob(handle))
-            self.buffer_of[handle] = len(self.buffers) - 1
-        return self.buffer_of[handle]
+    def buffer(self, data: bytes) -> int:
+        """The buffer holding constant data (constants with equal bytes share one)."""
+        if data not in self.buffers:
+            self.buffers[data] = len(self.data)
+            self.data.append(data)
+        return self.buffers[data]
 
     def opcode(self, op: tfl.TflOp, custom_code: str) -> int:
-        """The operator code index of an op (one per builtin and custom code)."""
+        """The operator code index of an op: one per builtin and custom code, with the
+        largest version any of its ops needs."""
         key = (getattr(BuiltinOperator, type(op).BUILTIN), custom_code)
-        self.opcodes[key] = max(self.opcodes.get(key, 1), op_version(op))
-        return list(self.opcodes).index(key)
+        if key not in self.opcodes:
+            self.opcodes[key] = len(self.versions)
+            self.versions.append(1)
+        index = self.opcodes[key]
+        self.versions[index] = max(self.versions[index], op_version(op))
+        return index
 
     # ------------------------------------------------------------------ vectors
 
@@ -367,15 +395,12 @@ class _ModelWriter:
         self, t: Attribute, name: str, buffer: int = 0, is_variable: bool = False, sparse=False
     ) -> int:
         """A Tensor table."""
-        if not isinstance(t, TensorType):
-            raise LitecError(f"a value of type {t} is not a tensor TFLite can hold")
-        q = quant_params(t)
-        code = getattr(TflTensorType, QUANT_TYPE_CODES[q.storage]) if q else None
-        if q is None and t.element_type not in TENSOR_TYPE_CODES:
+        type_name = tensor_type_name(t, name)
+        if buffer and len(self.data[buffer]) != t.element_count() * _itemsize(type_name):
             raise LitecError(
-                f"tensor '{name}' has element type {t.element_type}, not a TFLite type"
+                f"constant '{name}' has {len(self.data[buffer])} bytes of data, "
+                f"its type {t} needs {t.element_count() * _itemsize(type_name)}"
             )
-        code = TENSOR_TYPE_CODES[t.element_type] if code is None else code
         T = _schema("Tensor")
         name_off = self.b.CreateString(name)
         shape = self.ints(t.get_shape())
@@ -383,7 +408,7 @@ class _ModelWriter:
         sparsity = self.dense_sparsity(t.get_shape()) if sparse else None
         T.TensorStart(self.b)
         T.TensorAddShape(self.b, shape)
-        T.TensorAddType(self.b, code)
+        T.TensorAddType(self.b, getattr(TflTensorType, type_name))
         T.TensorAddBuffer(self.b, buffer)
         T.TensorAddName(self.b, name_off)
         if quant is not None:
@@ -443,8 +468,11 @@ class _ModelWriter:
         writers = [_SubgraphWriter(self, i, fn) for i, fn in enumerate(self.functions)]
         subgraphs = [w.write() for w in writers]
         signature_def = self.signature_def(writers[0].inputs, writers[0].outputs)
-        codes = [self.opcode_table(c, cc, v) for (c, cc), v in self.opcodes.items()]
-        buffers = [self.buffer_table(data) for data in self.buffers]
+        codes = [
+            self.opcode_table(code, custom, self.versions[i])
+            for (code, custom), i in self.opcodes.items()
+        ]
+        buffers = [self.buffer_table(data) for data in self.data]
         sg_vec, code_vec = self.tables(subgraphs), self.tables(codes)
         buf_vec, sig_vec = self.tables(buffers), self.tables([signature_def])
         desc = self.b.CreateString(description)
@@ -518,7 +546,7 @@ class _SubgraphWriter:
         elif isinstance(op, tfl.NoValueOp):
             self.values[op.output] = -1
         elif isinstance(op, tfl.ConstOp):
-            buffer = self.model.buffer(op.value.resource_handle.data)
+            buffer = self.model.buffer(get_blob(op.value.resource_handle.data))
             sparse = any(isinstance(use.operation, tfl.DensifyOp) for use in op.output.uses)
             self.define(op.output, self.output_names(op)[0], buffer=buffer, sparse=sparse)
         elif isinstance(op, tfl.VariableOp):

@@ -10,17 +10,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import tflite
 from conftest import corpus_models, mediapipe_models, model_path
 from oracle import run_oracle
+from test_ref_sequence import LSTM_VARIANTS, lstm_model, svdf_model, while_model
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
     BoolAttr,
     DenseArrayBase,
+    DenseResourceAttr,
     FileLineColLoc,
     FloatAttr,
     IntAttr,
@@ -30,15 +33,20 @@ from xdsl.dialects.builtin import (
     NoneAttr,
     StringAttr,
     TensorType,
+    f16,
     f32,
+    i1,
     i32,
+    i64,
 )
 from xdsl.irdl import VarOperandDef, VarResultDef
 
 import litec
 from litec.dialects import tfl
+from litec.dialects.tfl_reference import TensorInfo
 from litec.ir.diagnostics import LitecError
-from litec.ir.resources import get_blob
+from litec.ir.quant import QuantParams, UniformQuantizedType
+from litec.ir.resources import add_blob, get_blob
 from litec.ir.text import print_module
 from litec.lowering.export_tflite import BUFFER_ALIGNMENT, EXPORT_TABLE, export_tflite
 from litec.lowering.import_tflite import load_tflite
@@ -49,9 +57,13 @@ SMALL = ["kws_dscnn_fp32", "kws_dscnn_int8", "lstm_int8", "lstm_keras3_while_fp3
 
 def _export(name: str, tmp_path):
     """(original path, imported module, path of the exported model under the same file name)."""
-    path = model_path(name)
+    return _export_path(model_path(name), tmp_path)
+
+
+def _export_path(path, tmp_path):
     module = load_tflite(path)
-    out = tmp_path / path.name
+    out = tmp_path / "exported" / path.name
+    out.parent.mkdir(exist_ok=True)
     out.write_bytes(export_tflite(module))
     return path, module, out
 
@@ -114,6 +126,91 @@ def test_round_trip_sweep(name, tmp_path):
     assert_reimport_same(module, out)
     if not _has_custom_ops(module):
         assert_tflite_same(path, module, out)
+
+
+SYNTHETIC = {
+    **{f"svdf_{kind}": lambda kind=kind: svdf_model(kind) for kind in ("float", "hybrid", "int8")},
+    **{
+        f"lstm_{kind}": lambda kind=kind: lstm_model(kind, **LSTM_VARIANTS["everything"])
+        for kind in ("float", "hybrid", "int8")
+    },
+    "lstm_hybrid_asymmetric": lambda: lstm_model("hybrid", asymmetric=True),
+    "while": while_model,
+}
+"""Synthetic models of the reference tests for ops the corpus lacks (SVDF, LSTM variants)."""
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_round_trip(name, tmp_path):
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(SYNTHETIC[name]())
+    path, module, out = _export_path(path, tmp_path)
+    assert_tflite_same(path, module, out)
+    assert_reimport_same(module, out)
+
+
+def test_custom_ops_keep_their_code_and_options(tmp_path):
+    """MediaPipe's custom ops (TFLite cannot run them) are written back as they were."""
+    path, module, out = _export("selfie_segmentation.tflite", tmp_path)
+    assert _has_custom_ops(module)
+    assert_reimport_same(module, out)
+    want = {(o.custom_code, o.custom_options) for o in read_model(path).main.operators}
+    got = {(o.custom_code, o.custom_options) for o in read_model(out).main.operators}
+    assert got == want
+
+
+QUANT = {
+    "i8": QuantParams("i8", (0.5,), (-3,)),
+    "u8": QuantParams("u8", (0.25,), (128,)),
+    "i16": QuantParams("i16", (0.125,), (0,)),
+}
+PER_AXIS = QuantParams("i8", (0.5, 0.25, 2.0), (0, 0, 0), 1)
+"""Per-axis on [2, 3] (axis 1); its reshape to [3, 2] is per-axis on axis 0."""
+ELEMENTS = {
+    "f32": f32,
+    "f16": f16,
+    "i32": i32,
+    "i64": i64,
+    "i1": i1,
+    **{k: UniformQuantizedType(q) for k, q in QUANT.items()},
+    "i8_per_axis": UniformQuantizedType(PER_AXIS),
+}
+
+
+@pytest.mark.parametrize("elem", sorted(ELEMENTS))
+def test_every_tensor_type_is_written(elem, tmp_path):
+    """A RESHAPE of an input and of a constant, for each element type and quantization:
+    the types read back the same, TFLite runs it, and the constant's bytes are kept."""
+    x, y = TensorType(ELEMENTS[elem], [2, 3]), TensorType(ELEMENTS[elem], [3, 2])
+    if elem == "i8_per_axis":
+        y = TensorType(UniformQuantizedType(replace(PER_AXIS, axis=0)), [3, 2])
+    rng = np.random.default_rng(0)
+    dtype = TensorInfo.of(x).dtype
+    data = rng.integers(0, 2, (2, 3)).astype(dtype)
+    fn = func.FuncOp("main", ([x], [y, y]))
+    shape = tfl.ConstOp(
+        DenseResourceAttr.from_params(
+            add_blob("export_shape", np.int32([3, 2]).tobytes()), TensorType(i32, [2])
+        )
+    )
+    const = tfl.ConstOp(
+        DenseResourceAttr.from_params(add_blob(f"export_{elem}", data.tobytes()), x)
+    )
+    ops = [
+        tfl.ReshapeOp.build(operands=[v, shape.output], result_types=[y])
+        for v in (fn.body.block.args[0], const.output)
+    ]
+    fn.body.block.add_ops([shape, const, *ops, func.ReturnOp(*(op.output for op in ops))])
+    out = tmp_path / "types.tflite"
+    out.write_bytes(export_tflite(ModuleOp([fn])))
+    module = load_tflite(out)
+    assert _ir(module)[1] == [np.int32([3, 2]).tobytes(), data.tobytes()]
+    reshapes = [op for op in module.walk() if isinstance(op, tfl.ReshapeOp)]
+    assert [(op.input.type, op.output.type) for op in reshapes] == [(x, y), (x, y)]
+    inp = rng.integers(0, 2, (2, 3)).astype(dtype)
+    got = run_oracle(out, [inp])
+    np.testing.assert_array_equal(got["out0"], inp.reshape(3, 2))
+    np.testing.assert_array_equal(got["out1"], data.reshape(3, 2))
 
 
 # ----------------------------------------------------------------------------- options
