@@ -273,3 +273,72 @@ def test_fold_batch_norm_within_rounding(tmp_path):
     _, _, fused, module = before_after(path, "fold-batch-norm,fuse-conv-activation")
     assert_same(before, fused, rtol=1e-5)
     assert op_counts(module)["RELU"] == 0
+
+
+# ----------------------------------------------------------------------------- fold-pad
+
+
+def explicit_pads(path):
+    """PAD / PADV2 before VALID convs: float stride 2 and dilated depthwise (fold), int8 with
+    the zero point (fold), and Keras-style symmetric padding before a stride-2 conv (stays)."""
+    sx, so = 0.05, 0.1
+    pad_value = np.array([-5], np.int8)
+    tensors = [
+        tensor("x", (1, 8, 8, 3)),
+        tensor("q", (1, 7, 7, 2), "INT8", sx, -5),
+        const("p01", [[0, 0], [0, 1], [0, 1], [0, 0]]),
+        const("p22", [[0, 0], [2, 2], [2, 2], [0, 0]]),
+        const("p11", [[0, 0], [1, 1], [1, 1], [0, 0]]),
+        tensor("zp", (1,), "INT8", sx, -5, data=pad_value),
+        floats("w", (4, 3, 3, 3), 1),
+        floats("dw", (1, 3, 3, 3), 2),
+        int8s("qw", (4, 3, 3, 2), 3, 0.01),
+        int8s("qdw", (1, 3, 3, 2), 4, 0.02),
+        floats("b4", (4,), 5),
+        floats("b3", (3,), 6),
+        int8s("qb4", (4,), 7, sx * 0.01, dtype="INT32"),
+        int8s("qb2", (2,), 8, sx * 0.02, dtype="INT32"),
+        tensor("a", (1, 9, 9, 3)),
+        tensor("out1", (1, 4, 4, 4)),
+        tensor("b", (1, 12, 12, 3)),
+        tensor("out2", (1, 8, 8, 3)),
+        tensor("c", (1, 9, 9, 2), "INT8", sx, -5),
+        tensor("out3", (1, 7, 7, 4), "INT8", so, 2),
+        tensor("d", (1, 9, 9, 2), "INT8", sx, -5),
+        tensor("out4", (1, 7, 7, 2), "INT8", so, 2),
+        tensor("e", (1, 10, 10, 3)),
+        tensor("out5", (1, 4, 4, 4)),
+    ]
+    valid = {**CONV, "padding": "VALID"}
+    ops = [
+        Op("PAD", ["x", "p01"], ["a"]),
+        Op("CONV_2D", ["a", "w", "b4"], ["out1"], {**valid, "stride_h": 2, "stride_w": 2}),
+        Op("PAD", ["x", "p22"], ["b"]),
+        Op(
+            "DEPTHWISE_CONV_2D",
+            ["b", "dw", "b3"],
+            ["out2"],
+            {**DEPTHWISE, "padding": "VALID", "dilation_h_factor": 2, "dilation_w_factor": 2},
+        ),
+        Op("PADV2", ["q", "p11", "zp"], ["c"]),
+        Op("CONV_2D", ["c", "qw", "qb4"], ["out3"], valid),
+        Op("PAD", ["q", "p11"], ["d"]),
+        Op("DEPTHWISE_CONV_2D", ["d", "qdw", "qb2"], ["out4"], {**DEPTHWISE, "padding": "VALID"}),
+        Op("PAD", ["x", "p11"], ["e"]),
+        Op("CONV_2D", ["e", "w", "b4"], ["out5"], {**valid, "stride_h": 2, "stride_w": 2}),
+    ]
+    return write(path, tensors, ops, ["x", "q"], ["out1", "out2", "out3", "out4", "out5"])
+
+
+def test_fold_pad_bit_identical_and_tflite(tmp_path):
+    path = explicit_pads(tmp_path / "pads.tflite")
+    inputs, before, after, module = before_after(path, "fold-pad")
+    assert_same(before, after)
+    assert op_counts(module) == Counter(CONV_2D=3, DEPTHWISE_CONV_2D=2, PAD=1)
+    tflite = run_oracle(path, list(inputs.values()))
+    for i, (name, arr) in enumerate(after.items()):
+        ref = tflite[f"out{i}"]
+        if arr.dtype.kind == "f":
+            np.testing.assert_allclose(arr, ref, rtol=1e-5, atol=1e-5, err_msg=name)
+        else:
+            np.testing.assert_array_equal(arr, ref, err_msg=name)

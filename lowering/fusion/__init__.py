@@ -8,4 +8,5 @@ test is tests/filecheck/fusion/<name>.mlir.
 PASSES: dict[str, tuple[str, str]] = {
     "fuse-conv-activation": ("fuse_conv_activation", "FuseConvActivationPass"),
     "fold-batch-norm": ("fold_batch_norm", "FoldBatchNormPass"),
+    "fold-pad": ("fold_pad", "FoldPadPass"),
 }

@@ -111,7 +111,7 @@ class FuseActivation(RewritePattern):
         conv = fusable_producer(op.input, op)
         if conv is None or conv.fused_activation_function.data != "NONE":
             return
-        if act == "TANH" and not is_hybrid_fully_connected(conv):
+        if act == "TANH" and not (isinstance(conv, tfl.FullyConnectedOp) and is_hybrid(conv)):
             return
         if not is_f32(op.input.type) and quantization(op.input.type) is None:
             return
@@ -119,13 +119,9 @@ class FuseActivation(RewritePattern):
         replace_producer_and_user(rewriter, conv, op, fused)
 
 
-def is_hybrid_fully_connected(op: Operation) -> bool:
-    """A FULLY_CONNECTED with float input and int8 weights."""
-    return (
-        isinstance(op, tfl.FullyConnectedOp)
-        and is_f32(op.input.type)
-        and TensorInfo.of(op.filter.type).dtype == np.int8
-    )
+def is_hybrid(op: Operation) -> bool:
+    """A conv-like op with float input and int8 weights (quantized at run time)."""
+    return is_f32(op.input.type) and TensorInfo.of(op.filter.type).dtype == np.int8
 
 
 @dataclass(frozen=True)

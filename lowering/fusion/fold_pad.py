@@ -1,0 +1,119 @@
+"""Fold an explicit PAD / PADV2 into the VALID convolution it feeds, as SAME padding.
+
+    %p = tfl.pad %x, %pads         // [[0, 0], [0, 1], [0, 1], [0, 0]]
+    %y = tfl.conv_2d %p, %w, %b {padding = "VALID", stride_h = 2, ...}
+  becomes
+    %y = tfl.conv_2d %x, %w, %b {padding = "SAME", stride_h = 2, ...}
+
+TFLite convolutions have no explicit padding, so this folds only when the PAD adds exactly
+what SAME would (TFLite splits the total in half, the odd one after) and pads with what
+SAME reads outside the input: 0.0 for float, the zero point for quantized tensors.
+Results are bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from litec.dialects import tfl
+from litec.dialects.tfl_reference.common import out_size_and_pad
+from litec.lowering.fusion.fuse_conv_activation import (
+    constant_array,
+    erase_unused,
+    is_hybrid,
+    op_error,
+    quantization,
+    rebuild,
+)
+
+PAD_OPS = (tfl.PadOp, tfl.PadV2Op)
+SPATIAL = (1, 2)
+"""The H and W axes of an NHWC tensor."""
+
+
+class FoldPadIntoConv(RewritePattern):
+    """VALID CONV_2D / DEPTHWISE_CONV_2D of a PAD that adds exactly SAME's padding -> SAME.
+
+    Not for hybrid convs: they quantize their input at run time from its range, which the
+    padding zeros may widen."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: tfl.Conv2DOp | tfl.DepthwiseConv2DOp, rewriter: PatternRewriter, /
+    ) -> None:
+        pad = op.input.owner
+        if op.padding.data != "VALID" or not isinstance(pad, PAD_OPS) or is_hybrid(op):
+            return
+        pads = padding_amounts(pad)
+        if pads is None or not pads_with_zero(pad) or pads.tolist() != same_padding(op, pad):
+            return
+        inputs = [pad.output]
+        fused = rebuild(op, {"input": pad.input}, op.output.type, padding=StringAttr("SAME"))
+        rewriter.replace(op, fused)
+        erase_unused(rewriter, inputs)
+
+
+def padding_amounts(pad: Operation) -> np.ndarray | None:
+    """The PAD's [rank, 2] before/after amounts; None when they are not a constant."""
+    pads = constant_array(pad.padding)
+    if pads is None:
+        return None
+    rank = len(pad.input.type.get_shape())
+    if pads.shape != (rank, 2):
+        raise op_error(pad, f"padding of shape {list(pads.shape)} for a rank-{rank} input")
+    return pads
+
+
+def pads_with_zero(pad: Operation) -> bool:
+    """Whether the PAD fills with what a SAME convolution reads outside its input: 0.0, or
+    the zero point with the input's quantization kept."""
+    if pad.input.type.element_type != pad.output.type.element_type:
+        return False
+    q = quantization(pad.output.type)
+    zero = 0 if q is None else q.zero_point
+    if isinstance(pad, tfl.PadOp):
+        return True
+    value = constant_array(pad.constant_values)
+    return value is not None and value.size == 1 and value.reshape(()) == zero
+
+
+def same_padding(conv: Operation, pad: Operation) -> list[list[int]]:
+    """The [[before, after], ...] padding of each NHWC axis that SAME adds to the PAD's input
+    for this conv (none on N and C); only where SAME's output size is the conv's."""
+    shape = pad.input.type.get_shape()
+    kernel = conv.filter.type.get_shape()[1:3]
+    stride = (conv.stride_h.value.data, conv.stride_w.value.data)
+    dilation = (conv.dilation_h_factor.value.data, conv.dilation_w_factor.value.data)
+    out = conv.output.type.get_shape()
+    amounts = [[0, 0] for _ in shape]
+    for axis, k, s, d in zip(SPATIAL, kernel, stride, dilation, strict=True):
+        size, before = out_size_and_pad("SAME", shape[axis], k, s, d)
+        if size != out[axis]:
+            return []
+        total = max((size - 1) * s + (k - 1) * d + 1 - shape[axis], 0)
+        amounts[axis] = [before, total - before]
+    return amounts
+
+
+@dataclass(frozen=True)
+class FoldPadPass(ModulePass):
+    """Fold a PAD into the VALID conv/depthwise it feeds when it adds exactly SAME's padding."""
+
+    name = "fold-pad"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        patterns = GreedyRewritePatternApplier([FoldPadIntoConv()], dce_enabled=False)
+        PatternRewriteWalker(patterns).rewrite_module(op)
