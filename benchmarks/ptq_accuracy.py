@@ -1,0 +1,133 @@
+"""Post-training quantization accuracy: litec's int8 against TFLite's own int8 conversion.
+
+For each float CNN of the corpus: calibrate on 100 samples drawn as the corpus generator drew
+its representative data (`default_rng(1)`, the model's input distribution), quantize with
+`quantize_model`, then on held-back inputs (`default_rng(12345)`, 50 samples) compare with the
+float model: top-1 agreement and output SNR (dB), beside the corpus `*_int8.tflite` run with
+its own int8 interface (input quantized with its scale / zero point, output dequantized).
+Every model runs in the reference interpreter (bit-exact with TFLite's reference kernels).
+
+    python benchmarks/ptq_accuracy.py [--models kws_dscnn,opcov_cnn] [--calibration 100] [--test 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import litec
+from litec.dialects.tfl_reference import signature
+from litec.lowering.quantization.quantize import quantize_model
+from litec.models import corpus_dir
+
+INPUTS: dict[str, Callable[[np.random.Generator, tuple], np.ndarray]] = {
+    "pm1": lambda rng, shape: np.clip(rng.normal(0.0, 0.5, shape), -1, 1),
+    "pix255": lambda rng, shape: np.clip(rng.normal(127.5, 50.0, shape), 0, 255),
+    "std": lambda rng, shape: rng.normal(0.0, 1.0, shape),
+}
+"""The corpus generator's input distributions (make_corpus.py, INPUT_KINDS)."""
+
+MODELS = {
+    "kws_dscnn": "std",
+    "mobilenet_v1": "pm1",
+    "mobilenet_v2": "pm1",
+    "mobilenet_v3_small": "pix255",
+    "opcov_cnn": "pm1",
+}
+"""Float CNNs of the corpus -> their input distribution."""
+
+CALIBRATION_SEED, TEST_SEED = 1, 12345
+
+
+def draw(kind: str, seed: int, count: int, shape: tuple) -> list[np.ndarray]:
+    """`count` float32 inputs of `shape`, drawn one after another as make_corpus.py does."""
+    rng = np.random.default_rng(seed)
+    return [INPUTS[kind](rng, shape).astype(np.float32) for _ in range(count)]
+
+
+def int8_runner(module) -> Callable[[np.ndarray], np.ndarray]:
+    """Run an int8-interface model on a float input: quantize in, dequantize out."""
+    (iname, i), (_, o) = signature(module).inputs[0], signature(module).outputs[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        q = np.clip(np.round(x / i.scale) + i.zero_point, -128, 127).astype(np.int8)
+        y = next(iter(litec.interpret(module, {iname: q}).values()))
+        return (y.astype(np.float32) - o.zero_point) * np.float32(o.scale)
+
+    return run
+
+
+def float_runner(module) -> Callable[[np.ndarray], np.ndarray]:
+    """Run a float-interface model."""
+    iname = signature(module).inputs[0][0]
+    return lambda x: next(iter(litec.interpret(module, {iname: x}).values()))
+
+
+def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[float, float]:
+    """(top-1 agreement in %, SNR in dB) of `other` against `reference`."""
+    agree = np.mean([a.argmax() == b.argmax() for a, b in zip(reference, other, strict=True)])
+    ref = np.concatenate([a.ravel() for a in reference]).astype(np.float64)
+    err = ref - np.concatenate([b.ravel() for b in other]).astype(np.float64)
+    return 100.0 * agree, 10.0 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-30))
+
+
+def measure(name: str, calibration: int, tests: int) -> dict:
+    """One row of the table."""
+    corpus = corpus_dir()
+    fp32 = litec.load(corpus / f"{name}_fp32.tflite")
+    iname, info = signature(fp32).inputs[0]
+    samples = draw(MODELS[name], CALIBRATION_SEED, calibration, info.shape)
+    start = time.perf_counter()
+    ours = quantize_model(fp32, {iname: np.concatenate(samples)})
+    seconds = time.perf_counter() - start
+    xs = draw(MODELS[name], TEST_SEED, tests, info.shape)
+    reference = [float_runner(fp32)(x) for x in xs]
+    litec_agree, litec_snr = compare(reference, [float_runner(ours)(x) for x in xs])
+    theirs = int8_runner(litec.load(corpus / f"{name}_int8.tflite"))
+    tflite_agree, tflite_snr = compare(reference, [theirs(x) for x in xs])
+    return dict(
+        model=name,
+        litec_agree=litec_agree,
+        tflite_agree=tflite_agree,
+        litec_snr=litec_snr,
+        tflite_snr=tflite_snr,
+        seconds=seconds,
+    )
+
+
+def table(rows: list[dict], calibration: int, tests: int) -> str:
+    """The markdown table."""
+    lines = [
+        f"PTQ int8 vs float ({calibration} calibration samples, {tests} held-back inputs)",
+        "",
+        "| model | top-1 agree litec | top-1 agree TFLite | SNR litec (dB) | SNR TFLite (dB) "
+        "| calibrate + quantize (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['litec_agree']:.0f}% | {r['tflite_agree']:.0f}% "
+            f"| {r['litec_snr']:.1f} | {r['tflite_snr']:.1f} | {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Measure and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--calibration", type=int, default=100)
+    ap.add_argument("--test", type=int, default=50)
+    args = ap.parse_args()
+    rows = []
+    for name in args.models.split(","):
+        rows.append(measure(name, args.calibration, args.test))
+        print(rows[-1], flush=True)
+    print(table(rows, args.calibration, args.test))
+
+
+if __name__ == "__main__":
+    main()

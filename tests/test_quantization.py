@@ -1,0 +1,162 @@
+"""Quantization passes on corpus models: quantized models are left alone; fp16 and
+dynamic-range weights are what TFLite's converter writes; post-training int8 keeps the float
+model's answers, runs on the CPU backend bit for bit like the reference interpreter, and runs
+in TFLite (exported) bit for bit too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import model_path
+from oracle import run_oracle
+
+import litec
+from litec.dialects import tfl
+from litec.dialects.tfl_reference import signature
+from litec.ir.diagnostics import LitecError
+from litec.ir.quant import quant_params
+from litec.lowering.export_tflite import export_tflite
+from litec.lowering.quantization.params import const_array
+from litec.lowering.quantization.quantize import QuantizePass, quantize_model
+from litec.lowering.quantization.quantize_weights_fp16 import QuantizeWeightsFp16Pass
+from litec.lowering.quantization.quantize_weights_int8 import QuantizeWeightsInt8Pass
+
+PASSES = [
+    QuantizePass(calibration="unused.npz"),
+    QuantizeWeightsFp16Pass(),
+    QuantizeWeightsInt8Pass(),
+]
+
+
+def _load(name: str):
+    return litec.load(model_path(name))
+
+
+def _samples(module, count: int, seed: int) -> dict[str, np.ndarray]:
+    """`count` samples per input, stacked along the batch axis, as the corpus drew them."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: rng.normal(0.0, 0.5, (count * info.shape[0], *info.shape[1:]))
+        .clip(-1, 1)
+        .astype(np.float32)
+        for name, info in signature(module).inputs
+    }
+
+
+def _one(samples: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
+    return {k: v[i : i + 1] for k, v in samples.items()}
+
+
+def _output(module, inputs) -> np.ndarray:
+    return next(iter(litec.interpret(module, inputs).values()))
+
+
+@pytest.mark.parametrize("model", ["kws_dscnn_int8.tflite", "mobilenet_v1_int8.tflite"])
+@pytest.mark.parametrize("each", PASSES, ids=lambda p: p.name)
+def test_quantized_model_unchanged(model, each):
+    module = _load(model)
+    before = litec.print_mlir(module, resources=True)
+    each.apply(None, module)
+    assert litec.print_mlir(module, resources=True) == before
+
+
+def test_fp16_weights_as_tflite_writes_them():
+    ours = _load("mobilenet_v1_fp32.tflite")
+    QuantizeWeightsFp16Pass().apply(None, ours)
+    theirs = _load("mobilenet_v1_fp16.tflite")
+
+    def halves(module):
+        return sorted(
+            const_array(op.output).tobytes()
+            for op in module.walk()
+            if isinstance(op, tfl.ConstOp) and str(op.output.type.element_type) == "f16"
+        )
+
+    assert halves(ours) == halves(theirs)
+
+
+def test_dynamic_range_weights_as_tflite_writes_them():
+    ours = _load("mobilenet_v1_fp32.tflite")
+    QuantizeWeightsInt8Pass().apply(None, ours)
+    theirs = _load("mobilenet_v1_dr8.tflite")
+
+    def weights(module):
+        convs = (tfl.Conv2DOp, tfl.DepthwiseConv2DOp)
+        return [
+            (op.filter, quant_params(op.filter.type))
+            for op in module.walk()
+            if isinstance(op, convs)
+        ]
+
+    differing = 0
+    for (w_ours, q_ours), (w_theirs, q_theirs) in zip(weights(ours), weights(theirs), strict=True):
+        assert q_ours == q_theirs
+        if q_ours is not None:
+            differing += int(np.count_nonzero(const_array(w_ours) != const_array(w_theirs)))
+    assert differing <= 10  # of 3.2M: ties rounded differently
+    x = litec.random_inputs(ours, 0)
+    np.testing.assert_allclose(_output(ours, x), _output(theirs, x), atol=1e-2)
+
+
+def test_ptq_keeps_answers_and_runs_on_cpu_and_tflite(tmp_path):
+    fp32 = _load("kws_dscnn_fp32.tflite")
+    ours = quantize_model(fp32, _samples(fp32, 20, seed=1))
+    kinds = {op.name for op in ours.walk() if isinstance(op, tfl.TflOp)}
+    assert {"tfl.quantize", "tfl.dequantize", "tfl.conv_2d"} <= kinds
+    assert all(
+        quant_params(r.type) is not None
+        for op in ours.walk()
+        if isinstance(op, tfl.Conv2DOp | tfl.DepthwiseConv2DOp | tfl.SoftmaxOp)
+        for r in op.results
+    )
+    held_back = _samples(fp32, 10, seed=2)
+    pairs = [
+        (_output(fp32, _one(held_back, i)), _output(ours, _one(held_back, i))) for i in range(10)
+    ]
+    assert sum(a.argmax() == b.argmax() for a, b in pairs) >= 9
+    x = _one(held_back, 0)
+    path = tmp_path / "kws_ptq.tflite"
+    path.write_bytes(export_tflite(ours))
+    tflite = next(iter(run_oracle(path, list(x.values())).values()))
+    np.testing.assert_array_equal(tflite, _output(ours, x))
+    _check_cpu(ours, x, tmp_path)
+
+
+def _check_cpu(module, inputs, tmp_path) -> None:
+    from litec.driver import compile_model
+    from litec.runtime import load
+
+    source = tmp_path / "model.mlir"
+    source.write_text(litec.print_mlir(module, resources=True))
+    artifact = tmp_path / "model.litec"
+    artifact.write_bytes(compile_model(source).artifact)
+    cpu = next(iter(load(artifact).run(inputs).values()))
+    np.testing.assert_array_equal(cpu, _output(module, inputs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["opcov_cnn", "mobilenet_v2", "mobilenet_v3_small"])
+def test_ptq_models_run_bit_exact_in_tflite(name, tmp_path):
+    fp32 = _load(f"{name}_fp32.tflite")
+    ours = quantize_model(fp32, _samples(fp32, 4, seed=1))
+    path = tmp_path / f"{name}_ptq.tflite"
+    path.write_bytes(export_tflite(ours))
+    x = _one(_samples(fp32, 1, seed=2), 0)
+    tflite = next(iter(run_oracle(path, list(x.values())).values()))
+    np.testing.assert_array_equal(tflite, _output(ours, x))
+
+
+@pytest.mark.parametrize(
+    "samples, message",
+    [
+        ({"nope": np.zeros((1, 49, 40, 1), np.float32)}, "unknown input 'nope'"),
+        ({}, "no samples for input 'serving_default_input:0'"),
+        (
+            {"serving_default_input:0": np.zeros((2, 40, 49, 1), np.float32)},
+            "have shape [2, 40, 49, 1]",
+        ),
+    ],
+)
+def test_ptq_calibration_errors_name_the_input(samples, message):
+    with pytest.raises(LitecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        quantize_model(_load("kws_dscnn_fp32.tflite"), samples)
