@@ -121,9 +121,9 @@ class FuseChain(RewritePattern):
         fused_op = accepted(self.fusable.target, members)
         if fused_op is None:
             return
-        rewriter.replace_matched_op(fused_op)
+        rewriter.replace(op, fused_op)
         for member in reversed(members[:-1]):
-            rewriter.erase_op(member)
+            rewriter.erase(member)
 
 
 @dataclass(frozen=True)

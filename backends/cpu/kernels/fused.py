@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 
 from litec.backends.cpu.kernels.activations import FLOAT_ACTIVATIONS, plan_activation, plan_prelu
 from litec.backends.cpu.kernels.base import Kernel, generator
@@ -54,17 +54,24 @@ def _label(op: Operation) -> str:
     return kernel_name(op) if index is None else f"{kernel_name(op)} (op #{index})"
 
 
-def _plan_step(op: Operation, shape: tuple[int, ...]) -> Arith:
-    """The arithmetic plan of one op of the body, or `Unsupported` saying why there is none."""
+def _plan_step(op: Operation, outside: dict[SSAValue, SSAValue], shape: tuple[int, ...]) -> Arith:
+    """The arithmetic plan of one op of the body, or `Unsupported` saying why there is none.
+
+    The op is planned as it stood before fusion, reading the fused op's operands where it
+    reads the body's arguments: an 8-bit op with a constant operand is a table lookup
+    there, faster alone than in a fused loop, so it is refused here too."""
     plan = PLANS.get(kernel_name(op))
     if plan is None:
         raise Unsupported(f"{_label(op)} is not an elementwise op the CPU fuses")
     if TensorInfo.of(op.results[0].type).shape != shape:
         raise Unsupported(f"{_label(op)}: its result is broadcast later; fused ops share one shape")
+    standalone = op.clone(value_mapper=dict(outside))
     try:
-        found = plan(op)
+        found = plan(standalone)
     except LitecError as e:
         raise Unsupported(f"{_label(op)}: {e.message}") from None
+    finally:
+        standalone.erase()
     if not isinstance(found, Arith):
         raise Unsupported(f"{_label(op)}: a table lookup does not run in a fused vector loop")
     return found
@@ -77,7 +84,8 @@ def plan_fused(op: fused.ElementwiseOp) -> list[Step]:
     if len(op.outputs) != 1:
         raise Unsupported(f"a fused op with {len(op.outputs)} results (one is supported)")
     shape = TensorInfo.of(op.outputs[0].type).shape
-    return [(inner, _plan_step(inner, shape)) for inner in op.inner_ops()]
+    outside = dict(zip(op.body.block.args, op.inputs, strict=True))
+    return [(inner, _plan_step(inner, outside, shape)) for inner in op.inner_ops()]
 
 
 def _chain(op: fused.ElementwiseOp, steps: list[Step]) -> Callable[..., V]:
