@@ -43,9 +43,10 @@ from xdsl.dialects.builtin import (
     f16,
     f32,
     i1,
+    i32,
+    i64,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
-from xdsl.irdl import VarOperandDef
 
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.core import op_index, signature
@@ -70,82 +71,101 @@ ENUM_VALUES = {
 }
 """Option fields kept as enum names -> {name: schema value}."""
 
-MIN_VERSIONS: dict[str, dict[str, int]] = {
-    "int8": {
-        **dict.fromkeys(
-            (
-                "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION",
-                "SOFTMAX", "LOGISTIC", "TANH", "MEAN", "SUM", "REDUCE_MAX", "PAD", "PADV2",
-                "TRANSPOSE", "STRIDED_SLICE", "SLICE", "GATHER", "SPLIT", "PACK", "UNPACK",
-                "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SQUARED_DIFFERENCE",
-                "MAXIMUM", "MINIMUM", "ARG_MAX", "LESS", "GREATER", "EQUAL", "BATCH_MATMUL",
-                "GELU", "DEQUANTIZE", "RELU", "RELU6", "LOG_SOFTMAX", "L2_NORMALIZATION",
-                "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "TRANSPOSE_CONV",
-            ),
-            2,
-        ),
-        "CONV_2D": 3,
-        "DEPTHWISE_CONV_2D": 3,
-        "FULLY_CONNECTED": 4,
-        "SVDF": 3,
-    },
-    "int16": {
-        **dict.fromkeys(
-            (
-                "ADD", "SUB", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "SOFTMAX",
-                "LOGISTIC", "TANH", "MEAN", "TRANSPOSE_CONV", "BATCH_MATMUL",
-            ),
-            3,
-        ),
-        "CONV_2D": 4,
-        "DEPTHWISE_CONV_2D": 5,
-        "FULLY_CONNECTED": 7,
-    },
-    "hybrid": {
-        "CONV_2D": 5,
-        "DEPTHWISE_CONV_2D": 6,
-        "FULLY_CONNECTED": 3,
-        "BATCH_MATMUL": 4,
-        "SVDF": 2,
-        "UNIDIRECTIONAL_SEQUENCE_LSTM": 2,
-    },
-    "float16": {"DEQUANTIZE": 3},
-}  # fmt: skip
-"""Smallest operator version TFLite's op_version.cc gives a builtin, by the kind of its
-tensors (see `type_kind`); absent: version 1."""
+_INT8_V2 = (
+    "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "SOFTMAX",
+    "LOGISTIC", "TANH", "MEAN", "SUM", "REDUCE_MAX", "PAD", "PADV2", "TRANSPOSE",
+    "STRIDED_SLICE", "SLICE", "GATHER", "SPLIT", "PACK", "UNPACK", "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "ARG_MAX",
+    "LESS", "GREATER", "EQUAL", "BATCH_MATMUL", "GELU", "DEQUANTIZE", "RELU", "RELU6", "ABS",
+    "LOG_SOFTMAX", "L2_NORMALIZATION", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "TRANSPOSE_CONV",
+)  # fmt: skip
+_INT16_V3 = (
+    "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "MEAN",
+    "REDUCE_MAX", "RELU6", "RSQRT", "RELU", "PAD", "PADV2", "BATCH_MATMUL", "LESS",
+    "DEQUANTIZE", "PACK", "ABS",
+)  # fmt: skip
 
-OPTION_VERSIONS: dict[tuple[str, str], int] = {
-    ("RESIZE_BILINEAR", "half_pixel_centers"): 3,
-    ("RESIZE_NEAREST_NEIGHBOR", "half_pixel_centers"): 3,
-    ("FULLY_CONNECTED", "keep_num_dims"): 5,
+MIN_VERSIONS: dict[str, dict[str, int]] = {
+    "int8": {**dict.fromkeys(_INT8_V2, 2), "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3,
+             "FULLY_CONNECTED": 4, "SVDF": 3},
+    "int16": {**dict.fromkeys(_INT16_V3, 3), "ADD": 3, "SUB": 3, "MUL": 4, "CONV_2D": 4,
+              "DEPTHWISE_CONV_2D": 5, "FULLY_CONNECTED": 7, "TRANSPOSE": 5, "GATHER": 4,
+              "SPLIT": 4, "SLICE": 4, "UNPACK": 4, "MAXIMUM": 4, "MINIMUM": 4, "EQUAL": 4,
+              "RESIZE_BILINEAR": 4, "RESIZE_NEAREST_NEIGHBOR": 4, "LEAKY_RELU": 2,
+              "QUANTIZE": 2, "UNIDIRECTIONAL_SEQUENCE_LSTM": 5, "TRANSPOSE_CONV": 3},
+    "hybrid": {"CONV_2D": 5, "DEPTHWISE_CONV_2D": 6, "FULLY_CONNECTED": 3, "SVDF": 2,
+               "UNIDIRECTIONAL_SEQUENCE_LSTM": 2},
+    "float16": {"DEQUANTIZE": 3},
+    "int32": {"SPLIT": 3, "ABS": 5},
+    "int64": {"ADD": 4, "SUB": 4, "MUL": 5},
+    "bool": {"GATHER": 3, "TRANSPOSE": 3, "STRIDED_SLICE": 3, "UNPACK": 3, "ARG_MAX": 3},
+}  # fmt: skip
+"""Operator versions from TFLite's op_version.cc by the kind of the op's tensors (see
+`type_kind`; absent: version 1). Hybrid convolutions are taken per channel, as TFLite's
+converter writes them."""
+
+OPTION_VERSIONS: dict[tuple[str, str], tuple[object, int]] = {
+    ("DEPTHWISE_CONV_2D", "dilation_h_factor"): (1, 2),
+    ("DEPTHWISE_CONV_2D", "dilation_w_factor"): (1, 2),
+    ("TRANSPOSE_CONV", "fused_activation_function"): ("NONE", 4),
+    ("FULLY_CONNECTED", "keep_num_dims"): (False, 5),
+    ("FULLY_CONNECTED", "asymmetric_quantize_inputs"): (False, 9),
+    ("SVDF", "asymmetric_quantize_inputs"): (False, 4),
+    ("BATCH_MATMUL", "asymmetric_quantize_inputs"): (False, 4),
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", "asymmetric_quantize_inputs"): (False, 3),
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", "diagonal_recurrent_tensors"): (False, 4),
+    ("GATHER", "batch_dims"): (0, 5),
+    ("STRIDED_SLICE", "ellipsis_mask"): (0, 6),
+    ("STRIDED_SLICE", "new_axis_mask"): (0, 6),
+    ("STRIDED_SLICE", "offset"): (False, 8),
+    ("RESIZE_BILINEAR", "half_pixel_centers"): (False, 3),
+    ("RESIZE_NEAREST_NEIGHBOR", "half_pixel_centers"): (False, 3),
+    ("RESIZE_NEAREST_NEIGHBOR", "align_corners"): (False, 3),
 }
-"""Versions an option needs when it is set (whatever the types)."""
+"""(builtin, option) -> (its plain value, the version an op needs when it differs)."""
+
+OPERAND_VERSIONS: dict[tuple[str, str], int] = {("TRANSPOSE_CONV", "bias"): 3}
+"""(builtin, optional operand) -> the version an op needs when the operand is present."""
+
+COUNTED_INPUTS = {"RESHAPE", "DEPTHWISE_CONV_2D"}
+"""Builtins whose TFLite kernel tells an absent optional input by the number of inputs and
+rejects a -1 ("Tensor at index 2 was optional but was expected"); other kernels take -1
+(and FULLY_CONNECTED needs version 6 for two inputs), so the -1 is written for them."""
+
+_ELEMENT_KINDS = {i32: "int32", i64: "int64", i1: "bool", f16: "float16"}
 
 
 def type_kind(op: Operation) -> str:
-    """How the op's tensors are typed, for `MIN_VERSIONS`: int16, hybrid, int8, float16 or float."""
-    types = [v.type for v in (*op.operands, *op.results) if isinstance(v.type, TensorType)]
-    storages = {q.storage for q in map(quant_params, types) if q is not None}
-    float_out = any(getattr(r.type, "element_type", None) == f32 for r in op.results)
-    elements = {t.element_type for t in types}
+    """How an op is typed, for `MIN_VERSIONS`, as op_version.cc tells it: by its data input
+    (`input`, else the first operand) and first result: int16 or int8 (uint8 too) when
+    either is quantized so; hybrid for float results from int8 weights; else by the data
+    input's element type."""
+    data = getattr(op, "input", None) or (op.operands[0] if op.operands else None)
+    data_type = data.type if data is not None else None
+    out_type = op.results[0].type if op.results else None
+    storages = {q.storage for q in map(quant_params, (data_type, out_type)) if q is not None}
     if "i16" in storages:
         return "int16"
-    if storages & {"i8", "u8"} and float_out and not isinstance(op, tfl.DequantizeOp):
-        return "hybrid"
     if storages & {"i8", "u8"}:
         return "int8"
-    return "float16" if f16 in elements else "float"
+    weights = {q.storage for v in op.operands if (q := quant_params(v.type)) is not None}
+    if weights & {"i8", "u8"} and getattr(out_type, "element_type", None) == f32:
+        return "hybrid"
+    return _ELEMENT_KINDS.get(getattr(data_type, "element_type", None), "float")
 
 
 def op_version(op: tfl.TflOp) -> int:
-    """The operator version to write for an op."""
+    """The operator version to write for an op: its types' version, raised by the options
+    and operands that need a later one."""
     builtin = type(op).BUILTIN
-    version = MIN_VERSIONS.get(type_kind(op), {}).get(builtin, 1)
-    for (name, prop), v in OPTION_VERSIONS.items():
-        value = op.properties.get(prop)
-        if name == builtin and isinstance(value, IntegerAttr) and value.value.data:
-            version = max(version, v)
-    return version
+    versions = [MIN_VERSIONS.get(type_kind(op), {}).get(builtin, 1)]
+    for (name, prop), (plain, version) in OPTION_VERSIONS.items():
+        if name == builtin and prop in op.properties and _value(op.properties[prop]) != plain:
+            versions.append(version)
+    for (name, operand), version in OPERAND_VERSIONS.items():
+        if name == builtin and isinstance(getattr(op, operand).type, TensorType):
+            versions.append(version)
+    return max(versions)
 
 
 # ----------------------------------------------------------------------------- fields mappers
@@ -607,10 +627,9 @@ def _attr_names(attrs: ArrayAttr | None, count: int) -> list[str]:
 
 
 def _trim_absent(op: tfl.TflOp, inputs: list[int]) -> list[int]:
-    """Trailing absent inputs of a fixed-arity op are left out, as TFLite's converter does:
-    kernels such as RESHAPE and DEPTHWISE_CONV_2D count their inputs (the importer puts
-    the no_value back)."""
-    if any(isinstance(d, VarOperandDef) for _, d in type(op).get_irdl_definition().operands):
+    """Trailing absent inputs are left out for the builtins in `COUNTED_INPUTS` (the
+    importer puts the no_value back)."""
+    if type(op).BUILTIN not in COUNTED_INPUTS:
         return inputs
     while inputs and inputs[-1] == -1:
         inputs = inputs[:-1]
