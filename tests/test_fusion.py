@@ -342,3 +342,60 @@ def test_fold_pad_bit_identical_and_tflite(tmp_path):
             np.testing.assert_allclose(arr, ref, rtol=1e-5, atol=1e-5, err_msg=name)
         else:
             np.testing.assert_array_equal(arr, ref, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- cancel-transposes
+
+
+def transposes(path):
+    """Transposes that cancel through RELU · scalar MUL, through an int8 LOGISTIC and a
+    scalar int8 ADD; a pair that composes; a transpose/reshape chain that is a reshape."""
+    sx = 0.05
+    tensors = [
+        tensor("x", (1, 4, 6, 3)),
+        tensor("q", (1, 4, 6, 3), "INT8", sx, -5),
+        const("nchw", [0, 3, 1, 2]),
+        const("nhwc", [0, 2, 3, 1]),
+        const("swap", [0, 2, 1, 3]),
+        const("p021", [0, 2, 1]),
+        const("s3", [1, 3, 24]),
+        floats("two", (1,), 1),
+        tensor("k", (1,), "INT8", 0.02, 3, data=np.array([77], np.int8)),
+        *(tensor(n, (1, 3, 4, 6)) for n in ("a", "a1", "a2")),
+        tensor("out1", (1, 4, 6, 3)),
+        tensor("b", (1, 6, 4, 3)),
+        tensor("out2", (1, 3, 6, 4)),
+        tensor("c1", (1, 3, 24)),
+        tensor("out3", (1, 24, 3)),
+        tensor("d", (1, 3, 4, 6), "INT8", sx, -5),
+        tensor("d1", (1, 3, 4, 6), "INT8", 1 / 256, -128),
+        tensor("d2", (1, 3, 4, 6), "INT8", 0.01, -7),
+        tensor("out4", (1, 4, 6, 3), "INT8", 0.01, -7),
+    ]
+    ops = [
+        Op("TRANSPOSE", ["x", "nchw"], ["a"]),
+        Op("RELU", ["a"], ["a1"]),
+        Op("MUL", ["a1", "two"], ["a2"], {"fused_activation_function": "NONE"}),
+        Op("TRANSPOSE", ["a2", "nhwc"], ["out1"]),
+        Op("TRANSPOSE", ["x", "swap"], ["b"]),
+        Op("TRANSPOSE", ["b", "nchw"], ["out2"]),
+        Op("TRANSPOSE", ["x", "nchw"], ["c"]),
+        Op("RESHAPE", ["c", "s3"], ["c1"]),
+        Op("TRANSPOSE", ["c1", "p021"], ["out3"]),
+        Op("TRANSPOSE", ["q", "nchw"], ["d"]),
+        Op("LOGISTIC", ["d"], ["d1"]),
+        Op("ADD", ["k", "d1"], ["d2"], {"fused_activation_function": "NONE"}),
+        Op("TRANSPOSE", ["d2", "nhwc"], ["out4"]),
+    ]
+    tensors.append(tensor("c", (1, 3, 4, 6)))
+    return write(path, tensors, ops, ["x", "q"], ["out1", "out2", "out3", "out4"])
+
+
+def test_cancel_transposes_bit_identical_and_tflite(tmp_path):
+    path = transposes(tmp_path / "transposes.tflite")
+    inputs, before, after, module = before_after(path, "cancel-transposes")
+    assert_same(before, after)
+    assert op_counts(module) == Counter(RELU=1, MUL=1, TRANSPOSE=1, RESHAPE=1, LOGISTIC=1, ADD=1)
+    tflite = run_oracle(path, list(inputs.values()))
+    for i, arr in enumerate(after.values()):
+        np.testing.assert_array_equal(arr, tflite[f"out{i}"])

@@ -9,5 +9,5 @@ PASSES: dict[str, tuple[str, str]] = {
     "fuse-conv-activation": ("fuse_conv_activation", "FuseConvActivationPass"),
     "fold-batch-norm": ("fold_batch_norm", "FoldBatchNormPass"),
     "fold-pad": ("fold_pad", "FoldPadPass"),
-    "fuse-elementwise": ("fuse_elementwise", "FuseElementwisePass"),
+    "cancel-transposes": ("cancel_transposes", "CancelTransposesPass"),
 }

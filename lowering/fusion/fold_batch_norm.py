@@ -83,9 +83,9 @@ class FoldScaleMul(RewritePattern):
             new_weights = add_constant(
                 rewriter, weights * vector.reshape(shape), conv.filter, op, "scaled"
             )
-            operands = {"filter": new_weights}
+            operands = {conv.filter: new_weights}
             if not isinstance(conv.bias.type, NoneType):
-                operands["bias"] = add_constant(rewriter, bias * vector, conv.filter, op, "bias")
+                operands[conv.bias] = add_constant(rewriter, bias * vector, conv.filter, op, "bias")
             fused = rebuild(conv, operands, op.output.type, fused_activation_function=act)
             replace_producer_and_user(rewriter, conv, op, fused)
             return

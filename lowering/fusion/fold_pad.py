@@ -61,7 +61,7 @@ class FoldPadIntoConv(RewritePattern):
         if pads is None or not pads_with_zero(pad) or pads.tolist() != same_padding(op, pad):
             return
         inputs = [pad.output]
-        fused = rebuild(op, {"input": pad.input}, op.output.type, padding=StringAttr("SAME"))
+        fused = rebuild(op, {op.input: pad.input}, op.output.type, padding=StringAttr("SAME"))
         rewriter.replace(op, fused)
         erase_unused(rewriter, inputs)
 

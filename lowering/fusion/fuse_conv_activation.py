@@ -24,6 +24,7 @@ from xdsl.dialects.builtin import (
     NoneType,
     StringAttr,
     TensorType,
+    i32,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -54,6 +55,9 @@ ACTIVATION_OPS = {
 
 CLAMPS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 """Fused activations every conv-like kernel applies as a clamp of its result."""
+
+ELEMENT_TYPES = {np.dtype(np.float32): Float32Type(), np.dtype(np.int32): i32}
+"""Element types of the constants the fusion passes create."""
 
 BIAS_SIGN = {tfl.AddOp: 1, tfl.SubOp: -1}
 """Binary ops folded into a bias, and the sign their constant gets there."""
@@ -89,7 +93,7 @@ class FoldBiasAdd(RewritePattern):
             new_bias = add_constant(rewriter, bias + sign * vector, conv.filter, op, "bias")
             fused = rebuild(
                 conv,
-                {"bias": new_bias},
+                {conv.bias: new_bias},
                 op.output.type,
                 fused_activation_function=op.fused_activation_function,
             )
@@ -228,11 +232,9 @@ def constant_array(value: SSAValue) -> np.ndarray | None:
 def add_constant(
     rewriter: PatternRewriter, arr: np.ndarray, like: SSAValue, before: Operation, tag: str
 ) -> SSAValue:
-    """A new `tfl.const` of `arr` inserted before `before` (and at its location); its element
-    type is `like`'s when the dtypes agree (float32 otherwise) and its resource is named
-    after `like`'s resource plus `tag`."""
-    elem = like.type.element_type if TensorInfo.of(like.type).dtype == arr.dtype else None
-    t = TensorType(elem or Float32Type(), arr.shape)
+    """A new float32 or int32 `tfl.const` of `arr` inserted before `before` (at its
+    location), its resource named after `like`'s resource plus `tag`."""
+    t = TensorType(ELEMENT_TYPES[arr.dtype], arr.shape)
     base = like.owner.value.resource_handle.data if isinstance(like.owner, tfl.ConstOp) else "c"
     handle = add_blob(f"{base}_{tag}", np.ascontiguousarray(arr).tobytes())
     const = tfl.ConstOp(DenseResourceAttr.from_params(handle, t))
@@ -242,14 +244,15 @@ def add_constant(
 
 
 def rebuild(
-    op: Operation, operands: dict[str, SSAValue], result_type: Attribute, **properties: Attribute
+    op: Operation,
+    operands: dict[SSAValue, SSAValue],
+    result_type: Attribute,
+    **properties: Attribute,
 ) -> Operation:
-    """A copy of `op` with some operands (by name), its result type and some properties
-    replaced; attributes and location kept."""
-    names = [name for name, _ in type(op).get_irdl_definition().operands]
-    new_operands = [operands.get(n, v) for n, v in zip(names, op.operands, strict=True)]
+    """A copy of `op` with operands mapped by `operands`, its result type and some
+    properties replaced; attributes and location kept."""
     return type(op).create(
-        operands=new_operands,
+        operands=[operands.get(v, v) for v in op.operands],
         result_types=[result_type],
         properties={**op.properties, **properties},
         attributes=dict(op.attributes),
