@@ -50,6 +50,7 @@ from litec.ir.resources import add_blob, get_blob
 from litec.ir.text import print_module
 from litec.lowering.export_tflite import BUFFER_ALIGNMENT, EXPORT_TABLE, export_tflite
 from litec.lowering.import_tflite import load_tflite
+from litec.lowering.quantization.quantize import quantize_model
 from litec.lowering.tflite_reader import OPTION_ENUMS, read_model, read_model_bytes
 
 SMALL = ["kws_dscnn_fp32", "kws_dscnn_int8", "lstm_int8", "lstm_keras3_while_fp32"]
@@ -211,6 +212,37 @@ def test_every_tensor_type_is_written(elem, tmp_path):
     got = run_oracle(out, [inp])
     np.testing.assert_array_equal(got["out0"], inp.reshape(3, 2))
     np.testing.assert_array_equal(got["out1"], data.reshape(3, 2))
+
+
+def _calibration(module: ModuleOp, count: int = 8) -> dict[str, np.ndarray]:
+    """Seeded samples of every input, stacked along the batch axis."""
+    samples = [litec.random_inputs(module, 100 + s) for s in range(count)]
+    return {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
+
+
+def assert_ptq_model_runs_in_tflite(name: str, tmp_path) -> None:
+    """What `litec quantize` writes: TFLite runs it bit-exact with the reference
+    interpreter on the quantized IR."""
+    module = load_tflite(model_path(name))
+    quantized = quantize_model(module, _calibration(module))
+    out = tmp_path / f"ptq_{name}"
+    out.write_bytes(export_tflite(quantized))
+    inputs = list(litec.random_inputs(module, 0).values())
+    want = list(litec.interpret(quantized, inputs).values())
+    got = list(run_oracle(out, inputs).values())
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_post_training_quantized_model_runs_in_tflite(tmp_path):
+    assert_ptq_model_runs_in_tflite("kws_dscnn_fp32.tflite", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [m for m in corpus_models() if m.endswith("_fp32.tflite")])
+def test_post_training_quantized_sweep(name, tmp_path):
+    assert_ptq_model_runs_in_tflite(name, tmp_path)
 
 
 # ----------------------------------------------------------------------------- options
