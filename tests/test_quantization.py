@@ -160,3 +160,17 @@ def test_ptq_models_run_bit_exact_in_tflite(name, tmp_path):
 def test_ptq_calibration_errors_name_the_input(samples, message):
     with pytest.raises(LitecError, match=message.replace("[", r"\[").replace("]", r"\]")):
         quantize_model(_load("kws_dscnn_fp32.tflite"), samples)
+
+
+def test_ptq_concatenation_shares_parameters_with_its_producers():
+    """As TFLite: CONCATENATION's range is handed back through pooling to the depthwise conv,
+    and only the fixed-output TANH feeding a concatenation is requantized."""
+    fp32 = _load("opcov_cnn_fp32.tflite")
+    ours = quantize_model(fp32, _samples(fp32, 4, seed=1))
+    concat = next(op for op in ours.walk() if isinstance(op, tfl.ConcatenationOp))
+    params = {quant_params(v.type) for v in (*concat.operands, concat.output)}
+    assert len(params) == 1
+    pooled = concat.operands[0].owner.input.owner
+    assert isinstance(pooled, tfl.DepthwiseConv2DOp) and quant_params(pooled.output.type) in params
+    requantized = [op for op in ours.walk() if isinstance(op, tfl.QuantizeOp)]
+    assert [quant_params(op.input.type) is not None for op in requantized] == [False, True]

@@ -306,13 +306,35 @@ def _needs_quantizing(fn: func.FuncOp) -> bool:
     return any(type(op) in RULES and any(is_f32(r) for r in op.results) for op in fn.body.block.ops)
 
 
+def share_ranges(block: Block, ranges: Ranges) -> None:
+    """Hand the calibrated output range of each CONCATENATION (MAXIMUM, ...) back to the
+    values it reads, through data movement, where every user of a value keeps parameters:
+    as TFLite's quantizer does, so that its inputs need no requantizing."""
+    for op in block.ops:
+        if RULES.get(type(op)) is _shared and op.results[0] in ranges:
+            for value in op.operands:
+                _hand_back(value, ranges[op.results[0]], ranges)
+
+
+def _hand_back(value: SSAValue, bounds: tuple[float, float], ranges: Ranges) -> None:
+    keeping = (_same_as_input, _shared)
+    if value not in ranges or any(RULES.get(type(u.operation)) not in keeping for u in value.uses):
+        return
+    ranges[value] = bounds
+    producer = value.owner
+    if isinstance(producer, Operation) and RULES.get(type(producer)) is _same_as_input:
+        _hand_back(producer.operands[DATA_OPERAND.get(type(producer), 0)], bounds, ranges)
+
+
 def quantize_in_place(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> None:
     """Quantize `@main` of a float module to int8, calibrated on `samples` (arrays keyed by
     input name, samples stacked along the batch axis)."""
     fn = _main(module)
     if not _needs_quantizing(fn):
         return
-    _Quantizer(fn.body.block, calibrate(module, samples)).run()
+    ranges = calibrate(module, samples)
+    share_ranges(fn.body.block, ranges)
+    _Quantizer(fn.body.block, ranges).run()
 
 
 def quantize_model(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> ModuleOp:
