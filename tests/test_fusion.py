@@ -3,15 +3,18 @@ results before and after each pass, op counts, TFLite on the unfused model, and 
 model compiled for the CPU. Quantized results must not change at all, float ones not at
 all except where the pass changes rounding (stated per test).
 
-The corpus sweep (every model through every pass, outputs unchanged) is marked slow;
-`python tests/test_fusion.py` prints its table of op counts.
+The sweep over real models (corpus and MediaPipe: every pass, outputs unchanged) is marked
+slow; `python tests/test_fusion.py [MODEL ...]` prints its table of op counts.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 
 import numpy as np
+import pytest
+from conftest import corpus_models, mediapipe_models, model_path
 from oracle import run_oracle
 from tflite_builder import Op, build_model
 from zoo import const, tensor
@@ -19,9 +22,8 @@ from zoo import const, tensor
 import litec
 import litec.runtime
 from litec.dialects import tfl
-from litec.driver import run_graph_passes
-
-PASSES = ("fuse-conv-activation",)
+from litec.dialects.tfl_reference.core import kernel_name
+from litec.driver import compile_model, run_graph_passes
 
 CONV = {
     "padding": "SAME",
@@ -55,12 +57,11 @@ def write(path, tensors, ops, inputs, outputs):
 
 
 def op_counts(module) -> Counter:
-    """How many ops of each builtin the module's @main computes (constants excluded)."""
-    fn = next(iter(module.ops))
-    data = (tfl.ConstOp, tfl.NoValueOp)
+    """How many ops of each builtin the module computes (constants and variables excluded)."""
+    data = (tfl.ConstOp, tfl.NoValueOp, tfl.VariableOp)
     return Counter(
-        type(op).BUILTIN
-        for op in fn.body.ops
+        kernel_name(op)
+        for op in module.walk()
         if isinstance(op, tfl.TflOp) and not isinstance(op, data)
     )
 
@@ -399,3 +400,65 @@ def test_cancel_transposes_bit_identical_and_tflite(tmp_path):
     tflite = run_oracle(path, list(inputs.values()))
     for i, arr in enumerate(after.values()):
         np.testing.assert_array_equal(arr, tflite[f"out{i}"])
+
+
+# ----------------------------------------------------------------------------- CPU and corpus
+
+PIPELINE = "fold-pad,fold-batch-norm,fuse-conv-activation,cancel-transposes"
+"""Every pass of this file, in an order where each leaves work for the next."""
+
+
+def test_fused_model_compiles_for_cpu(tmp_path):
+    """The fused float and int8 models, compiled for the CPU, match the unfused ones."""
+    for build in (float_chain, int8_activations, unfolded_batch_norms):
+        path = build(tmp_path / f"{build.__name__}.tflite")
+        fused = litec.load(path)
+        run_graph_passes(fused, PIPELINE)
+        mlir = tmp_path / f"{build.__name__}.mlir"
+        mlir.write_text(litec.print_mlir(fused))
+        inputs = list(litec.random_inputs(fused, 3).values())
+        outputs = []
+        for source in (path, mlir):
+            with litec.runtime.load(
+                compile_model(source, opt_level=0).artifact, threads=1
+            ) as model:
+                outputs.append(model.run(inputs))
+        assert_same(*outputs, rtol=1e-5)
+
+
+def sweep(path) -> tuple[Counter, Counter]:
+    """Op counts before and after PIPELINE on a model; its outputs on seeded inputs must
+    not change (quantized: at all; float: within 1e-5 of the largest)."""
+    module = litec.load(path)
+    counts = op_counts(module)
+    inputs = litec.random_inputs(module, 0)
+    before = litec.interpret(module, inputs)
+    run_graph_passes(module, PIPELINE)
+    module.verify()
+    assert_same(before, litec.interpret(module, inputs), rtol=1e-5)
+    return counts, op_counts(module)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", corpus_models() + mediapipe_models())
+def test_real_model_unchanged(name):
+    sweep(model_path(name))
+
+
+def table(names: list[str]) -> str:
+    """model | ops before -> after | what changed."""
+    lines = ["| model | ops before -> after | changed |", "|---|---|---|"]
+    for name in names:
+        before, after = sweep(model_path(name))
+        changed = ", ".join(
+            f"{op} {before[op]}->{after[op]}"
+            for op in sorted(before | after)
+            if before[op] != after[op]
+        )
+        lines.append(f"| {name} | {before.total()} -> {after.total()} | {changed or '-'} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table(sys.argv[1:] or corpus_models() + mediapipe_models()))
