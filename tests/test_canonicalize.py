@@ -87,6 +87,16 @@ def test_folding_keeps_results():
     assert_bit_identical(before, litec.interpret(module, inputs))
 
 
+def test_folding_is_deterministic():
+    """Folded constants are named by their content: folding twice prints the same text."""
+    texts = [
+        litec.print_mlir(run(litec.load(FILECHECK / "fold-constants.mlir"), PIPELINE))
+        for _ in range(2)
+    ]
+    assert texts[0] == texts[1]
+    assert "folded_" in texts[0]
+
+
 def check_model(name: str, spec: str = PIPELINE) -> tuple[int, int]:
     """Outputs before and after `spec` are bit-identical, also after a print/parse round trip;
     returns the op counts before and after."""
