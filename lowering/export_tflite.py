@@ -8,14 +8,16 @@ option field of the same name in the builtin's options table, enums by name.
 
     @main, @subgraph_<i>     -> subgraphs (main first, the others in module order)
     func arguments/results   -> subgraph inputs/outputs, named by their `tfl.name`
-    tfl.const                -> a tensor with a buffer (one buffer per resource, 16-byte aligned)
+    tfl.const                -> a tensor with a buffer (equal bytes share one; 16-byte aligned);
+                                stored "sparse" with all dimensions dense when a DENSIFY reads it
     tfl.variable             -> a variable tensor;  tfl.no_value -> tensor index -1
     tfl.<op>                 -> an operator, in function order; outputs named by the location
 
-Operator codes carry `deprecated_builtin_code = min(code, 127)` and a version from
-`MIN_VERSIONS` (by the op's tensor types), the largest any of the model's ops needs, as
-TFLite's converter writes it. The model has version 3, a description and one
-SignatureDef ("serving_default") for `@main`.
+Operator codes carry `deprecated_builtin_code = min(code, 127)` and the largest version
+any of their ops needs by TFLite's op_version.cc rules (`MIN_VERSIONS`, `OPTION_VERSIONS`,
+`OPERAND_VERSIONS`): on the corpus, the versions TFLite's converter wrote. The model has
+version 3, a description and one SignatureDef ("serving_default") for `@main`. Anything
+else (a `fused.*` op, a non-tensor type) is a `LitecError` naming the op.
 """
 
 from __future__ import annotations
@@ -534,10 +536,12 @@ class _SubgraphWriter:
         self.values[value] = self.add_tensor(value.type, name, **kind)
 
     def output_names(self, op: Operation) -> list[str]:
+        """Names of an op's output tensors: from its location, else `<op>_<index>:<k>`."""
         names = _names_of(op)
         if names is not None:
             return names
-        base = f"{op.name}_{op_index(op) if op_index(op) is not None else len(self.operators)}"
+        index = op_index(op)
+        base = f"{op.name}_{len(self.operators) if index is None else index}"
         return [f"{base}:{k}" for k in range(len(op.results))]
 
     def write(self) -> int:
@@ -637,9 +641,10 @@ def _trim_absent(op: tfl.TflOp, inputs: list[int]) -> list[int]:
 
 
 def _display_name(op: Operation) -> str:
+    """How errors name an op: its builtin (CUSTOM with its code), else its IR name."""
     if isinstance(op, tfl.CustomOp):
         return f"CUSTOM '{op.custom_code.data}'"
-    return getattr(type(op), "BUILTIN", "") or op.name
+    return type(op).BUILTIN if type(op) in EXPORT_TABLE else op.name
 
 
 def export_tflite(module: ModuleOp, description: str | None = None) -> bytes:

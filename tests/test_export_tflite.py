@@ -44,6 +44,7 @@ from xdsl.irdl import VarOperandDef, VarResultDef
 import litec
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import TensorInfo
+from litec.driver import run_graph_passes
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, UniformQuantizedType
 from litec.ir.resources import add_blob, get_blob
@@ -391,6 +392,21 @@ def test_an_op_that_is_not_tflite_is_named_in_the_error():
         "m.tflite: op #4 arith.addf: is not a TFLite operator and cannot be written "
         "to a .tflite file"
     )
+
+
+def test_a_fused_op_is_named_in_the_error():
+    module = load_tflite(model_path("mobilenet_v3_small_fp32.tflite"))
+    run_graph_passes(module, "fuse-elementwise")
+    with pytest.raises(LitecError, match=r"op #\d+ fused.elementwise: is not a TFLite operator"):
+        export_tflite(module)
+
+
+def test_a_while_without_its_body_is_an_error():
+    module = load_tflite(model_path("lstm_keras3_while_fp32.tflite"))
+    body = [op for op in module.ops if op.sym_name.data == "subgraph_2"][0]
+    body.detach()
+    with pytest.raises(LitecError, match="op #1 WHILE: refers to @subgraph_2, which is not"):
+        export_tflite(module)
 
 
 def test_a_module_without_main_is_an_error():
