@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, NoneType, StringAttr
-from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
+    op_type_rewrite_pattern,
 )
 
 from litec.dialects import tfl
@@ -61,9 +61,8 @@ class FoldScaleMul(RewritePattern):
     relu(y)·s = relu(y·s)) and the MUL's activation is NONE, RELU or RELU6. Never with
     RELU6 / RELU_N1_TO_1 on the conv, whose bounds do not scale."""
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
-        if not isinstance(op, tfl.MulOp):
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tfl.MulOp, rewriter: PatternRewriter, /) -> None:
         for value, other in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
             conv = fusable_producer(value, op)
             scale = constant_array(other)

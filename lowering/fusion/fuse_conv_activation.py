@@ -40,6 +40,7 @@ from xdsl.traits import Pure
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.core import TensorInfo, op_index
 from litec.ir.diagnostics import LitecError
+from litec.ir.quant import QuantParams
 from litec.ir.resources import add_blob, blob_array
 
 CONV_OPS = (tfl.Conv2DOp, tfl.DepthwiseConv2DOp, tfl.TransposeConvOp, tfl.FullyConnectedOp)
@@ -68,34 +69,28 @@ BIAS_SIGN = {tfl.AddOp: 1, tfl.SubOp: -1}
 
 class FoldBiasAdd(RewritePattern):
     """conv(x, w, b) + c  ->  conv(x, w, b + c) for a float conv with no activation and a
-    constant `c` that varies along the output channels only (`conv - c` likewise); the
-    ADD's clamping activation moves onto the conv."""
+    float constant `c` that varies along the output channels only (`conv - c` likewise);
+    the ADD's clamping activation moves onto the conv. Bit-identical when the conv had no
+    bias; else b + c is rounded once where (conv + b) + c rounded twice."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
         sign = BIAS_SIGN.get(type(op))
         if sign is None or op.fused_activation_function.data not in CLAMPS:
             return
-        operands = (op.lhs, op.rhs) if sign > 0 else (op.lhs,)
-        for value in operands:
-            other = op.rhs if value is op.lhs else op.lhs
+        orders = ((op.lhs, op.rhs), (op.rhs, op.lhs))
+        for value, other in orders if sign > 0 else orders[:1]:
             conv = fusable_producer(value, op)
+            if conv is None or conv.fused_activation_function.data != "NONE":
+                continue
             addend = constant_array(other)
-            if conv is None or addend is None or not is_f32(value.type):
-                continue
-            if conv.fused_activation_function.data != "NONE":
-                continue
-            vector = channel_vector(addend, op.output.type)
-            if vector is None:
-                continue
+            vector = None if addend is None else channel_vector(addend, op.output.type)
             bias = channel_bias(conv)
-            if bias is None:
+            if vector is None or bias is None:
                 continue
             new_bias = add_constant(rewriter, bias + sign * vector, conv.filter, op, "bias")
+            act = op.fused_activation_function
             fused = rebuild(
-                conv,
-                {conv.bias: new_bias},
-                op.output.type,
-                fused_activation_function=op.fused_activation_function,
+                conv, {conv.bias: new_bias}, op.output.type, fused_activation_function=act
             )
             replace_producer_and_user(rewriter, conv, op, fused)
             return
@@ -183,7 +178,7 @@ def is_f32(t: Attribute) -> bool:
     return isinstance(t, TensorType) and isinstance(t.element_type, Float32Type)
 
 
-def quantization(t: Attribute):
+def quantization(t: Attribute) -> QuantParams | None:
     """The quantization of a tensor type, or None."""
     info = TensorInfo.of(t)
     return info.quant if info is not None else None
