@@ -50,11 +50,8 @@ CONSTANTS = (tfl.ConstOp, tfl.NoValueOp)
 
 def result_bytes(op: Operation) -> int:
     """Bytes the op's results take."""
-    total = 0
-    for r in op.results:
-        info = TensorInfo.of(r.type)
-        total += int(np.prod(info.shape)) * info.dtype.itemsize if info else 0
-    return total
+    infos = [TensorInfo.of(r.type) for r in op.results]
+    return sum(int(np.prod(i.shape)) * i.dtype.itemsize for i in infos)
 
 
 def foldable(op: Operation, max_bytes: int) -> bool:
