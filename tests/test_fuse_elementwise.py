@@ -126,6 +126,92 @@ def test_cpu_fused_kernel_matches_unfused(text, tmp_path):
     assert_close(fused_model.run(inputs), unfused.run(inputs))
 
 
+FLOAT_UNARY = ["relu", "relu6", "relu_n1_to_1", "logistic", "tanh", "hard_swish", "neg", "abs"]
+FLOAT_BINARY = ["add", "sub", "mul", "maximum", "minimum", "squared_difference"]
+WITH_ACTIVATION = {"add", "sub", "mul"}
+
+
+def _binary(name: str, out: str, a: str, b: str, types: str, rng) -> str:
+    act = rng.choice(["NONE", "RELU", "RELU6"]) if name in WITH_ACTIVATION else None
+    attrs = f' {{fused_activation_function = "{act}"}}' if act else ""
+    return f"{out} = tfl.{name} {a}, {b}{attrs} : {types}"
+
+
+def random_float_chain(seed: int, shape: str = "2x5x37", length: int = 8) -> str:
+    """@main(x, y, b) of `length` random float ops, each on the last value and another
+    input or earlier value (so some intermediates have several uses); returns the last
+    value and one earlier value (which then cannot fuse into the last one's group)."""
+    rng = np.random.default_rng(seed)
+    t, tb = f"tensor<{shape}xf32>", "tensor<37xf32>"
+    lines, values = [], ["%x"]
+    for i in range(length):
+        out = f"%v{i}"
+        if rng.random() < 0.5:
+            lines.append(f"{out} = tfl.{rng.choice(FLOAT_UNARY)} {values[-1]} : ({t}) -> {t}")
+        else:
+            other = rng.choice(["%b", "%y", *values])
+            types = f"({t}, {tb if other == '%b' else t}) -> {t}"
+            lines.append(_binary(rng.choice(FLOAT_BINARY), out, values[-1], other, types, rng))
+        values.append(out)
+    extra = rng.choice(values[1:-1])
+    body = "\n    ".join(lines)
+    return f"""builtin.module {{
+  func.func @main(%x: {t}, %y: {t}, %b: {tb}) -> ({t}, {t}) {{
+    {body}
+    func.return {values[-1]}, {extra} : {t}, {t}
+  }}
+}}"""
+
+
+def random_int8_chain(seed: int, length: int = 6) -> str:
+    """@main(x, y) of `length` random quantized ADD/SUB/MUL (random scales and zero points)
+    and DEQUANTIZE -> float activation -> QUANTIZE steps, on int8 tensors."""
+    rng = np.random.default_rng(seed)
+
+    def qtype() -> str:
+        scale, zero_point = rng.uniform(0.01, 0.1), int(rng.integers(-20, 20))
+        return f"tensor<4x33x!quant.uniform<i8:f32, {scale:.6f}:{zero_point}>>"
+
+    types = {"%x": qtype(), "%y": qtype()}
+    lines, last = [], "%x"
+    for i in range(length):
+        out, t_out = f"%v{i}", qtype()
+        if rng.random() < 0.3:
+            f32 = "tensor<4x33xf32>"
+            act = rng.choice(FLOAT_UNARY)
+            lines.append(f"%f{i} = tfl.dequantize {last} : ({types[last]}) -> {f32}")
+            lines.append(f"%g{i} = tfl.{act} %f{i} : ({f32}) -> {f32}")
+            lines.append(f"{out} = tfl.quantize %g{i} : ({f32}) -> {t_out}")
+        else:
+            other = rng.choice(list(types))
+            signature = f"({types[last]}, {types[other]}) -> {t_out}"
+            name = rng.choice(["add", "sub", "mul"])
+            lines.append(_binary(name, out, last, other, signature, rng))
+        types[out], last = t_out, out
+    body = "\n    ".join(lines)
+    return f"""builtin.module {{
+  func.func @main(%x: {types["%x"]}, %y: {types["%y"]}) -> {types[last]} {{
+    {body}
+    func.return {last} : {types[last]}
+  }}
+}}"""
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("make", [random_float_chain, random_int8_chain], ids=["float", "int8"])
+def test_random_chains(make, seed, tmp_path):
+    """Random chains: the reference of the fused body is bit-exact, and the CPU's fused
+    kernels compute what the unfused kernels compute."""
+    text = make(seed)
+    before = litec.parse_mlir(text)
+    inputs = litec.random_inputs(before, seed=seed)
+    after = fuse(litec.parse_mlir(text))
+    assert fused_ops(after)
+    _, unfused = compiled(before, tmp_path / "unfused.litec")
+    _, fused_model = compiled(after, tmp_path / "fused.litec")
+    assert_close(fused_model.run(inputs), unfused.run(inputs))
+
+
 TABLES = """
 builtin.module {
   func.func @main(%x: tensor<64x!quant.uniform<i8:f32, 0.5:-3>>) -> tensor<64x!quant.uniform<i8:f32, 0.0078125:0>> {
