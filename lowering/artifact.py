@@ -90,8 +90,9 @@ def _step(
         return rt.Step("while", name, args, op_indices=indices, cond=cond, body=body)
     if op in kernels:
         backend, symbol = symbols[op]
-        args = _kernel_args(op, kernels[op], plan)
-        return rt.Step("kernel", name, args, backend, symbol, indices)
+        kernel = kernels[op]
+        args = _kernel_args(op, kernel, plan)
+        return rt.Step("kernel", name, args, backend, symbol, indices, parts=kernel.parts)
     if op in symbols:  # another backend's op: its tensor operands, then its results
         backend, symbol = symbols[op]
         values = [v for v in op.operands if isinstance(v.type, TensorType)] + list(op.results)
@@ -235,6 +236,7 @@ class _Writer:
         Step.AddOpIndices(b, indices)
         Step.AddCond(b, cond)
         Step.AddBody(b, body)
+        Step.AddParts(b, s.parts)
         return Step.End(b)
 
     def function(self, f: rt.Function) -> int:

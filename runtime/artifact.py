@@ -37,7 +37,7 @@ from litec.runtime.errors import LitecError
 IDENTIFIER = b"LITC"
 """The magic: the FlatBuffers file identifier, at bytes 8-11 (after the size prefix)."""
 
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)
 """(major, minor) this litec writes; it reads the same major with any minor up to its own."""
 
 ALIGN = 64
@@ -98,6 +98,7 @@ FIELDS: dict[str, list[tuple]] = {
         ("op_indices", "vector", "<i4"),
         ("cond", "string", None),
         ("body", "string", None),
+        ("parts", "struct", "<H"),
     ],
     "Function": [
         ("name", "string", None, REQUIRED),
@@ -362,6 +363,7 @@ def _step(s: dict) -> plan.Step:
         s["op_indices"],
         s["cond"],
         s["body"],
+        s["parts"][0],
     )
 
 
@@ -478,6 +480,8 @@ class _PlanChecker:
             what = f"step {i} ({step.name}) of @{fn.name}"
             for r in step.args:
                 self.ref(r, f"an argument of {what}")
+            if step.parts and step.kind != "kernel":
+                raise corrupted(f"{what} is a {step.kind} step split into {step.parts} parts")
             self.step_checks[step.kind](step, what)
 
     def kernel(self, step: plan.Step, what: str) -> None:

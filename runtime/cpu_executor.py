@@ -4,8 +4,9 @@
     fn = ex.kernel("k3_conv_2d")      # fn(addresses) calls void k3_conv_2d(void *, ...)
 
 The section's bytes are a shared object; it is written to a private temporary file
-(mode 0600), loaded with `ctypes.CDLL` and the file removed at once. Kernels are
-single-threaded for now: `threads` is accepted and recorded, nothing more.
+(mode 0600), loaded with `ctypes.CDLL` and the file removed at once. ctypes releases the
+GIL during each call, so the model (runtime/model.py) runs the parts of a split kernel step
+on several threads at once; the executor itself only records `threads`.
 
 `check_target(fingerprint)` compares the artifact's target fingerprint with this machine:
 its architecture, and every CPU feature the code was built for that this module knows how

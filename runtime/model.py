@@ -12,6 +12,11 @@ a mapped file, and copied once otherwise), allocates the one arena, loads each b
 executor and turns every step into a ready call on fixed addresses. A run copies the
 inputs into the arena, runs `@main`'s steps and copies the outputs out: nothing else is
 allocated.
+
+Threads: a kernel step split into up to P parts (`Step.parts`) runs as n = min(threads, P)
+calls (p, n), p < n: n − 1 on the model's worker threads, one on the calling thread, all
+finished before the next step (ctypes releases the GIL during each call, so they run in
+parallel). With threads=1 there are no workers and such a step is one call (0, 1).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import functools
 import json
 import mmap
 import os
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +66,68 @@ def _copy(arg: tuple[int, int, int]) -> None:
     ctypes.memmove(*arg)
 
 
+def thread_count(threads: int | None) -> int:
+    """The threads a model runs on: `threads`, or every core for None."""
+    if threads is None:
+        return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise LitecError(
+            f"threads must be a whole number >= 1 (or None for all cores), not {threads!r}"
+        )
+    return threads
+
+
+Part = tuple[Callable, list[int]]
+"""One part of a split step: a kernel and its addresses, the part's descriptor last."""
+
+
+class _Workers:
+    """Threads that run parts of split steps beside the calling thread."""
+
+    def __init__(self, count: int):
+        self._tasks: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(count)]
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        for i, tasks in enumerate(self._tasks):
+            thread = threading.Thread(
+                target=_work, args=(tasks, self._done), name=f"litec-worker-{i}", daemon=True
+            )
+            thread.start()
+
+    def run(self, parts: list[Part]) -> None:
+        """Run parts[1:] on the workers and parts[0] here; return when all have finished,
+        raising the first error any of them raised."""
+        for tasks, part in zip(self._tasks, parts[1:], strict=False):
+            tasks.put(part)
+        error = None
+        try:
+            fn, args = parts[0]
+            fn(args)
+        except BaseException as e:  # noqa: BLE001 - re-raised once the workers are done
+            error = e
+        for _ in parts[1:]:
+            failed = self._done.get()
+            error = error or failed
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Let the threads end (each after the task it holds)."""
+        for tasks in self._tasks:
+            tasks.put(None)
+
+
+def _work(tasks: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
+    """A worker: run parts until told to stop; report each as None or its exception."""
+    while (task := tasks.get()) is not None:
+        fn, args = task
+        try:
+            fn(args)
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+            done.put(e)
+        else:
+            done.put(None)
+
+
 @dataclass
 class _Loop:
     """A WHILE step with its buffer moves resolved to (destination, source, size)."""
@@ -76,7 +146,7 @@ class Model:
 
     def __init__(self, exe: plan.Executable, threads: int | None = None, keep=None):
         self.executable = exe
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = thread_count(threads)
         self._keep = keep  # the mapped file, alive as long as its constants are used
         self._memory = {
             plan.ARENA: _allocate_arena(exe.arena_size),
@@ -84,8 +154,10 @@ class Model:
         }
         self._executors: dict[str, Executor] = {}
         for section in exe.sections:
-            self._executors[section.backend] = _executor(section, threads)
+            self._executors[section.backend] = _executor(section, self.threads)
         self._kernels: dict[tuple[str, str], Callable] = {}
+        self._descriptors: dict[tuple[int, int], ctypes.Array] = {}
+        self._workers = self._start_workers()
         self._calls = {name: [self._ready(s) for s in f.steps] for name, f in exe.functions.items()}
         main = exe.functions["main"]
         self._in_views = [self._view(r, s) for r, s in zip(main.inputs, exe.inputs, strict=True)]
@@ -160,9 +232,11 @@ class Model:
         self._runs = []
 
     def close(self) -> None:
-        """Release the executors (e.g. unload shared objects); the model cannot run after."""
+        """Release the executors (e.g. unload shared objects) and the worker threads; the
+        model cannot run after."""
         self._calls = None
         self._kernels = {}
+        self._stop_workers()
         for ex in self._executors.values():
             ex.close()
         self._executors = {}
@@ -174,6 +248,26 @@ class Model:
         self.close()
 
     # ------------------------------------------------------------------------- preparing
+
+    def _start_workers(self) -> _Workers | None:
+        """Worker threads for the split steps (one fewer than the most parts a step uses)."""
+        most = max(
+            (s.parts for f in self.executable.functions.values() for s in f.steps), default=0
+        )
+        count = min(self.threads, most) - 1
+        if count < 1:
+            self._stop_workers = lambda: None
+            return None
+        workers = _Workers(count)
+        self._stop_workers = weakref.finalize(self, workers.close)
+        return workers
+
+    def _descriptor(self, part: int, parts: int) -> int:
+        """The address of the int64 pair (part, parts) a split kernel reads (made once)."""
+        key = (part, parts)
+        if key not in self._descriptors:
+            self._descriptors[key] = (ctypes.c_int64 * 2)(part, parts)
+        return ctypes.addressof(self._descriptors[key])
 
     def _address(self, ref: plan.BufferRef) -> int:
         return self._memory[ref.segment].ctypes.data + ref.offset
@@ -198,7 +292,15 @@ class Model:
         key = (step.backend, step.kernel)
         if key not in self._kernels:
             self._kernels[key] = self._executors[step.backend].kernel(step.kernel)
-        return self._kernels[key], [self._address(r) for r in step.args]
+        fn, args = self._kernels[key], [self._address(r) for r in step.args]
+        if not step.parts:
+            return fn, args
+        n = min(self.threads, step.parts)
+        parts = [(fn, [*args, self._descriptor(p, n)]) for p in range(n)]
+        if n == 1:
+            return parts[0]
+        assert self._workers is not None
+        return self._workers.run, parts
 
     def _prepare_loop(self, step: plan.Step) -> _Loop:
         n = len(step.args) // 2
@@ -342,7 +444,7 @@ def _read(path: Path):
 def load(source, threads: int | None = None) -> Model:
     """Load an artifact from a path or from bytes; checks it and this machine first.
 
-    `threads`: None = all cores (kernels are single-threaded for now)."""
+    `threads`: how many threads split kernel steps run on; None = all cores."""
     if isinstance(source, bytes | bytearray | memoryview):
         return _load(source, threads)
     try:

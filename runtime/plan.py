@@ -58,6 +58,9 @@ class Step:
     kind "copy": copy args[0] into args[1] (same size).
     `op_indices` are the TFLite operator indices the step computes (for profiles and
     reports); `name` is what a profile shows (e.g. "CONV_2D").
+    `parts` (kernel steps): 0, or P > 0 when the kernel is splittable: called with one more
+    argument, the address of an int64 pair (part, parts), it computes that part's share,
+    so the runtime may run it as any n <= P calls (p, n), p < n, in parallel.
     """
 
     kind: str
@@ -68,6 +71,7 @@ class Step:
     op_indices: list[int] = field(default_factory=list)
     cond: str = ""
     body: str = ""
+    parts: int = 0
 
 
 @dataclass

@@ -122,8 +122,17 @@ class Step(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Kernel steps only: 0, or P > 0 when the kernel is splittable into up to P parts that
+    # may run in parallel (the kernel then takes a trailing (part, parts) int64 pair).
+    # Step
+    def Parts(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
 def StepStart(builder):
-    builder.StartObject(8)
+    builder.StartObject(9)
 
 def Start(builder):
     StepStart(builder)
@@ -187,6 +196,12 @@ def StepAddBody(builder, body):
 
 def AddBody(builder, body):
     StepAddBody(builder, body)
+
+def StepAddParts(builder, parts):
+    builder.PrependUint16Slot(8, parts, 0)
+
+def AddParts(builder, parts):
+    StepAddParts(builder, parts)
 
 def StepEnd(builder):
     return builder.EndObject()

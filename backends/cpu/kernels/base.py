@@ -12,6 +12,12 @@ for each of its arguments, what buffer it binds to. The kernel level is:
 - no allocation inside a kernel: scratch space is an argument bound to `scratch`;
 - the function returns nothing.
 
+A kernel may be *splittable* (`Kernel.parts` = P > 0): it then takes one more, trailing
+argument that is not in its bindings, a `memref<2xi64>` holding (part, parts), and computes
+only blocks [part·B / parts, (part+1)·B / parts) of the B blocks of its outermost independent
+loop, so the runtime may run it as any number of parts up to P, in parallel. Its scratch
+holds P per-part regions; part p uses region p.
+
 The lowering passes (lowering/to_llvm/) turn this into the `llvm` dialect with the
 *bare-pointer ABI*: every memref argument becomes one `!llvm.ptr`, so the runtime calls
 `void kernel(void *a0, void *a1, ...)` with raw buffer addresses.
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, i64
 from xdsl.ir import Operation
 
 INPUT = "input"
@@ -54,12 +61,50 @@ class Binding:
     size: int = 0
 
 
+MAX_PARTS = 16
+"""The most parts a splittable kernel runs as: fixed, so artifacts do not depend on the
+machine that compiles them."""
+
+MIN_PART_WORK = 1 << 19
+"""Multiply-adds (or comparable steps) below which a part is not worth a thread's wake-up."""
+
+PARTS_ATTR = "litec.parts"
+"""The function attribute that records a splittable kernel's P."""
+
+
+def split_parts(blocks: int, work: int) -> int:
+    """How many parts a kernel of `blocks` independent blocks and `work` multiply-adds
+    may run as: up to MAX_PARTS, each with at least a block and MIN_PART_WORK of work;
+    0 (not splittable) when that leaves fewer than two."""
+    parts = min(MAX_PARTS, blocks, work // MIN_PART_WORK)
+    return parts if parts >= 2 else 0
+
+
 @dataclass
 class Kernel:
     """One generated kernel: its kernel-level function and its argument bindings."""
 
     func: func.FuncOp
     bindings: list[Binding]
+
+    @property
+    def parts(self) -> int:
+        """P > 0 when the kernel is splittable into up to P parts, else 0.
+
+        Recorded on the function (`mark_parts`), so it travels with it when identical
+        kernels of several ops share one function; a kernel with no kernel-level function
+        (code made some other way) is not splittable."""
+        if self.func is None:
+            return 0
+        attr = self.func.attributes.get(PARTS_ATTR)
+        return attr.value.data if isinstance(attr, IntegerAttr) else 0
+
+
+def mark_parts(fn: func.FuncOp, parts: int) -> func.FuncOp:
+    """Record that `fn` is splittable into up to `parts` parts (see `Kernel.parts`)."""
+    if parts:
+        fn.attributes[PARTS_ATTR] = IntegerAttr(parts, i64)
+    return fn
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,15 @@ from litec.backends.cpu.kernels.base import (
     Binding,
     Kernel,
     generator,
+    split_parts,
 )
 from litec.backends.cpu.kernels.matmul import (
     Q_INPUT_ZERO,
+    WHOLE,
     F32Product,
     FloatEpilogue,
     HybridEpilogue,
+    Part,
     Quantized,
     QuantizedEpilogue,
     RawEpilogue,
@@ -62,6 +65,7 @@ from litec.backends.cpu.kernels.matmul import (
     emit_quantize_input,
     fill_run,
     float_activation,
+    gemm_parts,
     hybrid_params,
     int8_rows,
     ix,
@@ -69,7 +73,9 @@ from litec.backends.cpu.kernels.matmul import (
     lanes_of,
     load,
     loop,
+    maximum,
     memref_of,
+    minimum,
     mul,
     mul_add,
     narrow,
@@ -167,9 +173,16 @@ def window_origin(shape: ConvShape, oy: Val, ox: Val) -> tuple[Val, Val]:
 
 
 def im2col_rows(
-    shape: ConvShape, x: SSAValue, scratch: SSAValue, width: int, pad: SSAValue, convert=None
+    shape: ConvShape,
+    x: SSAValue,
+    scratch: SSAValue,
+    width: int,
+    pad: SSAValue,
+    convert=None,
+    offset: Val = 0,
 ) -> Rows:
-    """Rows of patches [KH][KW][C] per output pixel, packed into scratch rows of `width`.
+    """Rows of patches [KH][KW][C] per output pixel, packed into scratch rows of `width`
+    (from element `offset`).
 
     Taps outside the input are filled with `pad`; `convert` maps copied vectors. A kernel
     row that lies wholly inside the input (undilated across) is one contiguous run.
@@ -218,7 +231,7 @@ def im2col_rows(
 
         loop(0, kh, tap_row)
 
-    return packed_rows(scratch, width, fill_row)
+    return packed_rows(scratch, width, fill_row, offset)
 
 
 def is_pointwise(shape: ConvShape) -> bool:
@@ -267,9 +280,11 @@ def conv_2d(op: Operation, symbol: str) -> Kernel:
 def _float_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias) -> Kernel:
     m, (k, n) = shape.out_pixels, w_kn.shape
     tile = choose_tile(m, n)
+    parts = gemm_parts(m, n, k, tile)
     pointwise = is_pointwise(shape)
     consts = [pack_f32(np.asarray(w_kn, F32), tile.nr), _bias_or_zeros(bias, n)]
-    scratch = 0 if pointwise else tile.mr * k
+    per_part = 0 if pointwise else tile.mr * k
+    scratch = per_part * max(parts, 1)
     act = call.opts["fused_activation_function"]
     arg_types = [
         memref_of(f32, int(np.prod(call.inputs[0].shape))),
@@ -278,13 +293,15 @@ def _float_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias) -> 
         memref_of(f32, m * n),
     ]
 
-    def body(xs, packed, bias_ref, *rest):
+    def body(xs, packed, bias_ref, *rest, part=WHOLE):
         out = rest[-1]
         if pointwise:
             rows = direct_rows(xs, k)
         else:
-            rows = im2col_rows(shape, xs, rest[0], k, const(0.0, f32))
-        emit_gemm(m, n, k, tile, F32Product(), rows, packed, FloatEpilogue(out, n, bias_ref, act))
+            at = part.scratch(per_part)
+            rows = im2col_rows(shape, xs, rest[0], k, const(0.0, f32), offset=at)
+        epi = FloatEpilogue(out, n, bias_ref, act)
+        emit_gemm(m, n, k, tile, F32Product(), rows, packed, epi, part)
 
     bindings = [
         Binding(INPUT, 0),
@@ -292,7 +309,7 @@ def _float_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias) -> 
         *([Binding(SCRATCH, size=scratch * 4)] if scratch else []),
         Binding(OUTPUT, 0),
     ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, parts), bindings)
 
 
 def _bias_or_zeros(bias, n: int, dtype=F32) -> np.ndarray:
@@ -325,11 +342,13 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
     x = call.inputs[0]
     m, (k, n) = shape.out_pixels, w_kn.shape
     tile = choose_tile(m, n)
+    parts = gemm_parts(m, n, k, tile)
     centred = centred_weights(x, w_info, w_kn)
     unsigned = x.dtype == U8
     weights = quantized_weights(centred, bias, x.zero_point, tile, vnni_applies(n), unsigned)
     params, requant = conv_requant(call, x, weights.bias)
-    scratch = tile.mr * weights.width
+    per_part = tile.mr * weights.width
+    scratch = per_part * max(parts, 1)
     arg_types = [
         memref_of(i8, int(np.prod(x.shape))),
         memref_of(weights.elem, weights.packed.size),
@@ -338,17 +357,19 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
         memref_of(i8, m * n),
     ]
 
-    def body(xs, packed, params_ref, scratch_ref, out):
+    def body(xs, packed, params_ref, scratch_ref, out, part=WHOLE):
+        at = part.scratch(per_part)
         if is_pointwise(shape):
-            rows = int8_rows(xs, k, scratch_ref, weights.width, weights.shift)
+            rows = int8_rows(xs, k, scratch_ref, weights.width, weights.shift, at)
         else:
             zero = load(params_ref, Q_INPUT_ZERO * n)
             if weights.shift:
                 zero = arith.AddiOp(zero, const(128, i32)).result
             convert = shift_to_unsigned if weights.shift else None
-            rows = im2col_rows(shape, xs, scratch_ref, weights.width, narrow(zero, i8), convert)
+            pad = narrow(zero, i8)
+            rows = im2col_rows(shape, xs, scratch_ref, weights.width, pad, convert, at)
         epi = QuantizedEpilogue(out, n, requant(params_ref))
-        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
+        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi, part)
 
     bindings = [
         Binding(INPUT, 0),
@@ -357,7 +378,7 @@ def _int8_conv(call: KernelCall, symbol: str, shape: ConvShape, w_kn, bias, w_in
         Binding(SCRATCH, size=scratch),
         Binding(OUTPUT, 0),
     ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, parts), bindings)
 
 
 # ----------------------------------------------------------------------------- hybrid
@@ -570,6 +591,10 @@ def depthwise_blocks(taps: int, channels: int) -> tuple[Tile, bool]:
     return choose_tile(1, channels), False
 
 
+DEPTHWISE_COST = 4
+"""GEMM multiply-adds a depthwise one costs (it loads an input vector per tap: no register
+reuse across filters), when weighing whether to split a depthwise kernel."""
+
 MAX_BORDER = 8
 """Border rows (and columns) a depthwise kernel unrolls with their taps known at compile
 time; beyond that (huge dilations) border pixels test each tap at run time."""
@@ -584,20 +609,23 @@ def valid_taps(pos: Val, stride: int, pad: int, kernel: int, dilation: int, size
     return [k for k in range(kernel) if 0 <= first + k * dilation < size]
 
 
-def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) -> None:
+def emit_depthwise(
+    shape: ConvShape, blocks: Tile, taps: Taps, preload: bool, part: Part = WHOLE
+) -> None:
     """Row by row, channel block by channel block, pixel by pixel: sum over the taps.
 
     Interior rows and columns run in loops; the few border rows and columns are unrolled,
     each with the taps that fall inside the input, so no pixel tests a tap at run time.
     Interior pixels keep the block's weights in registers (`preload`) and, for integers,
-    start from the folded zero point (`Taps.init_inside`).
+    start from the folded zero point (`Taps.init_inside`). `part`: only that part's share
+    of the output rows (of every image).
     """
     win, c = shape.win, shape.channels
     (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
     rows = interior(oh, win.stride[0], win.pad[0], kh, dh, shape.height)
     cols = interior(ow, win.stride[1], win.pad[1], kw, dw, shape.width)
     if max(oh - rows[1] + rows[0], ow - cols[1] + cols[0]) > MAX_BORDER:
-        _emit_depthwise_guarded(shape, blocks, taps, preload, rows, cols)
+        _emit_depthwise_guarded(shape, blocks, taps, preload, rows, cols, part)
         return
     lanes, nv = blocks.lanes, blocks.nv
 
@@ -646,18 +674,39 @@ def emit_depthwise(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool) ->
 
         return loop(0, len(panel_starts(c, blocks.nr)), block)
 
+    lo, hi = part.blocks(oh)
+
     def batch(b):
         for oy in range(rows[0]):
-            row(b, oy)
-        loop(rows[0], rows[1], lambda oy: row(b, oy))
+            within(oy, lo, hi, lambda oy=oy: row(b, oy))
+        loop(maximum(lo, rows[0]), minimum(hi, rows[1]), lambda oy: row(b, oy))
         for oy in range(rows[1], oh):
-            row(b, oy)
+            within(oy, lo, hi, lambda oy=oy: row(b, oy))
         return []
 
     loop(0, shape.batch, batch)
 
 
-def _emit_depthwise_guarded(shape: ConvShape, blocks: Tile, taps: Taps, preload: bool, rows, cols):
+def within(v: int, lo: Val, hi: Val, emit: Callable[[], object]) -> None:
+    """emit() where lo <= v < hi (tested at run time unless lo and hi are known)."""
+    if isinstance(lo, int) and isinstance(hi, int):
+        if lo <= v < hi:
+            emit()
+        return
+    inside = both(
+        arith.CmpiOp(ix(lo), ix(v), "ule").result, arith.CmpiOp(ix(v), ix(hi), "ult").result
+    )
+
+    def then():
+        emit()
+        return []
+
+    when(inside, then, lambda: [])
+
+
+def _emit_depthwise_guarded(
+    shape: ConvShape, blocks: Tile, taps: Taps, preload: bool, rows, cols, part: Part = WHOLE
+):
     """`emit_depthwise` for many border rows or columns: border pixels test each tap."""
     win, c = shape.win, shape.channels
     (kh, kw), (dh, dw), (oh, ow) = win.kernel, win.dilation, win.out
@@ -728,7 +777,7 @@ def _emit_depthwise_guarded(shape: ConvShape, blocks: Tile, taps: Taps, preload:
 
         return loop(0, len(panel_starts(c, blocks.nr)), block)
 
-    loop(0, shape.batch, lambda b: loop(0, oh, lambda oy: row(b, oy)))
+    loop(0, shape.batch, lambda b: loop(*part.blocks(oh), lambda oy: row(b, oy)))
 
 
 def _guarded_taps(shape: ConvShape, y0, x0, starts, accs, one_tap):
@@ -767,6 +816,8 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
     count = int(np.prod(x.shape))
     source_elem = f32 if x.dtype == F32 and not hybrid else i8
     scratch = ([count] if hybrid else []) + ([count * mult] if mult > 1 else [])
+    work = int(np.prod(call.out.shape)) * shape.taps * DEPTHWISE_COST
+    split = 0 if scratch else split_parts(shape.win.out[0], work)
     arg_types = [
         memref_of(f32 if x.dtype == F32 else i8, count),
         *(memref_of(e, a.size) for e, a in zip(parts.elems, parts.consts, strict=True)),
@@ -774,7 +825,7 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
         memref_of(f32 if call.out.dtype == F32 else i8, int(np.prod(call.out.shape))),
     ]
 
-    def body(xs, *rest):
+    def body(xs, *rest, part=WHOLE):
         consts, spaces, out = rest[: len(parts.consts)], rest[len(parts.consts) : -1], rest[-1]
         source, quant = xs, None
         if hybrid:
@@ -784,7 +835,7 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
             emit_repeat_channels(source, spaces[-1], count, mult)
             source = spaces[-1]
         blocks, preload = depthwise_blocks(shape.taps, shape.channels)
-        emit_depthwise(shape, blocks, parts.taps(source, consts, out, quant), preload)
+        emit_depthwise(shape, blocks, parts.taps(source, consts, out, quant), preload, part)
 
     bindings = [
         Binding(INPUT, 0),
@@ -792,7 +843,7 @@ def depthwise_conv_2d(op: Operation, symbol: str) -> Kernel:
         *(Binding(SCRATCH, size=n * (4 if source_elem == f32 else 1)) for n in scratch),
         Binding(OUTPUT, 0),
     ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, split), bindings)
 
 
 @dataclass(frozen=True)

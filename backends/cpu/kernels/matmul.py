@@ -59,6 +59,8 @@ from litec.backends.cpu.kernels.base import (
     Kernel,
     generator,
     kernel_options,
+    mark_parts,
+    split_parts,
 )
 from litec.backends.cpu.kernels.packing import (
     F32,
@@ -172,6 +174,14 @@ def minimum(a: Val, b: int) -> Val:
         return min(a, b)
     less = arith.CmpiOp(a, ix(b), "slt").result
     return arith.SelectOp(less, a, ix(b)).result
+
+
+def maximum(a: Val, b: int) -> Val:
+    """max(a, b) on indices."""
+    if isinstance(a, int):
+        return max(a, b)
+    less = arith.CmpiOp(a, ix(b), "slt").result
+    return arith.SelectOp(less, ix(b), a).result
 
 
 def below(a: Val, bound: int) -> SSAValue:
@@ -288,17 +298,57 @@ def memref_of(elem: Attribute, count: int) -> MemRefType:
     return MemRefType(elem, [max(count, 1)])
 
 
-def kernel_function(symbol: str, arg_types: Sequence[Attribute], body: Callable) -> func.FuncOp:
-    """A kernel-level `func.func @symbol` whose body(*args) emits its ops."""
-    block = Block(arg_types=list(arg_types))
+@dataclass(frozen=True)
+class Part:
+    """Which part of a splittable kernel a call computes (see base.py): part `index` of
+    `count`, known (the whole kernel: 0 of 1) or read from the trailing argument."""
+
+    index: Val = 0
+    count: Val = 1
+
+    @staticmethod
+    def of(descriptor: SSAValue) -> Part:
+        """The part a `memref<2xi64>` descriptor (part, parts) names."""
+        index, count = (arith.IndexCastOp(load(descriptor, i), INDEX).result for i in (0, 1))
+        return Part(index, count)
+
+    def blocks(self, total: int) -> tuple[Val, Val]:
+        """This part's share [lo, hi) of `total` blocks: lo = index·total / count."""
+        if isinstance(self.count, int):
+            return self.index * total // self.count, (self.index + 1) * total // self.count
+        lo = arith.DivUIOp(ix(mul(self.index, total)), self.count).result
+        hi = arith.DivUIOp(ix(mul(add(self.index, 1), total)), self.count).result
+        return lo, hi
+
+    def scratch(self, size: int) -> Val:
+        """Where this part's region of `size` elements starts in a kernel's scratch."""
+        return mul(self.index, size)
+
+
+WHOLE = Part()
+"""The whole kernel, in one call."""
+
+
+def kernel_function(
+    symbol: str, arg_types: Sequence[Attribute], body: Callable, parts: int = 0
+) -> func.FuncOp:
+    """A kernel-level `func.func @symbol` whose body(*args) emits its ops.
+
+    With `parts` > 0 the function is splittable (base.py): it takes a trailing
+    `memref<2xi64>` descriptor and body(*args, part=Part) computes that part's share."""
+    types = [*arg_types, memref_of(i64, 2)] if parts else list(arg_types)
+    block = Block(arg_types=types)
     _POOL.append(_Constants(block))
     try:
         with ImplicitBuilder(block):
-            body(*block.args)
+            if parts:
+                body(*block.args[:-1], part=Part.of(block.args[-1]))
+            else:
+                body(*block.args)
             func.ReturnOp()
     finally:
         _POOL.pop()
-    return func.FuncOp(symbol, (list(arg_types), []), Region(block))
+    return mark_parts(func.FuncOp(symbol, (types, []), Region(block)), parts)
 
 
 # ----------------------------------------------------------------------------- copying runs
@@ -390,16 +440,19 @@ def direct_rows(ref: SSAValue, row_stride: int, offset: Val = 0, kstride: int = 
     return rows
 
 
-def packed_rows(scratch: SSAValue, width: int, fill_row: Callable[[Val, Val], None]) -> Rows:
-    """Rows packed into scratch [mr][width] before use; fill_row(m, dst_offset) writes row m."""
+def packed_rows(
+    scratch: SSAValue, width: int, fill_row: Callable[[Val, Val], None], offset: Val = 0
+) -> Rows:
+    """Rows packed into scratch [mr][width] (from element `offset`) before use;
+    fill_row(m, dst_offset) writes row m."""
 
     def rows(m0: Val, mr: int) -> RowBlock:
         def pack(r):
-            fill_row(add(m0, r), mul(r, width))
+            fill_row(add(m0, r), add(offset, mul(r, width)))
             return []
 
         loop(0, mr, pack)
-        return RowBlock(scratch, [r * width for r in range(mr)])
+        return RowBlock(scratch, [add(offset, r * width) for r in range(mr)])
 
     return rows
 
@@ -514,10 +567,30 @@ def clamp_start(i: Val, size: int, total: int) -> Val:
     return minimum(mul(i, size), total - size)
 
 
+def row_blocks(m: int, tile: Tile) -> int:
+    """How many blocks of rows `emit_gemm` computes."""
+    return -(-m // tile.mr)
+
+
+def gemm_parts(m: int, n: int, k: int, tile: Tile) -> int:
+    """The parts a GEMM's row blocks may be split into (`split_parts`)."""
+    return split_parts(row_blocks(m, tile), m * n * k)
+
+
 def emit_gemm(
-    m: int, n: int, k: int, tile: Tile, product: Product, rows: Rows, b: SSAValue, epi: Epilogue
+    m: int,
+    n: int,
+    k: int,
+    tile: Tile,
+    product: Product,
+    rows: Rows,
+    b: SSAValue,
+    epi: Epilogue,
+    part: Part = WHOLE,
 ) -> None:
-    """C[M][N] = A · B over tiles; B packed in panels of tile.nr columns (packing.py)."""
+    """C[M][N] = A · B over tiles; B packed in panels of tile.nr columns (packing.py).
+
+    `part`: compute only that part's share of the row blocks."""
     depth = product.depth(k)
     panel_size = depth * tile.nr * product.group
 
@@ -543,7 +616,7 @@ def emit_gemm(
         loop(0, len(panel_starts(n, tile.nr)), panel)
         return []
 
-    loop(0, -(-m // tile.mr), row_block)
+    loop(*part.blocks(row_blocks(m, tile)), row_block)
 
 
 # ----------------------------------------------------------------------------- epilogues
@@ -853,15 +926,17 @@ def shift_to_unsigned(v: SSAValue) -> SSAValue:
     return arith.AddiOp(v, const(-128, v.type)).result
 
 
-def int8_rows(src: SSAValue, k: int, scratch: SSAValue, width: int, shift: bool) -> Rows:
-    """Rows of k 8-bit values packed into scratch rows of `width`, shifted by +128 when
-    `shift` (int8 for VNNI), copied as they are otherwise."""
+def int8_rows(
+    src: SSAValue, k: int, scratch: SSAValue, width: int, shift: bool, offset: Val = 0
+) -> Rows:
+    """Rows of k 8-bit values packed into scratch rows of `width` (from `offset`), shifted
+    by +128 when `shift` (int8 for VNNI), copied as they are otherwise."""
     convert = shift_to_unsigned if shift else None
 
     def copy_row(m: Val, d: Val) -> None:
         copy_run(src, mul(m, k), scratch, d, k, 64, convert)
 
-    return packed_rows(scratch, width, copy_row)
+    return packed_rows(scratch, width, copy_row, offset)
 
 
 def vnni_applies(n: int) -> bool:
@@ -1155,6 +1230,7 @@ def fully_connected(op: Operation, symbol: str) -> Kernel:
 
 def _float_fc(symbol, m, n, k, w, bias, act) -> Kernel:
     tile = choose_tile(m, n)
+    parts = gemm_parts(m, n, k, tile)
     consts = [pack_f32(np.asarray(w, F32).T, tile.nr)]
     if bias is not None:
         consts.append(np.asarray(bias, F32))
@@ -1164,28 +1240,20 @@ def _float_fc(symbol, m, n, k, w, bias, act) -> Kernel:
         memref_of(f32, m * n),
     ]
 
-    def body(x, packed, *rest):
+    def body(x, packed, *rest, part=WHOLE):
         bias_ref = rest[0] if bias is not None else None
-        out = rest[-1]
-        emit_gemm(
-            m,
-            n,
-            k,
-            tile,
-            F32Product(),
-            direct_rows(x, k),
-            packed,
-            FloatEpilogue(out, n, bias_ref, act),
-        )
+        epi = FloatEpilogue(rest[-1], n, bias_ref, act)
+        emit_gemm(m, n, k, tile, F32Product(), direct_rows(x, k), packed, epi, part)
 
     bindings = [Binding(INPUT, 0), *(Binding(CONST, data=c) for c in consts), Binding(OUTPUT, 0)]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, parts), bindings)
 
 
 def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
     """int8 / uint8 FULLY_CONNECTED: weights centred by their (per-tensor) zero point."""
     x, out = call.inputs[0], call.out
     tile = choose_tile(m, n)
+    parts = gemm_parts(m, n, k, tile)
     w_zero = w_info.zero_point if len(w_info.quant.scales) == 1 else 0
     centred = np.asarray(w, np.int64).T - w_zero
     unsigned = x.dtype == U8
@@ -1196,25 +1264,27 @@ def _int8_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> 
     start = np.concatenate([weights.bias, np.array([out.zero_point, lo, hi], np.int32)])
     consts = [weights.packed, start, effective]
     elems = [weights.elem, i32, f64]
+    scratch_size = tile.mr * weights.width
     arg_types = [
         memref_of(i8, m * k),
         *(memref_of(e, c.size) for e, c in zip(elems, consts, strict=True)),
-        memref_of(i8, tile.mr * weights.width),
+        memref_of(i8, scratch_size * max(parts, 1)),
         memref_of(i8, m * n),
     ]
 
-    def body(xs, packed, bias_ref, scale_ref, scratch, out_ref):
-        rows = int8_rows(xs, k, scratch, weights.width, weights.shift)
+    def body(xs, packed, bias_ref, scale_ref, scratch, out_ref, part=WHOLE):
+        at = part.scratch(scratch_size)
+        rows = int8_rows(xs, k, scratch, weights.width, weights.shift, at)
         epi = DoubleRescaleEpilogue(out_ref, n, bias_ref, scale_ref, n)
-        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi)
+        emit_gemm(m, n, k, tile, weights.product, rows, packed, epi, part)
 
     bindings = [
         Binding(INPUT, 0),
         *(Binding(CONST, data=c) for c in consts),
-        Binding(SCRATCH, size=tile.mr * weights.width),
+        Binding(SCRATCH, size=scratch_size * max(parts, 1)),
         Binding(OUTPUT, 0),
     ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, parts), bindings)
 
 
 def _hybrid_fc(call: KernelCall, symbol, m, n, k, w, bias, w_info: TensorInfo) -> Kernel:
