@@ -174,3 +174,20 @@ def test_ptq_concatenation_shares_parameters_with_its_producers():
     assert isinstance(pooled, tfl.DepthwiseConv2DOp) and quant_params(pooled.output.type) in params
     requantized = [op for op in ours.walk() if isinstance(op, tfl.QuantizeOp)]
     assert [quant_params(op.input.type) is not None for op in requantized] == [False, True]
+
+
+def test_ptq_of_float16_weights():
+    """Weights stored as float16 (read through DEQUANTIZE) are quantized like float32 ones;
+    the float16 constants go away."""
+    model = _load("kws_dscnn_fp32.tflite")
+    QuantizeWeightsFp16Pass().apply(None, model)
+    ours = quantize_model(model, _samples(model, 4, seed=1))
+    elements = {
+        str(op.output.type.element_type) for op in ours.walk() if isinstance(op, tfl.ConstOp)
+    }
+    assert "f16" not in elements
+    assert all(
+        quant_params(op.output.type) is not None
+        for op in ours.walk()
+        if isinstance(op, tfl.Conv2DOp | tfl.DepthwiseConv2DOp | tfl.FullyConnectedOp)
+    )

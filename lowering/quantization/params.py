@@ -104,10 +104,22 @@ def const_array(value: SSAValue) -> np.ndarray | None:
     return blob_array(op.value.resource_handle.data, info.dtype, info.shape)
 
 
+def float_const(value: SSAValue) -> np.ndarray | None:
+    """The data of a float32 constant: a float32 `tfl.const`, or a float16 one read through
+    a DEQUANTIZE (TFLite's fp16 weights); None for anything else."""
+    if isinstance(value.owner, tfl.DequantizeOp):
+        half = const_array(value.owner.input)
+        return half.astype(np.float32) if half is not None and half.dtype == np.float16 else None
+    data = const_array(value)
+    return data if data is not None and data.dtype == np.float32 else None
+
+
 def new_const(like: SSAValue, data: np.ndarray, ty: TensorType, suffix: str) -> tfl.ConstOp:
-    """A `tfl.const` holding `data` as `ty`, named after the constant `like` with `suffix`."""
-    assert isinstance(like.owner, tfl.ConstOp)
-    handle = add_blob(f"{like.owner.value.resource_handle.data}_{suffix}", data.tobytes())
+    """A `tfl.const` holding `data` as `ty`, named after the constant `like` (or the float16
+    constant under it) with `suffix`."""
+    source = like.owner.input.owner if isinstance(like.owner, tfl.DequantizeOp) else like.owner
+    assert isinstance(source, tfl.ConstOp)
+    handle = add_blob(f"{source.value.resource_handle.data}_{suffix}", data.tobytes())
     op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
-    op.location = like.owner.location
+    op.location = source.location
     return op

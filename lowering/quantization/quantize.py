@@ -38,7 +38,7 @@ from litec.lowering.quantization.calibrate import Ranges, calibrate, load_sample
 from litec.lowering.quantization.params import (
     activation_params,
     bias_params,
-    const_array,
+    float_const,
     is_f32,
     new_const,
     quantize_array,
@@ -70,9 +70,7 @@ class _Quantizer:
                 op.detach()
                 op.erase()
         for value in dict.fromkeys(self.dropped):
-            if isinstance(value.owner, tfl.ConstOp) and not value.uses:
-                value.owner.detach()
-                value.owner.erase()
+            _erase_unused_constant(value)
 
     # ------------------------------------------------------------------------- operands
 
@@ -94,7 +92,7 @@ class _Quantizer:
         """An operand of a quantized op: float values and constants as int8, the rest as is."""
         if not is_f32(value):
             return value
-        data = const_array(value)
+        data = float_const(value)
         if data is None:
             return self.quantized(value)
         q, params = CONST_SCHEMES.get(type(user), _asymmetric)(data)
@@ -143,6 +141,18 @@ class _Quantizer:
         self.dropped.extend(op.operands)
         op.detach()
         op.erase()
+
+
+def _erase_unused_constant(value: SSAValue) -> None:
+    """Erase a constant nobody reads any more (and the float16 one under its DEQUANTIZE)."""
+    op = value.owner
+    if not isinstance(op, tfl.ConstOp | tfl.DequantizeOp) or op.parent is None or value.uses:
+        return
+    inputs = list(op.operands)
+    op.detach()
+    op.erase()
+    for each in inputs:
+        _erase_unused_constant(each)
 
 
 def _int8_source(value: SSAValue) -> SSAValue:
@@ -223,7 +233,7 @@ def _weighted(axis: int) -> Callable[[_Quantizer, Operation], None]:
     float when its weights or bias are not constants."""
 
     def rule(q: _Quantizer, op: Operation) -> None:
-        w, b = const_array(op.filter), const_array(op.bias)
+        w, b = float_const(op.filter), float_const(op.bias)
         if w is None or (is_f32(op.bias) and b is None):
             return
         x = q.quantized(op.input)
