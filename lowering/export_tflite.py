@@ -95,16 +95,22 @@ MIN_VERSIONS: dict[str, dict[str, int]] = {
               "SPLIT": 4, "SLICE": 4, "UNPACK": 4, "MAXIMUM": 4, "MINIMUM": 4, "EQUAL": 4,
               "RESIZE_BILINEAR": 4, "RESIZE_NEAREST_NEIGHBOR": 4, "LEAKY_RELU": 2,
               "QUANTIZE": 2, "UNIDIRECTIONAL_SEQUENCE_LSTM": 5, "TRANSPOSE_CONV": 3},
-    "hybrid": {"CONV_2D": 5, "DEPTHWISE_CONV_2D": 6, "FULLY_CONNECTED": 3, "SVDF": 2,
+    "hybrid": {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 4, "FULLY_CONNECTED": 3, "SVDF": 2,
                "UNIDIRECTIONAL_SEQUENCE_LSTM": 2},
     "float16": {"DEQUANTIZE": 3},
     "int32": {"SPLIT": 3, "ABS": 5},
     "int64": {"ADD": 4, "SUB": 4, "MUL": 5},
     "bool": {"GATHER": 3, "TRANSPOSE": 3, "STRIDED_SLICE": 3, "UNPACK": 3, "ARG_MAX": 3},
 }  # fmt: skip
+MIN_VERSIONS["int8 per-axis"] = {**MIN_VERSIONS["int8"], "DEQUANTIZE": 5, "QUANTIZE": 3}
+MIN_VERSIONS["hybrid per-axis"] = {
+    **MIN_VERSIONS["hybrid"],
+    "CONV_2D": 5,
+    "DEPTHWISE_CONV_2D": 6,
+    "FULLY_CONNECTED": 12,
+}
 """Operator versions from TFLite's op_version.cc by the kind of the op's tensors (see
-`type_kind`; absent: version 1). Hybrid convolutions are taken per channel, as TFLite's
-converter writes them."""
+`type_kind`; absent: version 1)."""
 
 OPTION_VERSIONS: dict[tuple[str, str], tuple[object, int]] = {
     ("DEPTHWISE_CONV_2D", "dilation_h_factor"): (1, 2),
@@ -139,21 +145,25 @@ _ELEMENT_KINDS = {i32: "int32", i64: "int64", i1: "bool", f16: "float16"}
 
 def type_kind(op: Operation) -> str:
     """How an op is typed, for `MIN_VERSIONS`, as op_version.cc tells it: by its data input
-    (`input`, else the first operand) and first result: int16 or int8 (uint8 too) when
-    either is quantized so; hybrid for float results from int8 weights; else by the data
-    input's element type."""
+    (`input`, else the first operand) and first result: int16, or int8 (uint8 too) when
+    either is quantized so; hybrid for float results from int8 weights; "per-axis" added
+    when those quantized tensors are; else by the data input's element type."""
     data = getattr(op, "input", None) or (op.operands[0] if op.operands else None)
     data_type = data.type if data is not None else None
     out_type = op.results[0].type if op.results else None
-    storages = {q.storage for q in map(quant_params, (data_type, out_type)) if q is not None}
-    if "i16" in storages:
+    ends = [q for q in map(quant_params, (data_type, out_type)) if q is not None]
+    if any(q.storage == "i16" for q in ends):
         return "int16"
-    if storages & {"i8", "u8"}:
-        return "int8"
-    weights = {q.storage for v in op.operands if (q := quant_params(v.type)) is not None}
-    if weights & {"i8", "u8"} and getattr(out_type, "element_type", None) == f32:
-        return "hybrid"
+    if any(q.storage in ("i8", "u8") for q in ends):
+        return _per_axis("int8", ends)
+    weights = [q for v in op.operands if (q := quant_params(v.type)) is not None]
+    if weights and getattr(out_type, "element_type", None) == f32:
+        return _per_axis("hybrid", weights)
     return _ELEMENT_KINDS.get(getattr(data_type, "element_type", None), "float")
+
+
+def _per_axis(kind: str, quants: list) -> str:
+    return f"{kind} per-axis" if any(q.axis is not None for q in quants) else kind
 
 
 def op_version(op: tfl.TflOp) -> int:

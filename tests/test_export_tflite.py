@@ -76,8 +76,7 @@ def _has_custom_ops(module: ModuleOp) -> bool:
 
 def assert_tflite_same(path, module, out) -> None:
     """TFLite BUILTIN_REF gives bit-identical outputs for the original and the exported model."""
-    inputs = litec.random_inputs(module, 0)
-    inputs = list(inputs.values()) if isinstance(inputs, dict) else inputs
+    inputs = list(litec.random_inputs(module, 0).values())
     want, got = run_oracle(path, inputs), run_oracle(out, inputs)
     assert list(got) == list(want)
     for key in want:
@@ -137,6 +136,7 @@ SYNTHETIC = {
         for kind in ("float", "hybrid", "int8")
     },
     "lstm_hybrid_asymmetric": lambda: lstm_model("hybrid", asymmetric=True),
+    "svdf_hybrid_asymmetric": lambda: svdf_model("hybrid", asymmetric=True),
     "while": while_model,
 }
 """Synthetic models of the reference tests for ops the corpus lacks (SVDF, LSTM variants)."""
