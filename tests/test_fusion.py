@@ -15,6 +15,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import corpus_models, mediapipe_models, model_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracle import run_oracle
 from tflite_builder import Op, build_model
 from zoo import const, tensor
@@ -462,3 +464,98 @@ def table(names: list[str]) -> str:
 
 if __name__ == "__main__":
     print(table(sys.argv[1:] or corpus_models() + mediapipe_models()))
+
+
+# ----------------------------------------------------------------------------- properties
+
+FEW = settings(max_examples=40, deadline=None)
+
+
+def padded_conv(path, size, kernel, stride, dilation, pads, depthwise):
+    """PAD by `pads` (H and W alike) then a VALID conv; None when the output would be empty."""
+    k_eff = (kernel - 1) * dilation + 1
+    out = (size + sum(pads) - k_eff) // stride + 1
+    if out < 1:
+        return None
+    builtin, options = ("DEPTHWISE_CONV_2D", DEPTHWISE) if depthwise else ("CONV_2D", CONV)
+    w_shape = (1, kernel, kernel, 2) if depthwise else (3, kernel, kernel, 2)
+    tensors = [
+        tensor("x", (1, size, size, 2)),
+        const("pads", [[0, 0], pads, pads, [0, 0]]),
+        floats("w", w_shape, 1),
+        tensor("p", (1, size + sum(pads), size + sum(pads), 2)),
+        tensor("y", (1, out, out, w_shape[0] if not depthwise else 2)),
+    ]
+    conv = {**options, "padding": "VALID", "stride_h": stride, "stride_w": stride}
+    conv |= {"dilation_h_factor": dilation, "dilation_w_factor": dilation}
+    ops = [Op("PAD", ["x", "pads"], ["p"]), Op(builtin, ["p", "w", None], ["y"], conv)]
+    return write(path, tensors, ops, ["x"], ["y"])
+
+
+@FEW
+@given(
+    size=st.integers(1, 9),
+    kernel=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    pads=st.one_of(st.none(), st.lists(st.integers(0, 3), min_size=2, max_size=2)),
+    depthwise=st.booleans(),
+)
+def test_fold_pad_property(tmp_path_factory, size, kernel, stride, dilation, pads, depthwise):
+    """Whatever the padding, results never change; SAME's own padding always folds
+    (TFLite: out = ceil(size / stride), the total split in half, the odd one after)."""
+    if pads is None:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        pads = [total // 2, total - total // 2]
+    path = tmp_path_factory.mktemp("pad") / "m.tflite"
+    if padded_conv(path, size, kernel, stride, dilation, pads, depthwise) is None:
+        return
+    _, before, after, module = before_after(path, "fold-pad")
+    assert_same(before, after)
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    assert ("PAD" not in op_counts(module)) == (pads == [total // 2, total - total // 2])
+
+
+UNARY_CHAIN = {
+    "RELU": ([], {}),
+    "NEG": ([], {}),
+    "ABS": ([], {}),
+    "MUL": (["half"], {"fused_activation_function": "NONE"}),
+    "ADD": (["half"], {"fused_activation_function": "RELU6"}),
+}
+"""Elementwise ops a transpose moves through: builtin -> (extra inputs, options)."""
+
+
+@FEW
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    data=st.data(),
+)
+def test_cancel_transposes_property(tmp_path_factory, shape, data):
+    """TRANSPOSE p, elementwise ops, TRANSPOSE q: results never change; when q undoes p,
+    no transpose is left."""
+    rank = len(shape)
+    p = data.draw(st.permutations(range(rank)))
+    inverse = [p.index(i) for i in range(rank)]
+    q = data.draw(st.one_of(st.just(inverse), st.permutations(range(rank))))
+    chain = data.draw(st.lists(st.sampled_from(sorted(UNARY_CHAIN)), max_size=3))
+    moved = [shape[i] for i in p]
+    tensors = [
+        tensor("x", tuple(shape)),
+        const("p", p),
+        const("q", q),
+        tensor("half", (1,), data=np.array([0.5], np.float32)),
+        tensor("out", tuple(moved[i] for i in q)),
+        *(tensor(f"t{i}", tuple(moved)) for i in range(len(chain) + 1)),
+    ]
+    ops = [Op("TRANSPOSE", ["x", "p"], ["t0"])]
+    for i, builtin in enumerate(chain):
+        extra, options = UNARY_CHAIN[builtin]
+        ops.append(Op(builtin, [f"t{i}", *extra], [f"t{i + 1}"], options))
+    ops.append(Op("TRANSPOSE", [f"t{len(chain)}", "q"], ["out"]))
+    path = write(tmp_path_factory.mktemp("t") / "m.tflite", tensors, ops, ["x"], ["out"])
+    _, before, after, module = before_after(path, "cancel-transposes")
+    assert_same(before, after)
+    assert op_counts(module)["TRANSPOSE"] <= (0 if q == inverse else 1)
