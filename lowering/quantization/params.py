@@ -40,25 +40,18 @@ def activation_params(lo: float, hi: float) -> QuantParams:
     return QuantParams("i8", (_f32(scale),), (zero_point,))
 
 
-def symmetric_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
-    """float32 scales max|w| / 127, per slice along `axis` (one scale when None); 1 where
-    the slice is all zeros."""
-    reduce = tuple(i for i in range(w.ndim) if i != axis) if axis is not None else None
-    peak = np.abs(w.astype(np.float64)).max(axis=reduce, initial=0.0)
-    scales = np.atleast_1d(peak / 127.0).astype(np.float32)
-    return np.where(scales > 0, scales, np.float32(1.0))
-
-
 def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, QuantParams]:
     """int8 weights in [-127, 127] with zero point 0, per channel along `axis` (per tensor
-    when None), and their parameters."""
-    scales = symmetric_scales(w, axis)
-    shape = [1] * w.ndim
-    if axis is not None:
-        shape[axis] = -1
-    q = round_half_away(w / scales.astype(np.float64).reshape(shape))
+    when None), and their parameters: scale max|w| / 127 (1 for an all-zero channel); the
+    values w · (127 / max|w|) in double, rounded as TFLite's converter does (bit for bit)."""
+    reduce = tuple(i for i in range(w.ndim) if i != axis) if axis is not None else None
+    peak = np.abs(w.astype(np.float64)).max(axis=reduce, keepdims=True, initial=0.0)
+    inverse = np.divide(127.0, peak, out=np.zeros_like(peak), where=peak > 0)
+    q = np.clip(round_half_away(w.astype(np.float64) * inverse), -127, 127).astype(np.int8)
+    scales = (peak / 127.0).astype(np.float32).ravel()
+    scales = np.where(scales > 0, scales, np.float32(1.0))
     params = QuantParams("i8", tuple(map(float, scales)), (0,) * len(scales), axis)
-    return np.clip(q, -127, 127).astype(np.int8), params
+    return q, params
 
 
 def quantize_array(x: np.ndarray, params: QuantParams) -> np.ndarray:
