@@ -17,6 +17,10 @@ import pytest
 import tflite
 from conftest import corpus_models, mediapipe_models, model_path
 from oracle import run_oracle
+from test_ref_conv import MODELS as CONV_MODELS
+from test_ref_conv import UNSUPPORTED_BY_TFLITE, ModelWriter
+from test_ref_conv import VARIANTS as CONV_VARIANTS
+from test_ref_elementwise import random_binary_zoo
 from test_ref_sequence import LSTM_VARIANTS, lstm_model, svdf_model, while_model
 from xdsl.context import Context
 from xdsl.dialects import arith, func
@@ -40,6 +44,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.irdl import VarOperandDef, VarResultDef
+from zoo import write_model
 
 import litec
 from litec.dialects import tfl
@@ -146,9 +151,51 @@ SYNTHETIC = {
 def test_synthetic_round_trip(name, tmp_path):
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(SYNTHETIC[name]())
+    _assert_synthetic_round_trip(path, tmp_path)
+
+
+def _assert_synthetic_round_trip(path, tmp_path) -> None:
     path, module, out = _export_path(path, tmp_path)
     assert_tflite_same(path, module, out)
     assert_reimport_same(module, out)
+
+
+CONV_CASES = [
+    (builtin, variant)
+    for builtin in sorted(CONV_MODELS)
+    for variant in sorted(CONV_VARIANTS)
+    if variant not in ("int16_int32_bias", "hybrid_per_tensor")  # need filtered cases
+    and (builtin, variant) not in UNSUPPORTED_BY_TFLITE
+]
+FAST_CONV_CASES = {
+    ("CONV_2D", "int16"),
+    ("DEPTHWISE_CONV_2D", "uint8"),
+    ("FULLY_CONNECTED", "hybrid"),
+    ("TRANSPOSE_CONV", "int8"),
+}
+
+
+@pytest.mark.parametrize(
+    ("builtin", "variant"),
+    [
+        pytest.param(*case, marks=() if case in FAST_CONV_CASES else pytest.mark.slow)
+        for case in CONV_CASES
+    ],
+)
+def test_convolution_zoo_round_trip(builtin, variant, tmp_path):
+    """The reference tests' convolution zoos (float, int8, uint8, int16, hybrid; options
+    such as strides, dilation, padding and activations) round-trip bit-exact."""
+    make, _ = CONV_MODELS[builtin]
+    path = make(ModelWriter(CONV_VARIANTS[variant]), tmp_path)
+    _assert_synthetic_round_trip(path, tmp_path)
+
+
+def test_quantized_binary_zoo_round_trip(tmp_path):
+    """42 int8/uint8/int16 binary ops with random quantization and broadcasts."""
+    shapes = [((2, 3, 5), (2, 3, 5)), ((2, 3, 5), (3, 1)), ((1, 5), (2, 3, 5)), ((2, 3, 5), ())]
+    tensors, ops = random_binary_zoo(np.random.default_rng(0), shapes)
+    path = write_model(tmp_path / "binary.tflite", tensors, ops)
+    _assert_synthetic_round_trip(path, tmp_path)
 
 
 def test_custom_ops_keep_their_code_and_options(tmp_path):
