@@ -10,4 +10,5 @@ PASSES: dict[str, tuple[str, str]] = {
     "fold-batch-norm": ("fold_batch_norm", "FoldBatchNormPass"),
     "fold-pad": ("fold_pad", "FoldPadPass"),
     "cancel-transposes": ("cancel_transposes", "CancelTransposesPass"),
+    "fuse-elementwise": ("fuse_elementwise", "FuseElementwisePass"),
 }
