@@ -22,6 +22,7 @@ from test_ref_conv import UNSUPPORTED_BY_TFLITE, ModelWriter
 from test_ref_conv import VARIANTS as CONV_VARIANTS
 from test_ref_elementwise import random_binary_zoo
 from test_ref_sequence import LSTM_VARIANTS, lstm_model, svdf_model, while_model
+from tflite_builder import Op, Tensor
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
@@ -195,6 +196,72 @@ def test_quantized_binary_zoo_round_trip(tmp_path):
     shapes = [((2, 3, 5), (2, 3, 5)), ((2, 3, 5), (3, 1)), ((1, 5), (2, 3, 5)), ((2, 3, 5), ())]
     tensors, ops = random_binary_zoo(np.random.default_rng(0), shapes)
     path = write_model(tmp_path / "binary.tflite", tensors, ops)
+    _assert_synthetic_round_trip(path, tmp_path)
+
+
+def _coverage_zoo() -> tuple[list[Tensor], list[Op]]:
+    """One float op of each builtin that no corpus model, MediaPipe model or other zoo
+    here runs in TFLite, with non-default options."""
+    f, i32_ = "FLOAT32", "INT32"
+
+    def t(name, shape, dtype=f, data=None):
+        return Tensor(name, shape, dtype, None if data is None else np.asarray(data))
+
+    tensors = [
+        t("x", (2, 3, 4)),
+        t("c", (4,), data=np.float32([0.5, -2.0, 3.0, 1.5])),
+        t("axis1", (1,), i32_, np.int32([1])),
+        t("axis2", (1,), i32_, np.int32([2])),
+        t("axis0", (), i32_, np.int32(0)),
+        t("begin", (3,), i32_, np.int32([0, 1, 0])),
+        t("size", (3,), i32_, np.int32([2, 2, 3])),
+        t("pads", (3, 2), i32_, np.int32([[0, 0], [1, 0], [0, 2]])),
+        t("pad_value", (), data=np.float32(0.5)),
+        t("new_size", (2,), i32_, np.int32([4, 6])),
+    ]
+    ops = []
+
+    def op(builtin, inputs, outputs, shapes, options=None, dtype=f):
+        for name, shape in zip(outputs, shapes, strict=True):
+            tensors.append(t(name, shape, dtype))
+        ops.append(Op(builtin, inputs, outputs, options or {}))
+
+    op("DIV", ["x", "c"], ["div"], [(2, 3, 4)], {"fused_activation_function": "RELU"})
+    for builtin in ("MAXIMUM", "MINIMUM"):
+        op(builtin, ["x", "c"], [builtin.lower()], [(2, 3, 4)])
+    for builtin in ("RELU6", "RELU_N1_TO_1", "ABS", "EXP", "SQUARE", "FLOOR", "LOG_SOFTMAX"):
+        op(builtin, ["x"], [builtin.lower()], [(2, 3, 4)])
+    for builtin in ("LOG", "SQRT"):
+        op(builtin, ["abs"], [builtin.lower()], [(2, 3, 4)])
+    op("L2_NORMALIZATION", ["x"], ["l2"], [(2, 3, 4)], {"fused_activation_function": "NONE"})
+    op("SUM", ["x", "axis1"], ["sum"], [(2, 4)], {"keep_dims": False})
+    op("REDUCE_MAX", ["x", "axis2"], ["max"], [(2, 3, 1)], {"keep_dims": True})
+    op("ARG_MAX", ["x", "axis2"], ["argmax"], [(2, 3)], {"output_type": "INT32"}, i32_)
+    op("EXPAND_DIMS", ["x", "axis0"], ["nhwc"], [(1, 2, 3, 4)])
+    op("SQUEEZE", ["nhwc"], ["squeezed"], [(2, 3, 4)], {"squeeze_dims": [0]})
+    op("PACK", ["x", "x"], ["packed"], [(2, 2, 3, 4)], {"values_count": 2, "axis": 1})
+    op("UNPACK", ["x"], ["u0", "u1", "u2"], [(2, 4)] * 3, {"num": 3, "axis": 1})
+    op("SLICE", ["x", "begin", "size"], ["slice"], [(2, 2, 3)])
+    op("PADV2", ["x", "pads", "pad_value"], ["padv2"], [(2, 4, 6)])
+    op(
+        "RESIZE_NEAREST_NEIGHBOR",
+        ["nhwc", "new_size"],
+        ["resized"],
+        [(1, 4, 6, 4)],
+        {"half_pixel_centers": True},
+    )
+    op("SPACE_TO_DEPTH", ["resized"], ["s2d"], [(1, 2, 3, 16)], {"block_size": 2})
+    op("CAST", ["x"], ["cast"], [(2, 3, 4)], dtype=i32_)
+    op("LESS", ["x", "c"], ["less"], [(2, 3, 4)], dtype="BOOL")
+    op("GREATER", ["x", "c"], ["greater"], [(2, 3, 4)], dtype="BOOL")
+    op("LOGICAL_OR", ["less", "greater"], ["or"], [(2, 3, 4)], dtype="BOOL")
+    op("LOGICAL_NOT", ["or"], ["not"], [(2, 3, 4)], dtype="BOOL")
+    return tensors, ops
+
+
+def test_coverage_zoo_round_trip(tmp_path):
+    tensors, ops = _coverage_zoo()
+    path = write_model(tmp_path / "coverage.tflite", tensors, ops, ["x"])
     _assert_synthetic_round_trip(path, tmp_path)
 
 
