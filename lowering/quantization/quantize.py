@@ -10,9 +10,11 @@ TFLite's int8 spec, which the rules below follow:
 - fixed output parameters for SOFTMAX / LOGISTIC (1/256, -128), TANH (1/128, 0),
   L2_NORMALIZATION (1/128, 0) and LOG_SOFTMAX (16/256, 127);
 - data movement (RESHAPE, MAX_POOL_2D, TRANSPOSE, PAD, ...) keeps its input's parameters;
-  CONCATENATION / MAXIMUM / MINIMUM / PACK need one set for all inputs and the output
-  (inputs that differ are requantized with a QUANTIZE).
-An op without a rule stays float between a DEQUANTIZE and a QUANTIZE.
+  CONCATENATION / MAXIMUM / MINIMUM / PACK need one set for all inputs and the output: their
+  calibrated range is handed back to the producers (through data movement) before the
+  rewrite, and an input that still differs (a fixed-output op's) is requantized by a QUANTIZE.
+An op without a rule stays float between a DEQUANTIZE and a QUANTIZE. Float16 weights read
+through a DEQUANTIZE (TFLite's fp16 models) are quantized like float32 ones.
 
 The rewrite keeps the IR meaningful after every op: a quantized op's results are
 dequantized for their float users, and a later quantized user looks through that DEQUANTIZE;
@@ -65,12 +67,9 @@ class _Quantizer:
             rule = RULES.get(type(op))
             if rule is not None and any(is_f32(r) for r in op.results):
                 rule(self, op)
-        for op in reversed(self.dequantized):
-            if not op.results[0].uses:
-                op.detach()
-                op.erase()
-        for value in dict.fromkeys(self.dropped):
-            _erase_unused_constant(value)
+        unused = [op.results[0] for op in reversed(self.dequantized)] + self.dropped
+        for value in dict.fromkeys(unused):
+            _erase_if_unused(value)
 
     # ------------------------------------------------------------------------- operands
 
@@ -143,8 +142,9 @@ class _Quantizer:
         op.erase()
 
 
-def _erase_unused_constant(value: SSAValue) -> None:
-    """Erase a constant nobody reads any more (and the float16 one under its DEQUANTIZE)."""
+def _erase_if_unused(value: SSAValue) -> None:
+    """Erase the constant or DEQUANTIZE defining `value` if nobody reads it any more (and the
+    float16 constant under such a DEQUANTIZE)."""
     op = value.owner
     if not isinstance(op, tfl.ConstOp | tfl.DequantizeOp) or op.parent is None or value.uses:
         return
@@ -152,7 +152,7 @@ def _erase_unused_constant(value: SSAValue) -> None:
     op.detach()
     op.erase()
     for each in inputs:
-        _erase_unused_constant(each)
+        _erase_if_unused(each)
 
 
 def _int8_source(value: SSAValue) -> SSAValue:
