@@ -424,9 +424,14 @@ class _ModelWriter:
         return S.SparsityParametersEnd(self.b)
 
     def tensor(
-        self, t: Attribute, name: str, buffer: int = 0, is_variable: bool = False, sparse=False
+        self,
+        t: Attribute,
+        name: str,
+        buffer: int = 0,
+        is_variable: bool = False,
+        sparse: bool = False,
     ) -> int:
-        """A Tensor table."""
+        """A Tensor table (`buffer` 0: no data)."""
         type_name = tensor_type_name(t, name)
         if buffer and len(self.data[buffer]) != t.element_count() * _itemsize(type_name):
             raise LitecError(
