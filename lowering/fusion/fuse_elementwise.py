@@ -32,8 +32,8 @@ from litec.dialects import fused, tfl
 from litec.ir.backend import Backend, get_backend
 
 ELEMENTWISE = (tfl.BinaryOp, tfl.UnaryOp, tfl.PReluOp)
-ROW_OPS = (tfl.SoftmaxOp, tfl.LogSoftmaxOp, tfl.L2NormalizationOp, tfl.DensifyOp)
-"""Unary ops that are not elementwise (they read whole rows, or constants at import)."""
+NOT_ELEMENTWISE = (tfl.SoftmaxOp, tfl.LogSoftmaxOp, tfl.L2NormalizationOp, tfl.DensifyOp)
+"""Unary ops that are not elementwise (they read whole rows, or sparse constants)."""
 
 
 def outline(members: list[Operation]) -> fused.ElementwiseOp:
@@ -65,18 +65,19 @@ def accepted(target: Backend, members: list[Operation]) -> fused.ElementwiseOp |
 
 @dataclass
 class _Fusable:
-    """Which ops may join a fused op: elementwise, one result, accepted by the target."""
+    """Which ops may join a fused op: elementwise ones the target accepts fused (asked once
+    per op, with the op fused alone)."""
 
     target: Backend
     known: dict[Operation, bool]
 
     def __call__(self, op: Operation) -> bool:
         if op not in self.known:
-            elementwise = isinstance(op, ELEMENTWISE) and not isinstance(op, ROW_OPS)
+            elementwise = isinstance(op, ELEMENTWISE) and not isinstance(op, NOT_ELEMENTWISE)
             candidate = accepted(self.target, [op]) if elementwise else None
-            self.known[op] = candidate is not None
             if candidate is not None:
                 candidate.erase()
+            self.known[op] = candidate is not None
         return self.known[op]
 
 
