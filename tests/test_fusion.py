@@ -518,14 +518,15 @@ def test_fold_pad_property(tmp_path_factory, size, kernel, stride, dilation, pad
     assert ("PAD" not in op_counts(module)) == (pads == [total // 2, total - total // 2])
 
 
-UNARY_CHAIN = {
+ELEMENTWISE_CHAIN = {
     "RELU": ([], {}),
     "NEG": ([], {}),
     "ABS": ([], {}),
     "MUL": (["half"], {"fused_activation_function": "NONE"}),
     "ADD": (["half"], {"fused_activation_function": "RELU6"}),
+    "SUB": (["full"], {"fused_activation_function": "NONE"}),
 }
-"""Elementwise ops a transpose moves through: builtin -> (extra inputs, options)."""
+"""Elementwise ops a transpose moves through: builtin -> (splat constant inputs, options)."""
 
 
 @FEW
@@ -540,19 +541,20 @@ def test_cancel_transposes_property(tmp_path_factory, shape, data):
     p = data.draw(st.permutations(range(rank)))
     inverse = [p.index(i) for i in range(rank)]
     q = data.draw(st.one_of(st.just(inverse), st.permutations(range(rank))))
-    chain = data.draw(st.lists(st.sampled_from(sorted(UNARY_CHAIN)), max_size=3))
+    chain = data.draw(st.lists(st.sampled_from(sorted(ELEMENTWISE_CHAIN)), max_size=3))
     moved = [shape[i] for i in p]
     tensors = [
         tensor("x", tuple(shape)),
         const("p", p),
         const("q", q),
         tensor("half", (1,), data=np.array([0.5], np.float32)),
+        tensor("full", tuple(moved), data=np.full(moved, 0.25, np.float32)),
         tensor("out", tuple(moved[i] for i in q)),
         *(tensor(f"t{i}", tuple(moved)) for i in range(len(chain) + 1)),
     ]
     ops = [Op("TRANSPOSE", ["x", "p"], ["t0"])]
     for i, builtin in enumerate(chain):
-        extra, options = UNARY_CHAIN[builtin]
+        extra, options = ELEMENTWISE_CHAIN[builtin]
         ops.append(Op(builtin, [f"t{i}", *extra], [f"t{i + 1}"], options))
     ops.append(Op("TRANSPOSE", [f"t{len(chain)}", "q"], ["out"]))
     path = write(tmp_path_factory.mktemp("t") / "m.tflite", tensors, ops, ["x"], ["out"])

@@ -68,7 +68,7 @@ UNARY_OPS = (
 
 BINARY_OPS = (tfl.BinaryOp, tfl.PReluOp)
 """Elementwise ops of two tensors; a transpose moves through them when the other operand
-is a one-element constant."""
+is a splat constant."""
 
 
 class RemoveRestoringChain(RewritePattern):
@@ -107,9 +107,9 @@ class ComposeTransposes(RewritePattern):
 
 class SinkThroughElementwise(RewritePattern):
     """TRANSPOSE(f(TRANSPOSE(x, p)), q) -> TRANSPOSE(f(x), p∘q) (or f(x) when p∘q is the
-    identity) for a chain `f` of single-use elementwise ops: unary, or binary with a
-    one-element constant. Only where a transpose disappears: the inner one has no other
-    use or the two cancel."""
+    identity) for a chain `f` of single-use elementwise ops: unary, or binary with a splat
+    constant (one element, or one value throughout; a new constant in x's layout then).
+    Only where a transpose disappears: the inner one has no other use or the two cancel."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfl.TransposeOp, rewriter: PatternRewriter, /) -> None:
@@ -126,8 +126,11 @@ class SinkThroughElementwise(RewritePattern):
         value = inner.input
         shape = value.type.get_shape()
         for link in reversed(chain):
+            operands = {link.input_value: value}
+            if link.splat is not None:
+                operands[link.splat] = splat_constant(rewriter, link.splat, shape, op)
             result_type = TensorType(link.op.results[0].type.element_type, shape)
-            moved = rebuild(link.op, {link.input_value: value}, result_type)
+            moved = rebuild(link.op, operands, result_type)
             rewriter.insert(moved, InsertPoint.before(op))
             value = moved.results[0]
         replacement = value if identity else transpose(rewriter, value, composed, op)
@@ -136,10 +139,12 @@ class SinkThroughElementwise(RewritePattern):
 
 @dataclass(frozen=True)
 class Link:
-    """One elementwise op of a chain and the operand through which the chain enters it."""
+    """One elementwise op of a chain, the operand through which the chain enters it, and
+    its other operand when that is a full-shape splat constant (to re-lay out)."""
 
     op: Operation
     input_value: SSAValue
+    splat: SSAValue | None = None
 
 
 def elementwise_chain(value: SSAValue) -> list[Link]:
@@ -153,25 +158,41 @@ def elementwise_chain(value: SSAValue) -> list[Link]:
 
 def elementwise_link(op) -> Link | None:
     """`op` as a link of an elementwise chain: a unary op, or a binary op whose other
-    operand is a one-element constant; the result keeps the operand's shape."""
+    operand is a splat constant of one element or of the result's shape; the result keeps
+    the chained operand's shape."""
     if isinstance(op, UNARY_OPS):
         link = Link(op, op.input)
     elif isinstance(op, BINARY_OPS):
         a, b = op.operands
-        link = Link(op, b) if is_scalar_constant(a) else Link(op, a)
-        other = b if link.input_value is a else a
-        if not is_scalar_constant(other):
+        value, other = (b, a) if constant_array(a) is not None else (a, b)
+        kind = splat_kind(other, op.results[0].type)
+        if kind is None:
             return None
+        link = Link(op, value, other if kind == "full" else None)
     else:
         return None
     same_shape = link.input_value.type.get_shape() == op.results[0].type.get_shape()
     return link if same_shape and per_tensor(link.input_value, op.results[0]) else None
 
 
-def is_scalar_constant(value: SSAValue) -> bool:
-    """A constant of one element (it broadcasts the same way in any layout)."""
+def splat_kind(value: SSAValue, result_type: TensorType) -> str | None:
+    """ "one" for a one-element constant (it broadcasts alike in any layout), "full" for a
+    constant of the result's shape holding one value throughout, else None."""
     arr = constant_array(value)
-    return arr is not None and arr.size == 1
+    if arr is None:
+        return None
+    if arr.size == 1:
+        return "one"
+    full = arr.shape == tuple(result_type.get_shape())
+    return "full" if full and bool(np.all(arr == arr.reshape(-1)[0])) else None
+
+
+def splat_constant(
+    rewriter: PatternRewriter, splat: SSAValue, shape, at: tfl.TransposeOp
+) -> SSAValue:
+    """The splat constant `splat` again, in `shape`."""
+    arr = constant_array(splat)
+    return add_constant(rewriter, np.full(shape, arr.reshape(-1)[0]), splat, at, "splat")
 
 
 def view_chain(op: tfl.TransposeOp) -> list[Operation]:

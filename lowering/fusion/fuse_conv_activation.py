@@ -227,9 +227,11 @@ def constant_array(value: SSAValue) -> np.ndarray | None:
 def add_constant(
     rewriter: PatternRewriter, arr: np.ndarray, like: SSAValue, before: Operation, tag: str
 ) -> SSAValue:
-    """A new float32 or int32 `tfl.const` of `arr` inserted before `before` (at its
-    location), its resource named after `like`'s resource plus `tag`."""
-    t = TensorType(ELEMENT_TYPES[arr.dtype], arr.shape)
+    """A new `tfl.const` of `arr` inserted before `before` (at its location): of `like`'s
+    element type when the dtypes agree, else float32 or int32; its resource is named after
+    `like`'s resource plus `tag`."""
+    same = TensorInfo.of(like.type).dtype == arr.dtype
+    t = TensorType(like.type.element_type if same else ELEMENT_TYPES[arr.dtype], arr.shape)
     base = like.owner.value.resource_handle.data if isinstance(like.owner, tfl.ConstOp) else "c"
     handle = add_blob(f"{base}_{tag}", np.ascontiguousarray(arr).tobytes())
     const = tfl.ConstOp(DenseResourceAttr.from_params(handle, t))

@@ -1,8 +1,9 @@
 // cancel-transposes: inverse transposes cancel; two transposes compose into one; a
 // reshape/transpose chain that keeps the element order becomes one reshape; a transpose
 // that only moves unit axes is a reshape; transposes meet through elementwise ops (with
-// one-element constants). It must not fire where an elementwise op has another use or
-// its other operand is a full tensor. A constant that is not a permutation is an error.
+// splat constants: one element, or one value throughout, re-laid out). It must not fire
+// where an elementwise op has another use or its other operand is a full tensor. A
+// constant that is not a permutation is an error.
 // RUN: litec opt %s -p cancel-transposes --no-resources | filecheck %s
 // RUN: sed -n 's|^// BAD: ||p' %s > %t.bad.mlir
 // RUN: not litec opt %t.bad.mlir -p cancel-transposes 2>&1 | filecheck %s --check-prefix=ERR
@@ -29,7 +30,9 @@ builtin.module {
     %a = tfl.transpose %x, %nchw : (tensor<1x2x3x4x!quant.uniform<i8:f32, 0.5:-3>>, tensor<4xi32>) -> tensor<1x4x2x3x!quant.uniform<i8:f32, 0.5:-3>>
     %b = tfl.dequantize %a : (tensor<1x4x2x3x!quant.uniform<i8:f32, 0.5:-3>>) -> tensor<1x4x2x3xf32>
     %c = tfl.mul %two, %b {fused_activation_function = "RELU"} : (tensor<1xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x2x3xf32>
-    %d = tfl.transpose %c, %nhwc : (tensor<1x4x2x3xf32>, tensor<4xi32>) -> tensor<1x2x3x4xf32>
+    %full = tfl.const dense_resource<ct_full> : tensor<1x4x2x3xf32>
+    %c2 = tfl.sub %c, %full {fused_activation_function = "NONE"} : (tensor<1x4x2x3xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x2x3xf32>
+    %d = tfl.transpose %c2, %nhwc : (tensor<1x4x2x3xf32>, tensor<4xi32>) -> tensor<1x2x3x4xf32>
     func.return %d : tensor<1x2x3x4xf32>
   }
   func.func @restoring_chain(%x: tensor<1x2x3x4xf32>, %y: tensor<1x1x5x3xf32>) -> (tensor<1x6x4xf32>, tensor<1x5x1x3xf32>) {
@@ -66,7 +69,8 @@ builtin.module {
       ct_swap: "0x0400000000000000020000000100000003000000",
       ct_p021: "0x04000000000000000200000001000000",
       ct_s3: "0x04000000010000000400000006000000",
-      ct_two: "0x0400000000000040"
+      ct_two: "0x0400000000000040",
+      ct_full: "0x04000000000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040"
     }
   }
 #-}
@@ -81,7 +85,9 @@ builtin.module {
 // CHECK-NEXT:    %two = tfl.const
 // CHECK-NEXT:    %[[B:.*]] = tfl.dequantize %x : (tensor<1x2x3x4x!quant.uniform<i8:f32, 0.5:-3>>) -> tensor<1x2x3x4xf32>
 // CHECK-NEXT:    %[[C:.*]] = tfl.mul %two, %[[B]] {fused_activation_function = "RELU"} : (tensor<1xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
-// CHECK-NEXT:    func.return %[[C]]
+// CHECK-NEXT:    %[[F:.*]] = tfl.const dense_resource<ct_full_splat> : tensor<1x2x3x4xf32>
+// CHECK-NEXT:    %[[D:.*]] = tfl.sub %[[C]], %[[F]] {fused_activation_function = "NONE"} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+// CHECK-NEXT:    func.return %[[D]]
 // CHECK-LABEL: func.func @restoring_chain
 // CHECK-NOT:     tfl.transpose
 // CHECK:         %[[S:.*]] = tfl.const dense_resource<ct_p021_shape> : tensor<3xi32>
