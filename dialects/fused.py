@@ -33,6 +33,9 @@ from xdsl.utils.exceptions import VerifyException
 
 from litec.dialects import tfl
 
+NOT_IN_BODY = (tfl.ConstOp, tfl.NoValueOp, tfl.VariableOp, tfl.WhileOp)
+"""`tfl` ops a body may not hold: data (constants are operands of the fused op) and calls."""
+
 
 @irdl_op_definition
 class ElementwiseOp(tfl.TflOp):
@@ -67,8 +70,10 @@ class ElementwiseOp(tfl.TflOp):
         if [v.type for v in last.values] != [r.type for r in self.outputs]:
             raise VerifyException("fused.elementwise: the yielded values must match the results")
         for op in self.inner_ops():
-            if not isinstance(op, tfl.TflOp) or isinstance(op, ElementwiseOp):
-                raise VerifyException(f"fused.elementwise: the body holds `tfl` ops, not {op.name}")
+            if not isinstance(op, tfl.TflOp) or isinstance(op, (*NOT_IN_BODY, ElementwiseOp)):
+                raise VerifyException(
+                    f"fused.elementwise: the body holds computing `tfl` ops, not {op.name}"
+                )
 
 
 @irdl_op_definition
