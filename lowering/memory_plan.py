@@ -37,7 +37,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from litec.backends.cpu.kernels.base import CONST, INPUT, OUTPUT, SCRATCH, Kernel
-from litec.dialects import tfl
+from litec.dialects import fused, tfl
 from litec.dialects.tfl_reference.core import TensorInfo
 from litec.ir.diagnostics import LitecError
 from litec.ir.resources import get_blob
@@ -48,7 +48,7 @@ ALIGN = 64
 VIEW_OPS = (tfl.ReshapeOp, tfl.SqueezeOp, tfl.ExpandDimsOp)
 """Ops that, without a kernel, alias their input (operand 0)."""
 
-INPLACE_OPS = (tfl.UnaryOp, tfl.BinaryOp, tfl.PReluOp)
+INPLACE_OPS = (tfl.UnaryOp, tfl.BinaryOp, tfl.PReluOp, fused.ElementwiseOp)
 """Elementwise ops whose output may overwrite a same-shaped input that dies there."""
 
 ROW_OPS = (tfl.SoftmaxOp, tfl.LogSoftmaxOp, tfl.L2NormalizationOp)

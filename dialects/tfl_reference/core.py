@@ -87,6 +87,8 @@ class KernelCall:
     outputs: list[TensorInfo]
     op_index: int | None = None
     run_function: Callable[[str, list[np.ndarray]], list[np.ndarray]] | None = None
+    op: Operation | None = None
+    """The op itself, for kernels that need more than its properties (a fused op's body)."""
 
     @property
     def out(self) -> TensorInfo:
@@ -157,6 +159,7 @@ def make_call(op: Operation) -> KernelCall:
         inputs=[TensorInfo.of(v.type) for v in op.operands],
         outputs=[TensorInfo.of(r.type) for r in op.results],
         op_index=op_index(op),
+        op=op,
     )
 
 

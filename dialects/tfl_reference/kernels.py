@@ -5,6 +5,7 @@ from litec.dialects.tfl_reference import (  # noqa: F401
     control,
     conv,
     elementwise,
+    fused,
     mediapipe,
     mediapipe_landmarks,
     pooling,
