@@ -96,7 +96,7 @@ class _Workers:
     def run(self, parts: list[Part]) -> None:
         """Run parts[1:] on the workers and parts[0] here; return when all have finished,
         raising the first error any of them raised."""
-        for tasks, part in zip(self._tasks, parts[1:], strict=False):
+        for tasks, part in zip(self._tasks[: len(parts) - 1], parts[1:], strict=True):
             tasks.put(part)
         error = None
         try:
@@ -114,6 +114,12 @@ class _Workers:
         """Let the threads end (each after the task it holds)."""
         for tasks in self._tasks:
             tasks.put(None)
+
+
+def _stop(workers: _Workers | None) -> None:
+    """Stop a model's workers, if it has any (when it is closed or collected)."""
+    if workers is not None:
+        workers.close()
 
 
 def _work(tasks: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
@@ -158,6 +164,7 @@ class Model:
         self._kernels: dict[tuple[str, str], Callable] = {}
         self._descriptors: dict[tuple[int, int], ctypes.Array] = {}
         self._workers = self._start_workers()
+        self._stop_workers = weakref.finalize(self, _stop, self._workers)
         self._calls = {name: [self._ready(s) for s in f.steps] for name, f in exe.functions.items()}
         main = exe.functions["main"]
         self._in_views = [self._view(r, s) for r, s in zip(main.inputs, exe.inputs, strict=True)]
@@ -255,12 +262,7 @@ class Model:
             (s.parts for f in self.executable.functions.values() for s in f.steps), default=0
         )
         count = min(self.threads, most) - 1
-        if count < 1:
-            self._stop_workers = lambda: None
-            return None
-        workers = _Workers(count)
-        self._stop_workers = weakref.finalize(self, workers.close)
-        return workers
+        return _Workers(count) if count > 0 else None
 
     def _descriptor(self, part: int, parts: int) -> int:
         """The address of the int64 pair (part, parts) a split kernel reads (made once)."""
