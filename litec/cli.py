@@ -68,6 +68,28 @@ def _is_litec_npz(path: Path) -> bool:
         return False
 
 
+QUANTIZE_MODES = {
+    "int8": "post-training int8 (weights per channel, activations per tensor, calibrated)",
+    "fp16": "float16 weights (DEQUANTIZE at run time)",
+    "dynamic": "dynamic-range int8 weights (hybrid ops, float activations)",
+}
+"""litec.driver.QUANTIZE_MODES (xDSL is imported lazily)."""
+
+TFLITE_MARK = "Written by litec"
+"""How the description of a `.tflite` file litec wrote starts (so it may be overwritten)."""
+
+
+def _is_litec_tflite(path: Path) -> bool:
+    try:
+        import tflite
+
+        data = path.read_bytes()
+        description = tflite.Model.GetRootAsModel(data, 0).Description() or b""
+        return description.decode("utf-8", "replace").startswith(TFLITE_MARK)
+    except Exception:  # noqa: BLE001 - any file that does not parse is not ours
+        return False
+
+
 def _is_litec_mlir(path: Path) -> bool:
     try:
         with path.open("rb") as f:
@@ -374,6 +396,26 @@ def cmd_opt(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- quantize
+
+
+def cmd_quantize(args) -> int:
+    from litec.driver import quantize_module
+    from litec.lowering.export_tflite import export_tflite
+
+    out = Path(args.output)
+    if out.exists() and out.resolve() == Path(args.model).resolve():
+        raise LitecError("the output would overwrite the input model", file=str(out))
+    _check_overwrite(out, _is_litec_tflite, args.force)
+    module = litec.load(args.model)
+    quantize_module(module, args.mode, args.calibration)
+    description = f"{TFLITE_MARK} ({args.mode} quantization) from {Path(args.model).name}"
+    data = export_tflite(module, description)
+    _write_atomically(out, lambda tmp: tmp.write_bytes(data))
+    print(f"litec: wrote {out} ({len(data):,} bytes, {args.mode})", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- interpret
 
 
@@ -448,6 +490,8 @@ def cmd_compile(args) -> int:
         portable=args.portable,
         exact_float=args.exact_float,
         opt_level=args.opt_level,
+        quantize=args.quantize,
+        calibration=args.calibration,
         emit=args.emit,
         compile_to=compile_to,
         progress=None if args.quiet else _progress,
@@ -720,6 +764,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_opt)
 
     p = sub.add_parser(
+        "quantize", parents=[common],
+        help="quantize a float model and write it as a .tflite file TFLite can run",
+    )  # fmt: skip
+    p.add_argument("model", help="a float .tflite (or .mlir) model")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="the result")
+    p.add_argument(
+        "--mode", choices=QUANTIZE_MODES, default="int8",
+        help="; ".join(f"{k}: {v}" for k, v in QUANTIZE_MODES.items()) + " (default: int8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration", metavar="DATA.npz",
+        help="int8: input samples keyed by input name, stacked along the batch axis",
+    )  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite OUT.tflite whatever it is")
+    p.set_defaults(run=cmd_quantize)
+
+    p = sub.add_parser(
         "interpret", parents=[common], help="run a model with the reference interpreter"
     )
     p.add_argument("model", help="a .tflite file or a .mlir file")
@@ -754,6 +815,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--exact-float", action="store_true", help=EXACT_FLOAT_HELP)
     _add_opt_level(p)
+    p.add_argument(
+        "--quantize", choices=QUANTIZE_MODES, metavar="MODE",
+        help="quantize the float model first, as `litec quantize --mode MODE` (int8, fp16, dynamic)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration", metavar="DATA.npz", help="calibration samples for --quantize int8"
+    )
     p.add_argument(
         "--no-resources", action="store_true", help="--emit tfl/partitioned without constant data"
     )

@@ -38,6 +38,8 @@ from litec.lowering.partition import (
     placed_ops,
 )
 from litec.lowering.passes import register_all
+from litec.lowering.quantization.calibrate import load_samples
+from litec.lowering.quantization.quantize import quantize_in_place
 from litec.runtime.plan import Executable
 
 STAGES = ("tfl", "graph", "partitioned", "kernel", "llvm", "llvm-ir", "artifact")
@@ -121,6 +123,8 @@ def compile_model(
     portable: bool = False,
     exact_float: bool = False,
     opt_level: int = DEFAULT_OPT_LEVEL,
+    quantize: str | None = None,
+    calibration: str | None = None,
     emit: str | None = None,
     compile_to: str = "artifact",
     progress: Progress | None = None,
@@ -145,6 +149,8 @@ def compile_model(
         return c
 
     c.pipeline = requested.graph_pipeline(_opt_level(opt_level))
+    if quantize is not None:
+        c.stage("quantize", lambda: quantize_module(module, quantize, calibration), _quantized)
     c.stage("graph", lambda: run_graph_passes(module, c.pipeline), _count_ops)
     if c.check("graph", [module], tfl_text):
         return c
@@ -183,6 +189,28 @@ def _opt_level(level: int) -> int:
     if level not in OPT_LEVELS:
         raise LitecError(f"unknown optimization level -O{level} (levels: -O0 to -O3)")
     return level
+
+
+QUANTIZE_MODES = {
+    "int8": "",  # post-training, calibrated: quantize_in_place
+    "fp16": "quantize-weights-fp16",
+    "dynamic": "quantize-weights-int8",
+}
+"""`--quantize` modes -> their pass (int8 needs calibration data instead)."""
+
+
+def quantize_module(module: ModuleOp, mode: str, calibration: str | None) -> str:
+    """Quantize a float module in place as `mode` (QUANTIZE_MODES; int8 is calibrated on the
+    samples of `calibration`, an .npz keyed by input name); returns the mode."""
+    if mode not in QUANTIZE_MODES:
+        raise LitecError(f"unknown quantization '{mode}' (modes: {', '.join(QUANTIZE_MODES)})")
+    if mode != "int8":
+        run_graph_passes(module, QUANTIZE_MODES[mode])
+        return mode
+    if calibration is None:
+        raise LitecError("int8 quantization needs calibration data: --calibration DATA.npz")
+    quantize_in_place(module, load_samples(calibration))
+    return mode
 
 
 def run_graph_passes(module: ModuleOp, pipeline: str) -> ModuleOp:
@@ -271,6 +299,10 @@ def _executable(c: Compilation, sections: list[Section]) -> Executable:
 def _count_ops(module: ModuleOp) -> str:
     ops = [op for fn in module.ops for op in fn.walk() if isinstance(op, tfl.TflOp)]
     return f"{sum(not isinstance(op, DATA_OPS) for op in ops)} ops"
+
+
+def _quantized(mode: str) -> str:
+    return f"{mode} quantization"
 
 
 def _on_targets(placements: list[Placement]) -> str:
