@@ -1,21 +1,31 @@
 """Split kernel steps on several threads: `litec.runtime.load(path, threads=N)`.
 
-A splittable kernel (CONV_2D, FULLY_CONNECTED, DEPTHWISE_CONV_2D with enough work) computes
-one part of its blocks per call; the runtime runs min(threads, P) parts at once. Every part
-does the same arithmetic as one whole call, so one compiled artifact gives bit-identical
-outputs for any thread count, float included. Thread counts above this machine's cores
+A splittable kernel (CONV_2D, FULLY_CONNECTED, BATCH_MATMUL, DEPTHWISE_CONV_2D with enough
+work) computes one part of its blocks per call; the runtime runs min(threads, P) parts at
+once. Split kernels match the reference interpreter (float within 1e-4, integers exactly),
+and every part does the same arithmetic as one whole call, so one compiled artifact gives
+bit-identical outputs for any thread count, float included. Thread counts above this machine's cores
 (3, 7, 16 on 2 cores) exercise uneven splits and every part count up to P.
 """
 
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import model_path
-from test_ref_conv import VARIANTS, ModelWriter, conv_model, depthwise_model, fully_connected_model
+from test_ref_conv import (
+    VARIANTS,
+    ModelWriter,
+    batch_matmul_model,
+    conv_model,
+    depthwise_model,
+    fully_connected_model,
+)
 
+import litec
 from litec.backends.cpu.kernels.base import MAX_PARTS, split_parts
 from litec.driver import compile_model
 from litec.lowering.artifact import write_artifact
@@ -42,10 +52,17 @@ FULLY_CONNECTED = [
     # input, units, keep_num_dims, activation, bias
     ((100, 272), 136, False, "RELU", True),
 ]
+BATCH_MATMULS = [
+    # lhs, rhs, adj_x, adj_y
+    ((1, 4, 160, 64), (1, 4, 64, 96), False, False),
+    ((4, 64, 120), (1, 64, 72), True, False),
+    ((3, 120, 64), (3, 96, 64), False, True),
+]
 MODELS = {
-    "conv": (conv_model, CONVS),
-    "depthwise": (depthwise_model, DEPTHWISE),
-    "fc": (fully_connected_model, FULLY_CONNECTED),
+    "conv": lambda v, d: conv_model(ModelWriter(VARIANTS[v]), d, cases=CONVS),
+    "depthwise": lambda v, d: depthwise_model(ModelWriter(VARIANTS[v]), d, cases=DEPTHWISE),
+    "fc": lambda v, d: fully_connected_model(ModelWriter(VARIANTS[v]), d, cases=FULLY_CONNECTED),
+    "bmm": lambda v, d: batch_matmul_model(v, d, cases=BATCH_MATMULS),
 }
 
 
@@ -79,18 +96,26 @@ def assert_same_for_every_thread_count(data: bytes, threads=THREADS) -> None:
 
 
 @pytest.fixture(scope="module", params=[(k, v) for k in MODELS for v in ("float", "int8")])
-def synthetic(request, tmp_path_factory) -> bytes:
+def synthetic(request, tmp_path_factory) -> tuple[Path, bytes]:
     kind, variant = request.param
-    make, cases = MODELS[kind]
-    path = make(ModelWriter(VARIANTS[variant]), tmp_path_factory.mktemp(kind), cases=cases)
-    return compile_model(path).artifact
+    path = MODELS[kind](variant, tmp_path_factory.mktemp(kind))
+    return path, compile_model(path).artifact
 
 
 def test_synthetic_ops_split_and_match(synthetic):
-    steps = split_steps(synthetic)
-    assert len(steps) == len(read_artifact(synthetic).functions["main"].steps)
+    path, data = synthetic
+    steps = split_steps(data)
+    assert len(steps) == len(read_artifact(data).functions["main"].steps)
     assert all(2 <= s.parts <= MAX_PARTS for s in steps)
-    assert_same_for_every_thread_count(synthetic)
+    inputs = litec.random_inputs(litec.load(path), seed=1)
+    ours, ref = run_with(data, 3, inputs), litec.interpret(path, inputs)
+    for name, expected in ref.items():
+        if expected.dtype == np.float32:
+            tol = 1e-4 * max(1.0, float(np.abs(expected).max()))
+            np.testing.assert_allclose(ours[name], expected, rtol=0, atol=tol)
+        else:
+            np.testing.assert_array_equal(ours[name], expected)
+    assert_same_for_every_thread_count(data)
 
 
 def test_real_int8_model_bit_identical():

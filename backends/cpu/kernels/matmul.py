@@ -587,8 +587,10 @@ def emit_gemm(
     b: SSAValue,
     epi: Epilogue,
     part: Part = WHOLE,
+    b_offset: Val = 0,
 ) -> None:
-    """C[M][N] = A · B over tiles; B packed in panels of tile.nr columns (packing.py).
+    """C[M][N] = A · B over tiles; B packed in panels of tile.nr columns (packing.py),
+    from element `b_offset` of `b`.
 
     `part`: compute only that part's share of the row blocks."""
     depth = product.depth(k)
@@ -602,7 +604,7 @@ def emit_gemm(
             n0 = clamp_start(p, tile.nr, n)
             cols = epi.columns(n0, tile)
             inits = [epi.init(cols, v, tile) for _ in range(tile.mr) for v in range(tile.nv)]
-            base = mul(p, panel_size)
+            base = add(b_offset, mul(p, panel_size))
 
             def kstep(kk, *accs):
                 return product.step(block, b, base, kk, tile, accs)
@@ -1395,15 +1397,18 @@ def batch_offset(table: SSAValue | None, shape: BatchShape, bi: Val, which: int)
     return arith.IndexCastOp(load(table, add(mul(bi, 2), which)), INDEX).result
 
 
-def pack_rhs(rhs: SSAValue, at: Val, shape: BatchShape, tile: Tile, dst: SSAValue, convert):
-    """Pack one batch's rhs [K][N] (or [N][K] with adj_y) into panels [P][K][nr] at run time."""
+def pack_rhs(
+    rhs: SSAValue, at: Val, shape: BatchShape, tile: Tile, dst: SSAValue, convert, offset: Val = 0
+):
+    """Pack one batch's rhs [K][N] (or [N][K] with adj_y) into panels [P][K][nr] at run time,
+    from element `offset` of `dst`."""
     k, n, nr = shape.k, shape.n, tile.nr
 
     def panel(p):
         n0 = clamp_start(p, nr, n)
 
         def row(kk):
-            d = mul(add(mul(p, k), kk), nr)
+            d = add(offset, mul(add(mul(p, k), kk), nr))
             if not shape.adj_y:
                 copy_run(rhs, add(at, add(mul(kk, n), n0)), dst, d, nr, 16, convert)
                 return []
@@ -1434,16 +1439,21 @@ def centred_i32(zero_point: int):
 
 @generator("tfl.batch_matmul", supports=check_batch_matmul)
 def batch_matmul(op: Operation, symbol: str) -> Kernel:
-    """BATCH_MATMUL: per batch, rhs packed into panels at run time, then the tiled GEMM."""
+    """BATCH_MATMUL: per batch, rhs packed into panels at run time, then the tiled GEMM.
+
+    Split, each part packs every batch's rhs into its own scratch region and computes its
+    share of the row blocks."""
     call = make_call(op)
     shape = batch_shape(call)
     lhs, rhs, out = call.inputs[0], call.inputs[1], call.out
     m, n, k = shape.m, shape.n, shape.k
     tile = choose_tile(m, n)
+    parts = split_parts(row_blocks(m, tile), shape.batches * m * n * k)
     floating = lhs.dtype == F32
     elem = f32 if floating else i8
     packed_elem = f32 if floating else i32
     panel_count = len(panel_starts(n, tile.nr))
+    per_part = panel_count * k * tile.nr
     table = [shape.offsets.astype(np.int64).ravel()] if shape.batches > 1 else []
     params = [] if floating or out.dtype == I32 else [_bmm_requant_params(call, n)]
     arg_types = [
@@ -1451,11 +1461,11 @@ def batch_matmul(op: Operation, symbol: str) -> Kernel:
         memref_of(elem, int(np.prod(rhs.shape))),
         *(memref_of(i64, t.size) for t in table),
         *(memref_of(i32, p.size) for p in params),
-        memref_of(packed_elem, panel_count * k * tile.nr),
+        memref_of(packed_elem, per_part * max(parts, 1)),
         memref_of(f32 if floating else (i8 if params else i32), int(np.prod(out.shape))),
     ]
 
-    def body(a, b, *rest):
+    def body(a, b, *rest, part=WHOLE):
         offsets = rest[0] if table else None
         params_ref = rest[len(table)] if params else None
         scratch, out_ref = rest[-2], rest[-1]
@@ -1466,13 +1476,16 @@ def batch_matmul(op: Operation, symbol: str) -> Kernel:
             product = WideningProduct(const(zero_in, i32) if zero_in else None)
             convert = centred_i32(rhs.zero_point if params else 0)
 
+        packed = part.scratch(per_part)
+
         def one_batch(bi):
-            pack_rhs(b, batch_offset(offsets, shape, bi, 1), shape, tile, scratch, convert)
+            rhs_at = batch_offset(offsets, shape, bi, 1)
+            pack_rhs(b, rhs_at, shape, tile, scratch, convert, packed)
             at = batch_offset(offsets, shape, bi, 0)
             rows = direct_rows(a, 1, at, kstride=m) if shape.adj_x else direct_rows(a, k, at)
             quant = (params_ref, params[0]) if params else None
             epi = _bmm_epilogue(call, out_ref, quant, n, mul(bi, m * n))
-            emit_gemm(m, n, k, tile, product, rows, scratch, epi)
+            emit_gemm(m, n, k, tile, product, rows, scratch, epi, part, packed)
             return []
 
         loop(0, shape.batches, one_batch)
@@ -1482,10 +1495,10 @@ def batch_matmul(op: Operation, symbol: str) -> Kernel:
         Binding(INPUT, 1),
         *(Binding(CONST, data=t) for t in table),
         *(Binding(CONST, data=p) for p in params),
-        Binding(SCRATCH, size=panel_count * k * tile.nr * 4),
+        Binding(SCRATCH, size=per_part * max(parts, 1) * 4),
         Binding(OUTPUT, 0),
     ]
-    return Kernel(kernel_function(symbol, arg_types, body), bindings)
+    return Kernel(kernel_function(symbol, arg_types, body, parts), bindings)
 
 
 def _bmm_requant_params(call: KernelCall, n: int) -> np.ndarray:
