@@ -204,3 +204,24 @@ def test_ptq_of_float16_weights():
         for op in ours.walk()
         if isinstance(op, tfl.Conv2DOp | tfl.DepthwiseConv2DOp | tfl.FullyConnectedOp)
     )
+
+
+def test_ptq_activation_parameters_as_tflite_chooses_them():
+    """Calibrated on the corpus generator's representative data, every activation of
+    opcov_cnn gets TFLite's int8 parameters (scales up to float noise, zero points exactly):
+    pooling and concatenation share, the fixed outputs, and ADD inputs widened."""
+    fp32 = _load("opcov_cnn_fp32.tflite")
+    ours = quantize_model(fp32, _samples(fp32, 100, seed=1))
+    theirs = _load("opcov_cnn_int8.tflite")
+    skip = tfl.ConstOp | tfl.NoValueOp | tfl.QuantizeOp | tfl.DequantizeOp
+
+    def outputs(module):
+        return [
+            quant_params(op.results[0].type)
+            for op in module.walk()
+            if isinstance(op, tfl.TflOp) and not isinstance(op, skip)
+        ]
+
+    for q_ours, q_theirs in zip(outputs(ours), outputs(theirs), strict=True):
+        assert q_ours.zero_points == q_theirs.zero_points
+        np.testing.assert_allclose(q_ours.scales, q_theirs.scales, rtol=1e-5)
