@@ -7,7 +7,8 @@ Convolution2DTransposeBias.
   padding filled with the value whose centred contribution is 0).
 - DEPTHWISE_CONV_2D is channel-vectorised: for each output pixel, blocks of up to four
   16-lane channel vectors accumulate over the kernel taps. Pixels whose window lies inside
-  the input run fully unrolled taps; border pixels test each tap.
+  the input run fully unrolled taps; border pixels test each tap. Split (base.py), each part
+  computes a share of the output rows of every image.
 - TRANSPOSE_CONV multiplies every input pixel by all its kernel taps at once (one GEMM into
   SCRATCH, N = KH·KW·C_out), then each output pixel gathers the taps that land on it.
 

@@ -22,6 +22,10 @@ are no partial vectors and no remainder loops. The accumulators are loop-carried
 
 Integer sums wrap modulo 2^32 exactly like TFLite's int32 accumulators, whatever the
 order, so quantized results are bit-exact.
+
+Row blocks are independent, so a product kernel with enough work is splittable (base.py):
+`emit_gemm(..., part)` computes only that part's share of the row blocks, packing rows into
+the part's own scratch region; every part computes its rows exactly as one whole call does.
 """
 
 from __future__ import annotations
