@@ -1,0 +1,143 @@
+"""Layout passes on models the way NCHW-framework converters write them (a TRANSPOSE around
+every conv, elementwise / concat / reduce ops in NCHW between them): the reference
+interpreter's results before and after, the transposes left, TFLite on the original
+model, and both compiled for the CPU (the same results; `python tests/test_layout.py`
+prints their latency).
+
+The sweep over the corpus (every model: outputs unchanged, transposes before -> after) is
+marked slow.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import corpus_models, model_path
+from oracle import run_oracle
+from test_fusion import CONV, DEPTHWISE, assert_same, before_after, floats, op_counts, write
+from tflite_builder import Op
+from zoo import const, tensor
+
+import litec
+import litec.runtime
+from litec.driver import compile_model, run_graph_passes
+
+NCHW, NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+def nchw_model(path, channels: int = 8, size: int = 8):
+    """input NCHW -> TRANSPOSE -> CONV -> TRANSPOSE -> ADD [1,C,1,1] -> RELU -> TRANSPOSE ->
+    DEPTHWISE -> TRANSPOSE -> CONCAT axis 1 (with the RELU) -> MEAN axes [2, 3]: four
+    transposes, of which only the input's is needed."""
+    c, s = channels, size
+    nchw, nhwc = (1, c, s, s), (1, s, s, c)
+    tensors = [
+        tensor("x", nchw),
+        const("to_nhwc", NHWC),
+        const("to_nchw", NCHW),
+        const("hw", [2, 3]),
+        floats("w", (c, 3, 3, c), 1, -0.3, 0.3),
+        floats("b", (c,), 2),
+        floats("dw", (1, 3, 3, c), 3),
+        floats("db", (c,), 4),
+        floats("chan", (1, c, 1, 1), 5),
+        *(tensor(n, nhwc) for n in ("x1", "c1", "r1", "d")),
+        *(tensor(n, nchw) for n in ("c2", "a", "r", "d1")),
+        tensor("cat", (1, 2 * c, s, s)),
+        tensor("out", (1, 2 * c)),
+    ]
+    none = {"fused_activation_function": "NONE"}
+    ops = [
+        Op("TRANSPOSE", ["x", "to_nhwc"], ["x1"]),
+        Op("CONV_2D", ["x1", "w", "b"], ["c1"], CONV),
+        Op("TRANSPOSE", ["c1", "to_nchw"], ["c2"]),
+        Op("ADD", ["c2", "chan"], ["a"], none),
+        Op("RELU", ["a"], ["r"]),
+        Op("TRANSPOSE", ["r", "to_nhwc"], ["r1"]),
+        Op("DEPTHWISE_CONV_2D", ["r1", "dw", "db"], ["d"], DEPTHWISE),
+        Op("TRANSPOSE", ["d", "to_nchw"], ["d1"]),
+        Op("CONCATENATION", ["r", "d1"], ["cat"], {"axis": 1, **none}),
+        Op("MEAN", ["cat", "hw"], ["out"], {"keep_dims": False}),
+    ]
+    return write(path, tensors, ops, ["x"], ["out"])
+
+
+def test_nchw_model_transposes_cancel(tmp_path):
+    """Four transposes -> the input's one; the same results as before and as TFLite (MEAN
+    then sums over (H, W) in another memory order: float rounding only)."""
+    path = nchw_model(tmp_path / "nchw.tflite")
+    before_counts = op_counts(litec.load(path))
+    inputs, before, after, module = before_after(path, "propagate-layout")
+    assert (before_counts["TRANSPOSE"], op_counts(module)["TRANSPOSE"]) == (4, 1)
+    assert op_counts(module) - Counter(TRANSPOSE=1) == before_counts - Counter(TRANSPOSE=4)
+    assert_same(before, after, rtol=1e-6)
+    tflite = run_oracle(path, list(inputs.values()))
+    assert_same(before, {"out": tflite["out0"]}, rtol=1e-6)
+
+
+def compiled(tmp_path, spec: str, channels: int = 8, size: int = 8):
+    """The NCHW model after `spec`, compiled for the CPU (no graph pipeline of its own)."""
+    module = litec.load(nchw_model(tmp_path / "nchw.tflite", channels, size))
+    run_graph_passes(module, spec)
+    mlir = tmp_path / f"{spec or 'none'}.mlir"
+    mlir.write_text(litec.print_mlir(module))
+    return litec.runtime.load(compile_model(mlir, opt_level=0).artifact, threads=1)
+
+
+def test_cpu_results_unchanged(tmp_path):
+    """The propagated model compiled for the CPU computes what the original one does."""
+    inputs = list(litec.random_inputs(litec.load(nchw_model(tmp_path / "x.tflite")), 1).values())
+    outputs = []
+    for spec in ("", "propagate-layout"):
+        with compiled(tmp_path, spec) as model:
+            outputs.append(model.run(inputs))
+    assert_same(*outputs, rtol=1e-5)
+
+
+def latency(tmp_path, spec: str, runs: int = 200) -> float:
+    """Median seconds per run of the NCHW model (32 channels, 56x56) after `spec` on the CPU."""
+    with compiled(tmp_path, spec, 32, 56) as model:
+        inputs = [np.zeros((1, 32, 56, 56), np.float32)]
+        model.run(inputs)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model.run(inputs)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def sweep(path) -> tuple[int, int]:
+    """TRANSPOSE ops before and after propagate-layout on a model whose outputs on seeded
+    inputs must not change (quantized: at all; float: within 1e-6 of the largest)."""
+    module = litec.load(path)
+    transposes = op_counts(module)["TRANSPOSE"]
+    inputs = litec.random_inputs(module, 0)
+    before = litec.interpret(module, inputs)
+    run_graph_passes(module, "propagate-layout")
+    module.verify()
+    assert_same(before, litec.interpret(module, inputs), rtol=1e-6)
+    return transposes, op_counts(module)["TRANSPOSE"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", corpus_models())
+def test_corpus_unchanged(name):
+    sweep(model_path(name))
+
+
+if __name__ == "__main__":
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in ("", "propagate-layout"):
+            ms = latency(Path(tmp), spec) * 1e3
+            print(f"NCHW model, {spec or 'as converted'}: {ms:.3f} ms", file=sys.stderr)
+    for name in sys.argv[1:] or corpus_models():
+        before, after = sweep(model_path(name))
+        print(f"{name}: transposes {before} -> {after}", file=sys.stderr)
