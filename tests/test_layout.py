@@ -79,6 +79,91 @@ def test_nchw_model_transposes_cancel(tmp_path):
     assert_same(before, {"out": tflite["out0"]}, rtol=1e-6)
 
 
+RULE_CASES = [
+    # (builtin, constant inputs, options, perm, result shape before the perm is undone)
+    ("PADV2", [[[0, 0], [1, 0], [0, 2], [1, 1]], [0.5]], {}, NCHW, (1, 6, 6, 8)),
+    ("SLICE", [[0, 1, 0, 2], [1, 3, -1, 3]], {}, NCHW, (1, 3, 4, 3)),
+    (
+        "STRIDED_SLICE",
+        [[0, 3, 1, 0], [1, 5, 4, 2], [1, 2, 1, 2]],
+        {"begin_mask": 0b0010, "end_mask": 0b1000, "offset": False},
+        NCHW,
+        (1, 3, 3, 3),
+    ),
+    ("GATHER", [[4, 0, 2]], {"axis": 1, "batch_dims": 0}, NCHW, (1, 3, 4, 6)),
+    ("SUM", [[1]], {"keep_dims": True}, NCHW, (1, 1, 4, 6)),
+    ("REDUCE_MAX", [[-1, 2]], {"keep_dims": True}, NCHW, (1, 5, 1, 1)),
+    (
+        "MUL",
+        [np.arange(24, dtype=np.float32).reshape(4, 6)],
+        {"fused_activation_function": "NONE"},
+        NCHW,
+        (1, 5, 4, 6),
+    ),
+    ("SOFTMAX", [], {"beta": 0.5}, [0, 2, 1, 3], (1, 6, 4, 5)),
+]
+"""Ops moved by propagate-layout's rules (on x [1,4,6,5] transposed by `perm`)."""
+
+
+def rule_cases(path):
+    """For each of RULE_CASES: TRANSPOSE(x, perm) -> op -> TRANSPOSE back, an output each;
+    and the same around an int8 ADD of a [1,C,1,1] constant."""
+    tensors = [tensor("x", (1, 4, 6, 5)), tensor("q", (1, 4, 6, 5), "INT8", 0.05, -3)]
+    ops = []
+    for i, (builtin, params, options, perm, shape) in enumerate(RULE_CASES):
+        inverse = np.argsort(perm).tolist()
+        tensors += [const(f"p{i}", perm), const(f"i{i}", inverse)]
+        tensors += [tensor(f"t{i}", np.transpose(np.zeros((1, 4, 6, 5)), perm).shape)]
+        tensors += [
+            tensor(f"o{i}", shape),
+            tensor(f"out{i}", np.transpose(np.zeros(shape), inverse).shape),
+        ]
+        names = [f"k{i}_{k}" for k in range(len(params))]
+        tensors += [constant(n, v) for n, v in zip(names, params, strict=True)]
+        ops += [
+            Op("TRANSPOSE", ["x", f"p{i}"], [f"t{i}"]),
+            Op(builtin, [f"t{i}", *names], [f"o{i}"], options),
+            Op("TRANSPOSE", [f"o{i}", f"i{i}"], [f"out{i}"]),
+        ]
+    tensors += [
+        const("to_nchw", NCHW),
+        const("to_nhwc", NHWC),
+        tensor("qc", (1, 5, 1, 1), "INT8", 0.02, 1, data=np.arange(-2, 3, dtype=np.int8)),
+        tensor("qt", (1, 5, 4, 6), "INT8", 0.05, -3),
+        tensor("qa", (1, 5, 4, 6), "INT8", 0.07, 2),
+        tensor("qout", (1, 4, 6, 5), "INT8", 0.07, 2),
+    ]
+    ops += [
+        Op("TRANSPOSE", ["q", "to_nchw"], ["qt"]),
+        Op("ADD", ["qt", "qc"], ["qa"], {"fused_activation_function": "RELU"}),
+        Op("TRANSPOSE", ["qa", "to_nhwc"], ["qout"]),
+    ]
+    outputs = [f"out{i}" for i in range(len(RULE_CASES))] + ["qout"]
+    return write(path, tensors, ops, ["x", "q"], outputs)
+
+
+def constant(name: str, value):
+    """A float32 constant for float values, else an int32 one."""
+    arr = np.asarray(value)
+    return (
+        tensor(name, arr.shape, data=arr.astype(np.float32))
+        if arr.dtype.kind == "f"
+        else const(name, arr)
+    )
+
+
+def test_rules_bit_identical(tmp_path):
+    """Every rule: the transposes cancel and the results are bit-identical; they are
+    TFLite's (int8 exactly; float within 1e-6: the interpreter's SOFTMAX is not TFLite's
+    to the last bit)."""
+    path = rule_cases(tmp_path / "rules.tflite")
+    inputs, before, after, module = before_after(path, "propagate-layout")
+    assert op_counts(module)["TRANSPOSE"] == 0
+    assert_same(before, after)
+    tflite = run_oracle(path, list(inputs.values()))
+    assert_same(before, {name: tflite[f"out{i}"] for i, name in enumerate(before)}, rtol=1e-6)
+
+
 def compiled(tmp_path, spec: str, channels: int = 8, size: int = 8):
     """The NCHW model after `spec`, compiled for the CPU (no graph pipeline of its own)."""
     module = litec.load(nchw_model(tmp_path / "nchw.tflite", channels, size))
