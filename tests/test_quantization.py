@@ -225,3 +225,16 @@ def test_ptq_activation_parameters_as_tflite_chooses_them():
     for q_ours, q_theirs in zip(outputs(ours), outputs(theirs), strict=True):
         assert q_ours.zero_points == q_theirs.zero_points
         np.testing.assert_allclose(q_ours.scales, q_theirs.scales, rtol=1e-5)
+
+
+def test_ptq_bias_correction_improves_snr():
+    fp32 = _load("kws_dscnn_fp32.tflite")
+    samples, held_back = _samples(fp32, 20, seed=1), _samples(fp32, 10, seed=2)
+    reference = [_output(fp32, _one(held_back, i)) for i in range(10)]
+
+    def snr(module) -> float:
+        err = [r - _output(module, _one(held_back, i)) for i, r in enumerate(reference)]
+        return 10 * np.log10(sum(np.sum(r**2) for r in reference) / sum(np.sum(e**2) for e in err))
+
+    plain = quantize_model(fp32, samples, bias_correction=False)
+    assert snr(quantize_model(fp32, samples)) > snr(plain) + 0.5

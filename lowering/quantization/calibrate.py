@@ -1,16 +1,19 @@
-"""Calibration for post-training quantization: the range (min, max) of every float tensor of
-`@main` over a set of input samples, run through the reference interpreter.
+"""Calibration for post-training quantization: the range (min, max) and the per-channel mean
+of every float tensor of `@main` over a set of input samples, run through the reference
+interpreter.
 
     samples = load_samples("data.npz")      # keyed by input name, stacked along the batch axis
-    ranges = calibrate(module, samples)     # SSA value -> (min, max)
+    stats = calibrate(module, samples)      # .ranges: value -> (min, max); .means: value -> mean
 
-TFLite's converter calibrates the same way: one run per sample, the minimum of the minima
-and the maximum of the maxima of each tensor.
+TFLite's converter calibrates the ranges the same way: one run per sample, the minimum of the
+minima and the maximum of the maxima of each tensor. The means (over all but the last axis)
+serve bias correction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -21,6 +24,27 @@ from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
 from litec.ir.diagnostics import LitecError
 
 Ranges = dict[SSAValue, tuple[float, float]]
+
+
+@dataclass
+class Calibration:
+    """What calibration measured for each float value of `@main`."""
+
+    ranges: Ranges = field(default_factory=dict)
+    """(min, max) over all samples."""
+    means: dict[SSAValue, np.ndarray] = field(default_factory=dict)
+    """The mean along the last axis (one per channel), over all samples."""
+
+    def add(self, values: Mapping[SSAValue, np.ndarray | None], runs: int) -> None:
+        """Account for the float values of one run of `runs`."""
+        for value, arr in values.items():
+            if arr is None or arr.dtype != np.float32 or arr.size == 0:
+                continue
+            lo, hi = float(arr.min()), float(arr.max())
+            old = self.ranges.get(value, (lo, hi))
+            self.ranges[value] = (min(old[0], lo), max(old[1], hi))
+            mean = arr.reshape(-1, arr.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
+            self.means[value] = self.means.get(value, 0.0) + mean
 
 
 def load_samples(path: str) -> dict[str, np.ndarray]:
@@ -63,26 +87,18 @@ def _runs_of(name: str, info: TensorInfo, samples: Mapping[str, np.ndarray]) -> 
     return [data[i : i + batch] for i in range(0, data.shape[0], batch)]
 
 
-def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Ranges:
-    """(min, max) of every float32 input and op result of `@main` over all samples."""
+def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibration:
+    """Ranges and channel means of every float32 input and op result of `@main` over all
+    samples."""
     runs = split_samples(module, samples)
     interp = Interpreter(module)
     fn, steps = interp.plan("main")
-    ranges: Ranges = {}
+    stats = Calibration()
     for args in runs:
         values = dict(zip(fn.body.block.args, args, strict=True))
-        _widen(ranges, values)
+        stats.add(values, len(runs))
         for step in steps:
             interp._run_step("main", step, values)
             if not isinstance(step.op, tfl.ConstOp):
-                _widen(ranges, {r: values[r] for r in step.op.results})
-    return ranges
-
-
-def _widen(ranges: Ranges, values: Mapping[SSAValue, np.ndarray | None]) -> None:
-    for value, arr in values.items():
-        if arr is None or arr.dtype != np.float32 or arr.size == 0:
-            continue
-        lo, hi = float(arr.min()), float(arr.max())
-        old = ranges.get(value)
-        ranges[value] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+                stats.add({r: values[r] for r in step.op.results}, len(runs))
+    return stats

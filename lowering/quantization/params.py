@@ -54,6 +54,14 @@ def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, Quan
     return q, params
 
 
+def dequantize_weights(q: np.ndarray, params: QuantParams) -> np.ndarray:
+    """Symmetric int8 weights back to float64, per channel along the parameters' axis."""
+    shape = [1] * q.ndim
+    if params.axis is not None:
+        shape[params.axis] = -1
+    return q.astype(np.float64) * params.scale_array().astype(np.float64).reshape(shape)
+
+
 def quantize_array(x: np.ndarray, params: QuantParams) -> np.ndarray:
     """Per-tensor affine quantization of float values into the storage type of `params`."""
     info = np.iinfo(params.dtype)

@@ -13,6 +13,8 @@ TFLite's int8 spec, which the rules below follow:
   CONCATENATION / MAXIMUM / MINIMUM / PACK need one set for all inputs and the output: their
   calibrated range is handed back to the producers (through data movement) before the
   rewrite, and an input that still differs (a fixed-output op's) is requantized by a QUANTIZE.
+Beyond TFLite (on by default, `bias_correction=false` turns it off): each bias absorbs the
+mean shift that rounding the weights causes on the calibration data.
 An op without a rule stays float between a DEQUANTIZE and a QUANTIZE. Float16 weights read
 through a DEQUANTIZE (TFLite's fp16 models) are quantized like float32 ones.
 
@@ -36,10 +38,11 @@ from xdsl.passes import ModulePass
 from litec.dialects import tfl
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, quant_params
-from litec.lowering.quantization.calibrate import Ranges, calibrate, load_samples
+from litec.lowering.quantization.calibrate import Calibration, Ranges, calibrate, load_samples
 from litec.lowering.quantization.params import (
     activation_params,
     bias_params,
+    dequantize_weights,
     float_const,
     is_f32,
     new_const,
@@ -55,7 +58,8 @@ class _Quantizer:
     """Rewrites one function's float ops into int8 ops, in program order."""
 
     block: Block
-    ranges: Ranges
+    stats: Calibration
+    bias_correction: bool = True
 
     def __post_init__(self):
         self.converted: dict[tuple[SSAValue, QuantParams], SSAValue] = {}
@@ -75,9 +79,9 @@ class _Quantizer:
 
     def calibrated(self, value: SSAValue) -> QuantParams:
         """int8 parameters from the calibrated range of a float value."""
-        if value not in self.ranges:
+        if value not in self.stats.ranges:
             raise LitecError(f"no calibration range for {_name(value)}")
-        return activation_params(*self.ranges[value])
+        return activation_params(*self.stats.ranges[value])
 
     def quantized(self, value: SSAValue, params: QuantParams | None = None) -> SSAValue:
         """`value` as int8 with `params` (default: its own, or calibrated for a float value)."""
@@ -136,6 +140,8 @@ class _Quantizer:
             self.block.insert_op_after(back, after)
             after = back
             old.replace_all_uses_with(back.output)
+            if old in self.stats.means:
+                self.stats.means[back.output] = self.stats.means[old]
             self.dequantized.append(back)
         self.dropped.extend(op.operands)
         op.detach()
@@ -239,12 +245,41 @@ def _weighted(axis: int) -> Callable[[_Quantizer, Operation], None]:
         x = q.quantized(op.input)
         wq, wp = symmetric_weights(w, axis)
         new = {op.input: x, op.filter: q.const(op.filter, wq, wp)}
+        if b is not None and q.bias_correction:
+            err = w - dequantize_weights(wq, wp)
+            shift = mean_shift(op, err, q.stats.means.get(op.input))
+            b = b if shift is None else b + shift
         if b is not None:
             bp = bias_params(quant_params(x.type).scale, wp)
             new[op.bias] = q.const(op.bias, quantize_bias(b, bp), bp)
         q.replace(op, [new.get(v, v) for v in op.operands], [q.calibrated(op.output)])
 
     return rule
+
+
+MEAN_SHIFTS: dict[type, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
+    tfl.Conv2DOp: lambda err, mean: (
+        (err * mean).sum(axis=(1, 2, 3)) if err.shape[3] == mean.size else None
+    ),
+    tfl.DepthwiseConv2DOp: lambda err, mean: (
+        (err[0] * np.repeat(mean, err.shape[3] // mean.size)).sum(axis=(0, 1))
+        if err.shape[3] % mean.size == 0
+        else None
+    ),
+    tfl.FullyConnectedOp: lambda err, mean: err @ mean if err.shape[1] == mean.size else None,
+}
+"""Weight error [as the weights' layout] and input channel means -> the shift of each output
+channel's mean (padding ignored); None where the layouts do not match."""
+
+
+def mean_shift(op: Operation, err: np.ndarray, mean: np.ndarray | None) -> np.ndarray | None:
+    """Bias correction: what rounding the weights (error `err`) takes off each output
+    channel's mean over the calibration data, given the input's channel means (Nagel et al.,
+    2019, with measured means); None where the means or the op's layout are unknown."""
+    shift = MEAN_SHIFTS.get(type(op))
+    if shift is None or mean is None:
+        return None
+    return shift(err.astype(np.float64), mean.astype(np.float64))
 
 
 RULES: dict[type, Callable[[_Quantizer, Operation], None]] = {
@@ -351,22 +386,27 @@ def _hand_back(value: SSAValue, bounds: tuple[float, float], ranges: Ranges) -> 
         _hand_back(producer.operands[DATA_OPERAND.get(type(producer), 0)], bounds, ranges)
 
 
-def quantize_in_place(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> None:
+def quantize_in_place(
+    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = True
+) -> None:
     """Quantize `@main` of a float module to int8, calibrated on `samples` (arrays keyed by
     input name, samples stacked along the batch axis)."""
     fn = _main(module)
     if not _needs_quantizing(fn):
         return
-    ranges = calibrate(module, samples)
-    share_ranges(fn.body.block, ranges)
-    _Quantizer(fn.body.block, ranges).run()
+    stats = calibrate(module, samples)
+    share_ranges(fn.body.block, stats.ranges)
+    _Quantizer(fn.body.block, stats, bias_correction).run()
 
 
-def quantize_model(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> ModuleOp:
+def quantize_model(
+    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = True
+) -> ModuleOp:
     """A post-training int8 copy of a float module, calibrated on `samples` (by input name,
-    stacked along the batch axis); float inputs and outputs as the original."""
+    stacked along the batch axis); float inputs and outputs as the original.
+    `bias_correction=False` gives exactly TFLite's converter's int8 model."""
     copy = module.clone()
-    quantize_in_place(copy, samples)
+    quantize_in_place(copy, samples, bias_correction)
     return copy
 
 
@@ -376,9 +416,10 @@ class QuantizePass(ModulePass):
 
     name = "quantize"
     calibration: str = ""
+    bias_correction: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not self.calibration:
             raise LitecError('quantize needs calibration data: quantize{calibration="PATH.npz"}')
         if _needs_quantizing(_main(op)):
-            quantize_in_place(op, load_samples(self.calibration))
+            quantize_in_place(op, load_samples(self.calibration), self.bias_correction)
