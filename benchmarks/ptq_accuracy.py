@@ -85,20 +85,21 @@ def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[float
     return 100.0 * agree, 10.0 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-30))
 
 
-def measure(name: str, calibration: int, tests: int, workdir: Path) -> dict:
+def measure(name: str, calibration: int, tests: int, workdir: Path, correct: bool) -> dict:
     """One row of the table."""
     corpus = corpus_dir()
     fp32 = litec.load(corpus / f"{name}_fp32.tflite")
     iname, info = signature(fp32).inputs[0]
     samples = draw(MODELS[name], CALIBRATION_SEED, calibration, info.shape)
     start = time.perf_counter()
-    ours = quantize_model(fp32, {iname: np.concatenate(samples)})
+    ours = quantize_model(fp32, {iname: np.concatenate(samples)}, bias_correction=correct)
     seconds = time.perf_counter() - start
     ours_mlir = workdir / f"{name}_ptq.mlir"
     ours_mlir.write_text(litec.print_mlir(ours, resources=True))
     int8 = corpus / f"{name}_int8.tflite"
     xs = draw(MODELS[name], TEST_SEED, tests, info.shape)
-    reference = [cpu_runner(corpus / f"{name}_fp32.tflite", workdir)(x) for x in xs]
+    float_run = cpu_runner(corpus / f"{name}_fp32.tflite", workdir)
+    reference = [float_run(x) for x in xs]
     litec_run = cpu_runner(ours_mlir, workdir)
     litec_agree, litec_snr = compare(reference, [litec_run(x) for x in xs])
     tflite_run = int8_interface(cpu_runner(int8, workdir), litec.load(int8))
@@ -113,10 +114,12 @@ def measure(name: str, calibration: int, tests: int, workdir: Path) -> dict:
     )
 
 
-def table(rows: list[dict], calibration: int, tests: int) -> str:
+def table(rows: list[dict], calibration: int, tests: int, correct: bool) -> str:
     """The markdown table."""
+    how = "with bias correction" if correct else "without bias correction"
     lines = [
-        f"PTQ int8 vs float ({calibration} calibration samples, {tests} held-back inputs)",
+        f"PTQ int8 vs float ({calibration} calibration samples, {tests} held-back inputs, "
+        f"litec {how})",
         "",
         "| model | top-1 agree litec | top-1 agree TFLite | SNR litec (dB) | SNR TFLite (dB) "
         "| calibrate + quantize (s) |",
@@ -136,13 +139,17 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--calibration", type=int, default=100)
     ap.add_argument("--test", type=int, default=500)
+    ap.add_argument(
+        "--no-bias-correction", action="store_true", help="quantize exactly as TFLite does"
+    )
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            rows.append(measure(name, args.calibration, args.test, Path(tmp)))
+            correct = not args.no_bias_correction
+            rows.append(measure(name, args.calibration, args.test, Path(tmp), correct))
             print(rows[-1], flush=True)
-    print(table(rows, args.calibration, args.test))
+    print(table(rows, args.calibration, args.test, not args.no_bias_correction))
 
 
 if __name__ == "__main__":
