@@ -1,5 +1,6 @@
 """Remove transposes that cancel: composed pairs, chains of reshapes and transposes that
-restore the original layout, and pairs that meet once moved through elementwise ops.
+restore the original layout, and pairs that meet once moved through elementwise ops
+(propagate-layout's regions, lowering/layout/regions.py, restricted to elementwise ops).
 
     %a = tfl.transpose %x, [0, 3, 1, 2]
     %b = tfl.relu %a
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -27,48 +28,14 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
-from litec.lowering.fusion.fuse_conv_activation import (
-    add_constant,
-    constant_array,
-    erase_unused,
-    op_error,
-    quantization,
-    rebuild,
-)
+from litec.lowering.fusion.fuse_conv_activation import add_constant, erase_unused
+from litec.lowering.layout.permute import elementwise_rule_of, per_tensor, permutation, transpose
+from litec.lowering.layout.regions import PropagateTranspose
 
 VIEW_OPS = (tfl.TransposeOp, tfl.ReshapeOp, tfl.SqueezeOp, tfl.ExpandDimsOp)
 """Ops that only move elements (a transpose) or only reshape."""
-
-UNARY_OPS = (
-    tfl.ReluOp,
-    tfl.Relu6Op,
-    tfl.Relu1Op,
-    tfl.LogisticOp,
-    tfl.TanhOp,
-    tfl.HardSwishOp,
-    tfl.NegOp,
-    tfl.AbsOp,
-    tfl.ExpOp,
-    tfl.LogOp,
-    tfl.SqrtOp,
-    tfl.RsqrtOp,
-    tfl.SquareOp,
-    tfl.FloorOp,
-    tfl.LogicalNotOp,
-    tfl.QuantizeOp,
-    tfl.DequantizeOp,
-    tfl.CastOp,
-    tfl.LeakyReluOp,
-    tfl.GeluOp,
-)
-"""Elementwise ops of one tensor: each element's result depends on that element only."""
-
-BINARY_OPS = (tfl.BinaryOp, tfl.PReluOp)
-"""Elementwise ops of two tensors; a transpose moves through them when the other operand
-is a splat constant."""
 
 
 class RemoveRestoringChain(RewritePattern):
@@ -105,96 +72,6 @@ class ComposeTransposes(RewritePattern):
         replace_and_clean(rewriter, op, composed)
 
 
-class SinkThroughElementwise(RewritePattern):
-    """TRANSPOSE(f(TRANSPOSE(x, p)), q) -> TRANSPOSE(f(x), p∘q) (or f(x) when p∘q is the
-    identity) for a chain `f` of single-use elementwise ops: unary, or binary with a splat
-    constant (one element, or one value throughout; a new constant in x's layout then).
-    Only where a transpose disappears: the inner one has no other use or the two cancel."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: tfl.TransposeOp, rewriter: PatternRewriter, /) -> None:
-        chain = elementwise_chain(op.input)
-        if not chain or not isinstance(inner := chain[-1].input_value.owner, tfl.TransposeOp):
-            return
-        p, q = permutation(inner), permutation(op)
-        if p is None or q is None or not per_tensor(inner.input, op.output):
-            return
-        composed = [p[i] for i in q]
-        identity = composed == list(range(len(q)))
-        if not identity and not inner.output.has_one_use():
-            return
-        value = inner.input
-        shape = value.type.get_shape()
-        for link in reversed(chain):
-            operands = {link.input_value: value}
-            if link.splat is not None:
-                operands[link.splat] = splat_constant(rewriter, link.splat, shape, op)
-            result_type = TensorType(link.op.results[0].type.element_type, shape)
-            moved = rebuild(link.op, operands, result_type)
-            rewriter.insert(moved, InsertPoint.before(op))
-            value = moved.results[0]
-        replacement = value if identity else transpose(rewriter, value, composed, op)
-        replace_and_clean(rewriter, op, replacement)
-
-
-@dataclass(frozen=True)
-class Link:
-    """One elementwise op of a chain, the operand through which the chain enters it, and
-    its other operand when that is a full-shape splat constant (to re-lay out)."""
-
-    op: Operation
-    input_value: SSAValue
-    splat: SSAValue | None = None
-
-
-def elementwise_chain(value: SSAValue) -> list[Link]:
-    """The single-use elementwise ops that compute `value`, walking up (last op first)."""
-    chain = []
-    while value.has_one_use() and (link := elementwise_link(value.owner)) is not None:
-        chain.append(link)
-        value = link.input_value
-    return chain
-
-
-def elementwise_link(op) -> Link | None:
-    """`op` as a link of an elementwise chain: a unary op, or a binary op whose other
-    operand is a splat constant of one element or of the result's shape; the result keeps
-    the chained operand's shape."""
-    if isinstance(op, UNARY_OPS):
-        link = Link(op, op.input)
-    elif isinstance(op, BINARY_OPS):
-        a, b = op.operands
-        value, other = (b, a) if constant_array(a) is not None else (a, b)
-        kind = splat_kind(other, op.results[0].type)
-        if kind is None:
-            return None
-        link = Link(op, value, other if kind == "full" else None)
-    else:
-        return None
-    same_shape = link.input_value.type.get_shape() == op.results[0].type.get_shape()
-    return link if same_shape and per_tensor(link.input_value, op.results[0]) else None
-
-
-def splat_kind(value: SSAValue, result_type: TensorType) -> str | None:
-    """ "one" for a one-element constant (it broadcasts alike in any layout), "full" for a
-    constant of the result's shape holding one value throughout, else None."""
-    arr = constant_array(value)
-    if arr is None:
-        return None
-    if arr.size == 1:
-        return "one"
-    full = arr.shape == tuple(result_type.get_shape())
-    return "full" if full and bool(np.all(arr == arr.reshape(-1)[0])) else None
-
-
-def splat_constant(
-    rewriter: PatternRewriter, splat: SSAValue, shape, at: tfl.TransposeOp
-) -> SSAValue:
-    """The splat constant `splat` again, in `shape`."""
-    arr = constant_array(splat)
-    return add_constant(rewriter, np.full(shape, arr.reshape(-1)[0]), splat, at, "splat")
-
-
 def view_chain(op: tfl.TransposeOp) -> list[Operation]:
     """`op` and the view ops that compute its input, walking up, while transposes have
     constant permutations and every tensor is per-tensor quantized (or not quantized)."""
@@ -221,34 +98,6 @@ def keeps_order(source: SSAValue, chain: list[Operation]) -> bool:
         else:
             index = index.reshape(op.output.type.get_shape())
     return bool(np.all(index.reshape(-1)[1:] > index.reshape(-1)[:-1]))
-
-
-def permutation(op: tfl.TransposeOp) -> list[int] | None:
-    """The op's constant permutation; None when it is not a constant. A constant that is
-    not a permutation of the input's axes is an error."""
-    perm = constant_array(op.perm)
-    if perm is None:
-        return None
-    rank = len(op.input.type.get_shape())
-    values = [int(v) for v in perm.reshape(-1)]
-    if sorted(values) != list(range(rank)):
-        raise op_error(op, f"{values} is not a permutation of {rank} axes")
-    return values
-
-
-def per_tensor(*values: SSAValue) -> bool:
-    """Whether none of the values is quantized per axis."""
-    return all((q := quantization(v.type)) is None or q.axis is None for v in values)
-
-
-def transpose(
-    rewriter: PatternRewriter, value: SSAValue, perm: list[int], at: tfl.TransposeOp
-) -> Operation:
-    """A new TRANSPOSE of `value` by `perm`, inserted before `at` (and at its location)."""
-    perm_value = add_constant(rewriter, np.array(perm, np.int32), at.perm, at, "perm")
-    shape = value.type.get_shape()
-    result_type = TensorType(value.type.element_type, [shape[i] for i in perm])
-    return rebuild(at, {at.input: value, at.perm: perm_value}, result_type)
 
 
 def reshape(rewriter: PatternRewriter, value: SSAValue, at: tfl.TransposeOp) -> Operation:
@@ -279,6 +128,10 @@ class CancelTransposesPass(ModulePass):
     name = "cancel-transposes"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns = [RemoveRestoringChain(), ComposeTransposes(), SinkThroughElementwise()]
+        patterns = [
+            RemoveRestoringChain(),
+            ComposeTransposes(),
+            PropagateTranspose(elementwise_rule_of),
+        ]
         walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
         walker.rewrite_module(op)

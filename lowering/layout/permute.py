@@ -8,8 +8,9 @@ operands that are in the layout (data; the others are parameters such as padding
 axes), the perm its result is held in, new parameter constants and new properties. A rule
 returns None where the op cannot be computed that way; its docstring says why.
 
-    rule = RULES.get(type(op)) or elementwise_rule(op)
-    moved = rule(op, perm)          # Moved | None
+    moved = rule_of(op)(op, perm)   # Moved | None; rule_of is None for layout-sensitive ops
+
+The helpers at the bottom read and build TRANSPOSE ops for both passes.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, TensorType, i32
-from xdsl.ir import Attribute, Operation
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.pattern_rewriter import PatternRewriter
 
 from litec.dialects import tfl
-from litec.lowering.fusion.fuse_conv_activation import constant_array
+from litec.lowering.fusion.fuse_conv_activation import (
+    add_constant,
+    constant_array,
+    op_error,
+    quantization,
+    rebuild,
+)
 
 UNARY_OPS = (
     tfl.ReluOp,
@@ -161,9 +169,12 @@ RULES: dict[type[Operation], Rule] = {
 
 def rule_of(op: Operation) -> Rule | None:
     """The rule for `op`, or None when `op` depends on its layout (or is unknown)."""
-    if isinstance(op, UNARY_OPS + BINARY_OPS):
-        return elementwise
-    return RULES.get(type(op))
+    return elementwise_rule_of(op) or RULES.get(type(op))
+
+
+def elementwise_rule_of(op: Operation) -> Rule | None:
+    """The rule for an elementwise `op`, else None."""
+    return elementwise if isinstance(op, UNARY_OPS + BINARY_OPS) else None
 
 
 def per_axis_parameters(op: Operation, perm: list[int], indices: tuple[int, ...]) -> Moved | None:
@@ -209,3 +220,35 @@ def permuted_type(t: TensorType, perm: list[int]) -> TensorType:
 def integer(value: int) -> IntegerAttr:
     """An i32 property value."""
     return IntegerAttr(value, i32)
+
+
+# ----------------------------------------------------------------------------- transposes
+
+
+def permutation(op: tfl.TransposeOp) -> list[int] | None:
+    """The op's constant permutation; None when it is not a constant. A constant that is
+    not a permutation of the input's axes is an error."""
+    perm = constant_array(op.perm)
+    if perm is None:
+        return None
+    rank = len(op.input.type.get_shape())
+    values = [int(v) for v in perm.reshape(-1)]
+    if sorted(values) != list(range(rank)):
+        raise op_error(op, f"{values} is not a permutation of {rank} axes")
+    return values
+
+
+def per_tensor(*values: SSAValue) -> bool:
+    """Whether none of the values is quantized per axis."""
+    return all((q := quantization(v.type)) is None or q.axis is None for v in values)
+
+
+def transpose(
+    rewriter: PatternRewriter, value: SSAValue, perm: list[int], at: tfl.TransposeOp
+) -> Operation:
+    """A new TRANSPOSE of `value` by `perm` at `at`'s location (its perm constant is
+    inserted before `at`; the op itself is for the caller to insert)."""
+    perm_value = add_constant(rewriter, np.array(perm, np.int32), at.perm, at, "perm")
+    shape = value.type.get_shape()
+    result_type = TensorType(value.type.element_type, [shape[i] for i in perm])
+    return rebuild(at, {at.input: value, at.perm: perm_value}, result_type)

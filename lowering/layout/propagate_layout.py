@@ -10,234 +10,28 @@ the elementwise, concat, pad, reduce... ops between them in NCHW.
     %b = tfl.add %conv1, %c2                         // %c2 : tensor<1x1x1x8xf32>
     %e = tfl.relu %b
 
-From each TRANSPOSE the pass grows a region: the ops reached through uses whose rule in
-lowering/layout/permute.py can compute them on the transposed values, all of whose data
-operands are region values, transposes by the same perm or constants. The region is
-rewritten in the transposes' input layout only where that strictly lowers the work: no
-more TRANSPOSE ops and no more elements moved, one of the two strictly less (counting
-the transposes entering it that die, those leaving it that cancel, and those it must
-add where a region value is used elsewhere). Then the cancel-transposes patterns
-compose what is left. Only data movement changes: results are bit-identical, except
-that float reductions may sum in another order. Tensors quantized per axis stay put.
+A transpose moves with its whole region (lowering/layout/regions.py): the ops reached
+through uses that a rule of lowering/layout/permute.py computes on transposed values
+(elementwise ops with constants of any broadcastable shape, CONCATENATION, PAD, PADV2,
+MEAN, SUM, REDUCE_MAX, SLICE, STRIDED_SLICE, GATHER, last-axis ops), and only where that
+strictly lowers the work: no more TRANSPOSE ops and no more elements moved, one of the
+two strictly less. The cancel-transposes patterns then compose what is left. Only data
+movement changes, never a value: results are bit-identical. Tensors quantized per axis
+stay put.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import (
-    GreedyRewritePatternApplier,
-    PatternRewriter,
-    PatternRewriteWalker,
-    RewritePattern,
-    op_type_rewrite_pattern,
-)
-from xdsl.rewriter import InsertPoint
+from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 
-from litec.dialects import tfl
-from litec.lowering.fusion.cancel_transposes import (
-    ComposeTransposes,
-    RemoveRestoringChain,
-    per_tensor,
-    permutation,
-    transpose,
-)
-from litec.lowering.fusion.fuse_conv_activation import (
-    add_constant,
-    constant_array,
-    erase_unused,
-    rebuild,
-)
-from litec.lowering.layout.permute import Moved, permuted_type, relaid, rule_of
-
-
-@dataclass
-class Region:
-    """Ops computed on transposed values: the perm each value is held in (region results
-    and the outputs of the transposes entering the region), and how each op moves."""
-
-    perms: dict[SSAValue, list[int]] = field(default_factory=dict)
-    entries: list[tfl.TransposeOp] = field(default_factory=list)
-    ops: dict[Operation, Moved] = field(default_factory=dict)
-
-    def outside_uses(self, value: SSAValue) -> list[Operation]:
-        """The ops outside the region that use `value`."""
-        return [u.operation for u in value.uses if u.operation not in self.ops]
-
-    def results(self):
-        """(result, perm) of every region op."""
-        return ((r, self.perms[r]) for op in self.ops for r in op.results)
-
-
-def grow(seed: tfl.TransposeOp) -> Region:
-    """The region reached from `seed` through uses."""
-    region = Region()
-    enter(region, seed, permutation(seed))
-    work = [seed.output]
-    while work:
-        for use in list(work.pop().uses):
-            op = use.operation
-            if op in region.ops or (moved := admit(region, op, use.index)) is None:
-                continue
-            perm = region.perms[use.operation.operands[use.index]]
-            for value in (op.operands[i] for i in moved.data):
-                if value not in region.perms and isinstance(value.owner, tfl.TransposeOp):
-                    enter(region, value.owner, perm)
-                    work.append(value)
-            region.ops[op] = moved
-            region.perms.update((r, moved.perm) for r in op.results)
-            if not is_identity(moved.perm):
-                work.extend(op.results)
-    return region
-
-
-def enter(region: Region, op: tfl.TransposeOp, perm: list[int]) -> None:
-    """Record `op` as a transpose entering the region."""
-    region.entries.append(op)
-    region.perms[op.output] = perm
-
-
-def admit(region: Region, op: Operation, index: int) -> Moved | None:
-    """How `op`, reached through operand `index`, moves into the region; None when its
-    rule refuses or an operand in the layout is neither a region value, a transpose by
-    the same perm nor a constant."""
-    rule = rule_of(op)
-    perm = region.perms[op.operands[index]]
-    if rule is None or op.parent_block() is not op.operands[index].owner.parent_block():
-        return None
-    moved = rule(op, perm)
-    if moved is None or index not in moved.data or not per_tensor(*op.operands, *op.results):
-        return None
-    if any(len(r.type.get_shape()) != len(moved.perm) for r in op.results):
-        return None
-    return moved if all(in_layout(region, op.operands[i], perm) for i in moved.data) else None
-
-
-def in_layout(region: Region, value: SSAValue, perm: list[int]) -> bool:
-    """Whether `value` can be had in `perm`'s layout: a region value held in it, the output
-    of a transpose by it, or a constant of at most its rank."""
-    if value in region.perms:
-        return region.perms[value] == perm
-    if isinstance(value.owner, tfl.TransposeOp):
-        return permutation(value.owner) == perm
-    arr = constant_array(value)
-    return arr is not None and arr.ndim <= len(perm)
-
-
-def cost(region: Region) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(TRANSPOSE ops, elements they move) that the region's rewrite removes and adds."""
-    removed, added = [], []
-    for entry in region.entries:
-        if not region.outside_uses(entry.output):
-            removed.append(entry.output)
-    for result, perm in region.results():
-        users = region.outside_uses(result)
-        removed.extend(u.output for u in users if cancels(perm, u))
-        if not is_identity(perm) and any(not cancels(perm, u) for u in users):
-            added.append(result)
-    return tally(removed), tally(added)
-
-
-def tally(values: list[SSAValue]) -> tuple[int, int]:
-    """How many values, and their elements in all."""
-    return len(values), sum(int(np.prod(v.type.get_shape(), dtype=np.int64)) for v in values)
-
-
-def cancels(perm: list[int], user: Operation) -> bool:
-    """Whether `user` is a transpose that undoes `perm`."""
-    return isinstance(user, tfl.TransposeOp) and composed(perm, user) == identity(perm)
-
-
-def composed(perm: list[int], op: tfl.TransposeOp) -> list[int] | None:
-    """The perm of TRANSPOSE(TRANSPOSE(x, perm), op's perm); None when op's is not constant."""
-    q = permutation(op)
-    return None if q is None or len(q) != len(perm) else [perm[i] for i in q]
-
-
-def identity(perm: list[int]) -> list[int]:
-    """The identity permutation of as many axes as `perm`."""
-    return list(range(len(perm)))
-
-
-def is_identity(perm: list[int]) -> bool:
-    """Whether `perm` keeps every axis in place."""
-    return perm == identity(perm)
-
-
-def worth_it(region: Region) -> bool:
-    """No more transposes and no more elements moved, one of them strictly less."""
-    (n_removed, e_removed), (n_added, e_added) = cost(region)
-    return (
-        n_added <= n_removed
-        and e_added <= e_removed
-        and (n_added, e_added)
-        != (
-            n_removed,
-            e_removed,
-        )
-    )
-
-
-def rewrite(region: Region, rewriter: PatternRewriter, at: tfl.TransposeOp) -> None:
-    """Compute the region's ops in the transposes' input layout; a value used outside the
-    region is restored by a TRANSPOSE (composed later with the transposes that use it)."""
-    new: dict[SSAValue, SSAValue] = {e.output: e.input for e in region.entries}
-    block = at.parent_block()
-    order = {op: i for i, op in enumerate(block.ops)}
-    ops = sorted(region.ops, key=order.__getitem__)
-    for op in ops:
-        moved = region.ops[op]
-        operands = {v: new[v] for v in op.operands if v in new}
-        for i, arr in moved.constants.items():
-            operands[op.operands[i]] = add_constant(rewriter, arr, op.operands[i], op, "perm")
-        for i in moved.data:
-            value = op.operands[i]
-            if value not in new:
-                arr = relaid(constant_array(value), moved.perm)
-                operands[value] = add_constant(rewriter, arr, value, op, "perm")
-        result_type = permuted_type(op.results[0].type, moved.perm)
-        copy = rebuild(op, operands, result_type, **moved.properties)
-        rewriter.insert(copy, InsertPoint.before(op))
-        new[op.results[0]] = copy.results[0]
-    for result, perm in region.results():
-        restore(region, rewriter, result, new[result], perm)
-    inputs = [v for op in ops for v in op.operands]
-    for op in reversed(ops):
-        rewriter.erase(op)
-    erase_unused(rewriter, inputs)
-
-
-def restore(
-    region: Region, rewriter: PatternRewriter, old: SSAValue, new: SSAValue, perm: list[int]
-) -> None:
-    """Give the uses of `old` outside the region `new`, transposed back by `perm`."""
-    users = set(region.outside_uses(old))
-    if not users:
-        return
-    value = new
-    if not is_identity(perm):
-        back = transpose(rewriter, new, perm, region.entries[0])
-        rewriter.insert(back, InsertPoint.after(new.owner))
-        value = back.results[0]
-    rewriter.replace_uses_with_if(old, value, lambda use: use.operation in users)
-
-
-class PropagateTranspose(RewritePattern):
-    """A TRANSPOSE whose region (see the module docstring) is worth rewriting -> the
-    region computed in the transpose's input layout."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: tfl.TransposeOp, rewriter: PatternRewriter, /) -> None:
-        if permutation(op) is None or not per_tensor(op.input, op.output):
-            return
-        region = grow(op)
-        if region.ops and worth_it(region):
-            rewrite(region, rewriter, op)
+from litec.lowering.fusion.cancel_transposes import ComposeTransposes, RemoveRestoringChain
+from litec.lowering.layout.permute import rule_of
+from litec.lowering.layout.regions import PropagateTranspose
 
 
 @dataclass(frozen=True)
@@ -247,6 +41,6 @@ class PropagateLayoutPass(ModulePass):
     name = "propagate-layout"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns = [RemoveRestoringChain(), ComposeTransposes(), PropagateTranspose()]
+        patterns = [RemoveRestoringChain(), ComposeTransposes(), PropagateTranspose(rule_of)]
         walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
         walker.rewrite_module(op)
