@@ -244,11 +244,15 @@ def per_tensor(*values: SSAValue) -> bool:
 
 
 def transpose(
-    rewriter: PatternRewriter, value: SSAValue, perm: list[int], at: tfl.TransposeOp
+    rewriter: PatternRewriter,
+    value: SSAValue,
+    perm: list[int],
+    at: tfl.TransposeOp,
+    before: Operation | None = None,
 ) -> Operation:
-    """A new TRANSPOSE of `value` by `perm` at `at`'s location (its perm constant is
-    inserted before `at`; the op itself is for the caller to insert)."""
-    perm_value = add_constant(rewriter, np.array(perm, np.int32), at.perm, at, "perm")
+    """A new TRANSPOSE of `value` by `perm` like `at` (its location; its perm constant is
+    inserted before `before`, by default `at`); the op itself is for the caller to insert."""
+    perm_value = add_constant(rewriter, np.array(perm, np.int32), at.perm, before or at, "perm")
     shape = value.type.get_shape()
     result_type = TensorType(value.type.element_type, [shape[i] for i in perm])
     return rebuild(at, {at.input: value, at.perm: perm_value}, result_type)

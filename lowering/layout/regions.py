@@ -212,8 +212,9 @@ def restore(
         return
     value = new
     if not is_identity(perm):
-        back = transpose(rewriter, new, perm, region.entries[0])
-        rewriter.insert(back, InsertPoint.after(new.owner))
+        after = new.owner.next_op
+        back = transpose(rewriter, new, perm, region.entries[0], after)
+        rewriter.insert(back, InsertPoint.before(after))
         value = back.results[0]
     rewriter.replace_uses_with_if(old, value, lambda use: use.operation in users)
 

@@ -100,8 +100,8 @@ builtin.module {
 // CHECK:         %[[U:.*]] = tfl.reshape %y, %{{.*}} : (tensor<1x1x5x3xf32>, tensor<4xi32>) -> tensor<1x5x1x3xf32>
 // CHECK-NEXT:    func.return %[[C]], %[[U]]
 // CHECK-LABEL: func.func @other_use
-// CHECK-NEXT:    %[[P:.*]] = tfl.const dense_resource<ct_nchw_perm{{.*}}> : tensor<4xi32>
 // CHECK-NEXT:    %[[R:.*]] = tfl.relu %x : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+// CHECK-NEXT:    %[[P:.*]] = tfl.const dense_resource<ct_nchw_perm{{.*}}> : tensor<4xi32>
 // CHECK-NEXT:    %[[T:.*]] = tfl.transpose %[[R]], %[[P]] : (tensor<1x2x3x4xf32>, tensor<4xi32>) -> tensor<1x4x2x3xf32>
 // CHECK-NEXT:    func.return %[[R]], %[[T]]
 // CHECK-LABEL: func.func @not_cancelled
