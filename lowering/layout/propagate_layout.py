@@ -16,8 +16,10 @@ through uses that a rule of lowering/layout/permute.py computes on transposed va
 MEAN, SUM, REDUCE_MAX, SLICE, STRIDED_SLICE, GATHER, last-axis ops), and only where that
 strictly lowers the work: no more TRANSPOSE ops and no more elements moved, one of the
 two strictly less. The cancel-transposes patterns then compose what is left. Only data
-movement changes, never a value: results are bit-identical. Tensors quantized per axis
-stay put.
+movement changes, never a value: the reference interpreter's results are bit-identical
+(a CPU kernel for a float reduction may add in another order once its axes moved).
+Tensors quantized per axis stay put. The pass runs on any target: litec's kernels all
+compute in TFLite's NHWC, so the transposes that pay to remove are the converters'.
 """
 
 from __future__ import annotations

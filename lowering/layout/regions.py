@@ -76,7 +76,7 @@ def grow(seed: tfl.TransposeOp, rules: RuleLookup) -> Region:
             op = use.operation
             if op in region.ops or (moved := admit(region, rules, op, use.index)) is None:
                 continue
-            perm = region.perms[use.operation.operands[use.index]]
+            perm = region.perms[op.operands[use.index]]
             for value in (op.operands[i] for i in moved.data):
                 if value not in region.perms and isinstance(value.owner, tfl.TransposeOp):
                     enter(region, value.owner, perm)
@@ -161,16 +161,8 @@ def is_identity(perm: list[int]) -> bool:
 
 def worth_it(region: Region) -> bool:
     """No more transposes and no more elements moved, one of them strictly less."""
-    (n_removed, e_removed), (n_added, e_added) = cost(region)
-    return (
-        n_added <= n_removed
-        and e_added <= e_removed
-        and (n_added, e_added)
-        != (
-            n_removed,
-            e_removed,
-        )
-    )
+    removed, added = cost(region)
+    return all(a <= r for a, r in zip(added, removed, strict=True)) and added != removed
 
 
 def rewrite(region: Region, rewriter: PatternRewriter, at: tfl.TransposeOp) -> None:
