@@ -17,6 +17,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import corpus_models, model_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracle import run_oracle
 from test_fusion import CONV, DEPTHWISE, assert_same, before_after, floats, op_counts, write
 from tflite_builder import Op
@@ -162,6 +164,61 @@ def test_rules_bit_identical(tmp_path):
     assert_same(before, after)
     tflite = run_oracle(path, list(inputs.values()))
     assert_same(before, {name: tflite[f"out{i}"] for i, name in enumerate(before)}, rtol=1e-6)
+
+
+def draw_op(draw, shape: tuple[int, ...]):
+    """A random op of a propagate-layout rule on a float tensor of `shape`: (builtin,
+    constant inputs, options, result shape)."""
+    rank = len(shape)
+    axis = draw(st.integers(0, rank - 1))
+    builtin = draw(st.sampled_from(["RELU", "MUL", "CONCATENATION", "PADV2", "SLICE", "SUM"]))
+    if builtin == "RELU":
+        return builtin, [], {}, shape
+    if builtin == "MUL":  # a constant broadcast along a random subset of the axes
+        kept = draw(st.lists(st.booleans(), min_size=rank, max_size=rank))
+        const_shape = tuple(n if k else 1 for n, k in zip(shape, kept, strict=True))
+        data = np.linspace(-1, 1, int(np.prod(const_shape)), dtype=np.float32)
+        return builtin, [data.reshape(const_shape)], {"fused_activation_function": "NONE"}, shape
+    if builtin == "CONCATENATION":
+        out = tuple(2 * n if a == axis else n for a, n in enumerate(shape))
+        return builtin, [], {"axis": axis, "fused_activation_function": "NONE"}, out
+    if builtin == "PADV2":
+        pads = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in shape]
+        out = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads, strict=True))
+        return builtin, [pads, np.float32([0.25])], {}, out
+    if builtin == "SLICE":
+        begin = [draw(st.integers(0, n - 1)) for n in shape]
+        size = [draw(st.integers(1, n - b)) for n, b in zip(shape, begin, strict=True)]
+        return builtin, [begin, size], {}, tuple(size)
+    out = tuple(1 if a == axis else n for a, n in enumerate(shape))
+    return builtin, [[axis]], {"keep_dims": True}, out
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), data=st.data())
+def test_propagate_property(tmp_path_factory, shape, data):
+    """TRANSPOSE p, ops of the rules, TRANSPOSE q: results never change; when q undoes p,
+    no transpose is left."""
+    rank = len(shape)
+    p = data.draw(st.permutations(range(rank)))
+    inverse = np.argsort(p).tolist()
+    q = data.draw(st.one_of(st.just(inverse), st.permutations(range(rank))))
+    current = tuple(shape[i] for i in p)
+    tensors = [tensor("x", tuple(shape)), const("p", p), const("q", q), tensor("t0", current)]
+    ops = [Op("TRANSPOSE", ["x", "p"], ["t0"])]
+    for i in range(data.draw(st.integers(1, 3))):
+        builtin, params, options, current = draw_op(data.draw, current)
+        names = [f"k{i}_{k}" for k in range(len(params))]
+        tensors += [constant(n, v) for n, v in zip(names, params, strict=True)]
+        tensors.append(tensor(f"t{i + 1}", current))
+        extra = [f"t{i}"] if builtin == "CONCATENATION" else []
+        ops.append(Op(builtin, [f"t{i}", *extra, *names], [f"t{i + 1}"], options))
+    tensors.append(tensor("out", tuple(current[i] for i in q)))
+    ops.append(Op("TRANSPOSE", [f"t{len(ops) - 1}", "q"], ["out"]))
+    path = write(tmp_path_factory.mktemp("t") / "m.tflite", tensors, ops, ["x"], ["out"])
+    _, before, after, module = before_after(path, "propagate-layout")
+    assert_same(before, after)
+    assert op_counts(module)["TRANSPOSE"] <= (0 if q == inverse else 1)
 
 
 def compiled(tmp_path, spec: str, level: int, channels: int = 8, size: int = 8):

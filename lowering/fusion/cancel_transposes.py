@@ -129,9 +129,9 @@ class CancelTransposesPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         patterns = [
+            PropagateTranspose(elementwise_rule_of),  # first: a transpose may become a reshape
             RemoveRestoringChain(),
             ComposeTransposes(),
-            PropagateTranspose(elementwise_rule_of),
         ]
         walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
         walker.rewrite_module(op)

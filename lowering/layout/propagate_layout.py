@@ -43,6 +43,6 @@ class PropagateLayoutPass(ModulePass):
     name = "propagate-layout"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns = [RemoveRestoringChain(), ComposeTransposes(), PropagateTranspose(rule_of)]
+        patterns = [PropagateTranspose(rule_of), RemoveRestoringChain(), ComposeTransposes()]
         walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
         walker.rewrite_module(op)
