@@ -155,13 +155,14 @@ class CpuBackend(Backend):
     GRAPH_PIPELINES = {
         0: "",
         1: "canonicalize,fold-constants,dce",
-        2: "canonicalize,fold-constants,cancel-transposes,fold-pad,fuse-conv-activation,"
+        2: "canonicalize,fold-constants,propagate-layout,fold-pad,fuse-conv-activation,"
         "canonicalize,dce",
-        3: "canonicalize,fold-constants{max_bytes=67108864},cancel-transposes,fold-pad,"
+        3: "canonicalize,fold-constants{max_bytes=67108864},propagate-layout,fold-pad,"
         "fold-batch-norm,fuse-conv-activation,fuse-elementwise,canonicalize,dce",
     }
     """The graph passes of each -O level (`litec compile -O<n>`): -O1 clean-up only, -O2 adds
-    the fusions that keep results bit-identical, -O3 those that round differently
+    layout-transpose removal (the CPU computes in NHWC, TFLite's layout) and the fusions that
+    keep results bit-identical, -O3 those that round differently
     (batch-norm folding) and one kernel per elementwise chain; quantization passes change what
     a model computes and run only when asked (`litec quantize`)."""
 
