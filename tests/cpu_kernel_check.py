@@ -93,6 +93,8 @@ def run_op_natively(op: Operation, inputs: list[np.ndarray | None]) -> list[np.n
             args.append(aligned(b.size))
         else:
             raise AssertionError(f"unknown binding {b.kind}")
+    if kernel.parts:  # a splittable kernel (base.py), run whole: part 0 of 1
+        args.append(np.array([0, 1], np.int64))
     cfn(*[ctypes.c_void_p(a.ctypes.data) for a in args])
     return outs
 
