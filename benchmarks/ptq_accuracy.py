@@ -77,12 +77,12 @@ def int8_interface(run: Runner, module) -> Runner:
     return on_floats
 
 
-def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[float, float]:
-    """(top-1 agreement in %, SNR in dB) of `other` against `reference`."""
-    agree = np.mean([a.argmax() == b.argmax() for a, b in zip(reference, other, strict=True)])
+def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """(per input: does the top-1 class agree, SNR in dB) of `other` against `reference`."""
+    agree = np.array([a.argmax() == b.argmax() for a, b in zip(reference, other, strict=True)])
     ref = np.concatenate([a.ravel() for a in reference]).astype(np.float64)
     err = ref - np.concatenate([b.ravel() for b in other]).astype(np.float64)
-    return 100.0 * agree, 10.0 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-30))
+    return agree, 10.0 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-30))
 
 
 def measure(name: str, calibration: int, tests: int, workdir: Path, correct: bool) -> dict:
@@ -106,8 +106,10 @@ def measure(name: str, calibration: int, tests: int, workdir: Path, correct: boo
     tflite_agree, tflite_snr = compare(reference, [tflite_run(x) for x in xs])
     return dict(
         model=name,
-        litec_agree=litec_agree,
-        tflite_agree=tflite_agree,
+        litec_agree=100.0 * litec_agree.mean(),
+        tflite_agree=100.0 * tflite_agree.mean(),
+        only_litec=int(np.sum(litec_agree & ~tflite_agree)),
+        only_tflite=int(np.sum(tflite_agree & ~litec_agree)),
         litec_snr=litec_snr,
         tflite_snr=tflite_snr,
         seconds=seconds,
@@ -121,14 +123,14 @@ def table(rows: list[dict], calibration: int, tests: int, correct: bool) -> str:
         f"PTQ int8 vs float ({calibration} calibration samples, {tests} held-back inputs, "
         f"litec {how})",
         "",
-        "| model | top-1 agree litec | top-1 agree TFLite | SNR litec (dB) | SNR TFLite (dB) "
-        "| calibrate + quantize (s) |",
-        "|---|---|---|---|---|---|",
+        "| model | top-1 agree litec | top-1 agree TFLite | right only in litec / only in "
+        "TFLite | SNR litec (dB) | SNR TFLite (dB) | calibrate + quantize (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['litec_agree']:.0f}% | {r['tflite_agree']:.0f}% "
-            f"| {r['litec_snr']:.1f} | {r['tflite_snr']:.1f} | {r['seconds']:.1f} |"
+            f"| {r['model']} | {r['litec_agree']:.1f}% | {r['tflite_agree']:.1f}% "
+            f"| {r['only_litec']} / {r['only_tflite']} | {r['litec_snr']:.1f} | {r['tflite_snr']:.1f} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
 
