@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import FileLineColLoc, ModuleOp, NameLoc, NoneType
+from xdsl.dialects.builtin import ModuleOp, NoneType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -32,37 +32,11 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
-from litec.dialects.tfl_reference.core import TensorInfo, kernel_name, op_index
 from litec.ir.diagnostics import LitecError
-from litec.ir.resources import get_blob
+from litec.lowering.graph import constant_array, op_error
 
 Forward = Callable[[Operation], SSAValue | None]
 """The operand an op passes through unchanged, or None."""
-
-
-def constant_array(value: SSAValue) -> np.ndarray | None:
-    """The data of a `tfl.const` result as a read-only array; None for any other value."""
-    op = value.owner
-    if not isinstance(op, tfl.ConstOp):
-        return None
-    info = TensorInfo.of(op.output.type)
-    assert info is not None
-    handle = op.value.resource_handle.data
-    data = get_blob(handle)
-    needed = int(np.prod(info.shape)) * info.dtype.itemsize
-    if len(data) != needed:
-        raise LitecError(
-            f"constant '{handle}' holds {len(data)} bytes, its type {op.output.type} needs {needed}"
-        )
-    return np.frombuffer(data, dtype=info.dtype).reshape(info.shape)
-
-
-def op_error(op: Operation, error: LitecError) -> LitecError:
-    """`error` located at `op`: its model file, subgraph, TFLite index and builtin."""
-    loc = op.location.location if isinstance(op.location, NameLoc) else op.location
-    if isinstance(loc, FileLineColLoc) and error.file is None:
-        error.file, error.subgraph = loc.filename.data, loc.column.data
-    return error.at(op_index=op_index(op), op_name=kernel_name(op))
 
 
 def _all(value: SSAValue, test: Callable[[np.ndarray], np.ndarray]) -> bool:

@@ -42,7 +42,8 @@ from litec.dialects.tfl_reference import KERNELS, TensorInfo
 from litec.dialects.tfl_reference.core import kernel_name, make_call
 from litec.ir.diagnostics import LitecError
 from litec.ir.resources import add_blob
-from litec.lowering.canonicalize.canonicalize import constant_array, is_returned, op_error
+from litec.lowering.canonicalize.canonicalize import is_returned
+from litec.lowering.graph import constant_array, op_error
 
 CONSTANTS = (tfl.ConstOp, tfl.NoValueOp)
 """Ops whose result is known at compile time (`tfl.no_value`: an absent optional input)."""

@@ -30,7 +30,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from litec.dialects import tfl
-from litec.lowering.fusion.fuse_conv_activation import add_constant, erase_unused
+from litec.lowering.graph import add_constant, erase_unused
 from litec.lowering.layout.permute import elementwise_rule_of, per_tensor, permutation, transpose
 from litec.lowering.layout.regions import PropagateTranspose
 

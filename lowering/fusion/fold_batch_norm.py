@@ -30,13 +30,15 @@ from litec.dialects import tfl
 from litec.lowering.fusion.fuse_conv_activation import (
     CLAMPS,
     FoldBiasAdd,
-    add_constant,
     channel_bias,
     channel_vector,
-    constant_array,
     fusable_producer,
-    rebuild,
     replace_producer_and_user,
+)
+from litec.lowering.graph import (
+    add_constant,
+    constant_array,
+    rebuild,
 )
 
 OUTPUT_AXIS = {

@@ -31,9 +31,11 @@ from xdsl.pattern_rewriter import (
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.common import out_size_and_pad
 from litec.lowering.fusion.fuse_conv_activation import (
+    is_hybrid,
+)
+from litec.lowering.graph import (
     constant_array,
     erase_unused,
-    is_hybrid,
     op_error,
     quantization,
     rebuild,

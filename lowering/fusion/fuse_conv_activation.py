@@ -18,15 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
-    DenseResourceAttr,
-    Float32Type,
     ModuleOp,
     NoneType,
     StringAttr,
     TensorType,
-    i32,
 )
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -34,14 +31,18 @@ from xdsl.pattern_rewriter import (
     PatternRewriteWalker,
     RewritePattern,
 )
-from xdsl.rewriter import InsertPoint
-from xdsl.traits import Pure
 
 from litec.dialects import tfl
-from litec.dialects.tfl_reference.core import TensorInfo, op_index
-from litec.ir.diagnostics import LitecError
-from litec.ir.quant import QuantParams
-from litec.ir.resources import add_blob, blob_array
+from litec.dialects.tfl_reference.core import TensorInfo
+from litec.lowering.graph import (
+    add_constant,
+    constant_array,
+    erase_unused,
+    is_f32,
+    op_error,
+    quantization,
+    rebuild,
+)
 
 CONV_OPS = (tfl.Conv2DOp, tfl.DepthwiseConv2DOp, tfl.TransposeConvOp, tfl.FullyConnectedOp)
 """Ops with a bias and a fused activation, whose output channels are the last axis."""
@@ -56,9 +57,6 @@ ACTIVATION_OPS = {
 
 CLAMPS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 """Fused activations every conv-like kernel applies as a clamp of its result."""
-
-ELEMENT_TYPES = {np.dtype(np.float32): Float32Type(), np.dtype(np.int32): i32}
-"""Element types of the constants the fusion passes create."""
 
 BIAS_SIGN = {tfl.AddOp: 1, tfl.SubOp: -1}
 """Binary ops folded into a bias, and the sign their constant gets there."""
@@ -161,29 +159,6 @@ def replace_producer_and_user(
     erase_unused(rewriter, inputs)
 
 
-def erase_unused(rewriter: PatternRewriter, values) -> None:
-    """Erase the pure ops that compute `values` and have no use left, and theirs in turn."""
-    work = [v.owner for v in values]
-    while work:
-        op = work.pop()
-        if not isinstance(op, Operation) or op.parent is None or not op.has_trait(Pure):
-            continue
-        if all(not r.uses for r in op.results):
-            work.extend(v.owner for v in op.operands)
-            rewriter.erase(op)
-
-
-def is_f32(t: Attribute) -> bool:
-    """Whether `t` is a float32 tensor type."""
-    return isinstance(t, TensorType) and isinstance(t.element_type, Float32Type)
-
-
-def quantization(t: Attribute) -> QuantParams | None:
-    """The quantization of a tensor type, or None."""
-    info = TensorInfo.of(t)
-    return info.quant if info is not None else None
-
-
 def output_channels(op: Operation) -> int:
     """How many output channels a conv-like op has (the last axis of its result)."""
     return op.output.type.get_shape()[-1]
@@ -213,50 +188,3 @@ def channel_bias(conv: Operation) -> np.ndarray | None:
     if bias.shape != (channels,):
         raise op_error(conv, f"bias of shape {list(bias.shape)} for {channels} output channels")
     return bias
-
-
-def constant_array(value: SSAValue) -> np.ndarray | None:
-    """The (read-only) data of a `tfl.const` result; None when `value` is not a constant."""
-    owner = value.owner
-    if not isinstance(owner, tfl.ConstOp):
-        return None
-    info = TensorInfo.of(value.type)
-    return blob_array(owner.value.resource_handle.data, info.dtype, info.shape)
-
-
-def add_constant(
-    rewriter: PatternRewriter, arr: np.ndarray, like: SSAValue, before: Operation, tag: str
-) -> SSAValue:
-    """A new `tfl.const` of `arr` inserted before `before` (at its location): of `like`'s
-    element type when the dtypes agree, else float32 or int32; its resource is named after
-    `like`'s resource plus `tag`."""
-    same = TensorInfo.of(like.type).dtype == arr.dtype
-    t = TensorType(like.type.element_type if same else ELEMENT_TYPES[arr.dtype], arr.shape)
-    base = like.owner.value.resource_handle.data if isinstance(like.owner, tfl.ConstOp) else "c"
-    handle = add_blob(f"{base}_{tag}", np.ascontiguousarray(arr).tobytes())
-    const = tfl.ConstOp(DenseResourceAttr.from_params(handle, t))
-    const.location = before.location
-    rewriter.insert(const, InsertPoint.before(before))
-    return const.output
-
-
-def rebuild(
-    op: Operation,
-    operands: dict[SSAValue, SSAValue],
-    result_type: Attribute,
-    **properties: Attribute,
-) -> Operation:
-    """A copy of `op` with operands mapped by `operands`, its result type and some
-    properties replaced; attributes and location kept."""
-    return type(op).create(
-        operands=[operands.get(v, v) for v in op.operands],
-        result_types=[result_type],
-        properties={**op.properties, **properties},
-        attributes=dict(op.attributes),
-        location=op.location,
-    )
-
-
-def op_error(op: Operation, message: str) -> LitecError:
-    """A one-line user error about `op`, naming its TFLite index and builtin."""
-    return LitecError(message, op_index=op_index(op), op_name=type(op).BUILTIN)

@@ -24,7 +24,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
 
 from litec.dialects import tfl
-from litec.lowering.fusion.fuse_conv_activation import (
+from litec.lowering.graph import (
     add_constant,
     constant_array,
     op_error,

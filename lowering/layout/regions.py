@@ -27,7 +27,7 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewri
 from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
-from litec.lowering.fusion.fuse_conv_activation import (
+from litec.lowering.graph import (
     add_constant,
     constant_array,
     erase_unused,

@@ -121,4 +121,4 @@ builtin.module {
 // BAD:   } }
 // BAD: #-}
 
-// ERR: litec: error: op #3 TRANSPOSE: [0, 0, 1, 2] is not a permutation of 4 axes
+// ERR: litec: error: m.tflite: op #3 TRANSPOSE: [0, 0, 1, 2] is not a permutation of 4 axes

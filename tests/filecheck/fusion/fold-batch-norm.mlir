@@ -98,4 +98,4 @@ builtin.module {
 // BAD:   } }
 // BAD: #-}
 
-// ERR: litec: error: op #5 DEPTHWISE_CONV_2D: bias of shape [3] for 2 output channels
+// ERR: litec: error: m.tflite: op #5 DEPTHWISE_CONV_2D: bias of shape [3] for 2 output channels

@@ -88,4 +88,4 @@ builtin.module {
 // BAD:   } }
 // BAD: #-}
 
-// ERR: litec: error: op #4 PAD: padding of shape [3, 2] for a rank-4 input
+// ERR: litec: error: m.tflite: op #4 PAD: padding of shape [3, 2] for a rank-4 input

@@ -115,4 +115,4 @@ builtin.module {
 // BAD:   } }
 // BAD: #-}
 
-// ERR: litec: error: op #7 CONV_2D: bias of shape [1] for 2 output channels
+// ERR: litec: error: m.tflite: op #7 CONV_2D: bias of shape [1] for 2 output channels
