@@ -141,17 +141,15 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--calibration", type=int, default=100)
     ap.add_argument("--test", type=int, default=500)
-    ap.add_argument(
-        "--no-bias-correction", action="store_true", help="quantize exactly as TFLite does"
-    )
+    ap.add_argument("--bias-correction", action="store_true", help="quantize with bias correction")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            correct = not args.no_bias_correction
+            correct = args.bias_correction
             rows.append(measure(name, args.calibration, args.test, Path(tmp), correct))
             print(rows[-1], flush=True)
-    print(table(rows, args.calibration, args.test, not args.no_bias_correction))
+    print(table(rows, args.calibration, args.test, args.bias_correction))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ TFLite's int8 spec, which the rules below follow:
   CONCATENATION / MAXIMUM / MINIMUM / PACK need one set for all inputs and the output: their
   calibrated range is handed back to the producers (through data movement) before the
   rewrite, and an input that still differs (a fixed-output op's) is requantized by a QUANTIZE.
-Beyond TFLite (on by default, `bias_correction=false` turns it off): each bias absorbs the
-mean shift that rounding the weights causes on the calibration data.
+Beyond TFLite (off by default; `bias_correction=true`): each bias absorbs the mean shift that
+rounding the weights causes on the calibration data (measured on the corpus CNNs: output SNR
++2.1 dB on kws_dscnn, +0.2 to +0.4 dB on mobilenet_v2 / v3 / opcov_cnn, -0.3 dB on
+mobilenet_v1; top-1 agreement within noise either way).
 An op without a rule stays float between a DEQUANTIZE and a QUANTIZE. Float16 weights read
 through a DEQUANTIZE (TFLite's fp16 models) are quantized like float32 ones.
 
@@ -59,7 +61,7 @@ class _Quantizer:
 
     block: Block
     stats: Calibration
-    bias_correction: bool = True
+    bias_correction: bool = False
 
     def __post_init__(self):
         self.converted: dict[tuple[SSAValue, QuantParams], SSAValue] = {}
@@ -387,7 +389,7 @@ def _hand_back(value: SSAValue, bounds: tuple[float, float], ranges: Ranges) -> 
 
 
 def quantize_in_place(
-    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = True
+    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = False
 ) -> None:
     """Quantize `@main` of a float module to int8, calibrated on `samples` (arrays keyed by
     input name, samples stacked along the batch axis)."""
@@ -400,11 +402,11 @@ def quantize_in_place(
 
 
 def quantize_model(
-    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = True
+    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = False
 ) -> ModuleOp:
     """A post-training int8 copy of a float module, calibrated on `samples` (by input name,
-    stacked along the batch axis); float inputs and outputs as the original.
-    `bias_correction=False` gives exactly TFLite's converter's int8 model."""
+    stacked along the batch axis); float inputs and outputs as the original. By default the
+    int8 model TFLite's converter makes; `bias_correction` adds bias correction."""
     copy = module.clone()
     quantize_in_place(copy, samples, bias_correction)
     return copy
@@ -416,7 +418,7 @@ class QuantizePass(ModulePass):
 
     name = "quantize"
     calibration: str = ""
-    bias_correction: bool = True
+    bias_correction: bool = False
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not self.calibration:
