@@ -1,8 +1,9 @@
 """What the graph pipelines do to each corpus model: ops before -> after, latency at -O0 vs -O3.
 
-    python benchmarks/graph_passes.py [MODEL.tflite ...] [--runs 30] [--levels 0,3]
+    python benchmarks/graph_passes.py [MODEL.tflite ...] [--runs 30] [--levels 0,3] [--mediapipe]
 
-For each model (default: every model of the shared corpus): the number of `tfl` operators
+For each model (default: every model of the shared corpus; `--mediapipe` adds the MediaPipe
+models): the number of `tfl` operators
 (constants excluded) as imported and after the CPU backend's graph pipeline of each level,
 the compile time, and the median latency of the compiled artifact at one thread, the levels
 timed in interleaved rounds so that the machine's load hits them alike; the last column is
@@ -22,24 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import corpus_models, model_path  # noqa: E402
+from conftest import corpus_models, mediapipe_models, model_path  # noqa: E402
 from harness import seeded_inputs  # noqa: E402
 
 import litec.runtime  # noqa: E402
-from litec.dialects import tfl  # noqa: E402
-from litec.driver import compile_model  # noqa: E402
-from litec.lowering.partition import DATA_OPS  # noqa: E402
+from litec.driver import compile_model, count_ops  # noqa: E402
 
 WARMUP = 3
-
-
-def count_ops(module) -> int:
-    """`tfl` operators of every function, constants and absent inputs excluded."""
-    return sum(
-        isinstance(op, tfl.TflOp) and not isinstance(op, DATA_OPS)
-        for fn in module.ops
-        for op in fn.walk()
-    )
 
 
 def difference(a: dict, b: dict) -> str:
@@ -94,12 +84,14 @@ def main() -> None:
     ap.add_argument("models", nargs="*", help="model files or corpus names (default: corpus)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--levels", default="0,3", help="comma-separated -O levels (default 0,3)")
+    ap.add_argument("--mediapipe", action="store_true", help="also the MediaPipe models")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     names = "-O" + " → -O".join(map(str, levels))
     print(f"| model | ops: imported → {names} | compile s | latency ms ({names}) | outputs |")
     print("|---|---|---|---|---|")
-    for model in args.models or corpus_models():
+    models = args.models or corpus_models() + (mediapipe_models() if args.mediapipe else [])
+    for model in models:
         path = Path(model) if Path(model).exists() else model_path(model)
         try:
             print(measure(path, levels, args.runs), flush=True)
