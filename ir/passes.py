@@ -22,7 +22,7 @@ from typing import TextIO
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 
 from litec.ir.diagnostics import LitecError
 
@@ -47,6 +47,12 @@ def parse_pipeline(spec: str, callback=None) -> PassPipeline:
     """A pipeline from `a,b{opt=1},c`; unknown names are a `LitecError` listing the known ones."""
     try:
         return PassPipeline.parse_spec(_REGISTRY, spec, callback)
+    except ArgSpecParseError as e:
+        where = " ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        raise LitecError(
+            f"bad pass pipeline '{spec}': {where} (quote option values with other characters "
+            'than letters, digits, - and _: name{path="a/b.npz"})'
+        ) from None
     except ValueError as e:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise LitecError(f"bad pass pipeline '{spec}': {e} (known passes: {known})") from None

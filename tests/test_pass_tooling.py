@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import model_path
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -99,9 +100,23 @@ def test_quantized_results_may_not_move_at_all():
 
 def test_verify_numerics_on_a_real_model(tmp_path):
     """A real int8 model through a pipeline: outputs unchanged, every pass checked."""
-    from conftest import model_path
-
     m = litec.load(model_path("kws_dscnn_int8.tflite"))
     check = VerifyNumerics()
     run_pipeline(m, "partition", opt_context(), [check])
     assert check.checked == ["partition"]
+
+
+def test_unquoted_option_values_are_one_line_errors():
+    register_all()
+    with pytest.raises(LitecError, match=r"bad pass pipeline .*Unknown token .*quote option"):
+        run_pipeline(module(), "quantize{calibration=/x.npz}", opt_context())
+
+
+def test_quantization_passes_become_the_reference():
+    """A quantization pass changes results on purpose; the passes after it are checked
+    against its results."""
+    m = litec.load(model_path("kws_dscnn_fp32.tflite"))
+    check = VerifyNumerics()
+    spec = "quantize-weights-int8{min_elements=1},canonicalize"
+    run_pipeline(m, spec, opt_context(), [check])
+    assert check.rebaselined == ["quantize-weights-int8"] and check.checked == ["canonicalize"]
