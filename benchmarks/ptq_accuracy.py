@@ -10,6 +10,7 @@ backend and run from their artifacts (int8 bit-exact with the reference interpre
 TFLite's reference kernels, float within tolerance), so many held-back inputs are cheap.
 
     python benchmarks/ptq_accuracy.py [--models kws_dscnn,opcov_cnn] [--calibration 100] [--test 500]
+        [--bias-correction] [--ranges mse]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import litec
 from litec.dialects.tfl_reference import signature
 from litec.driver import compile_model
-from litec.lowering.quantization.quantize import quantize_model
+from litec.lowering.quantization.quantize import RANGE_CHOICES, quantize_model
 from litec.models import corpus_dir
 from litec.runtime import load
 
@@ -85,14 +86,16 @@ def compare(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[np.nd
     return agree, 10.0 * np.log10(np.sum(ref**2) / max(np.sum(err**2), 1e-30))
 
 
-def measure(name: str, calibration: int, tests: int, workdir: Path, correct: bool) -> dict:
+def measure(
+    name: str, calibration: int, tests: int, workdir: Path, correct: bool, ranges: str
+) -> dict:
     """One row of the table."""
     corpus = corpus_dir()
     fp32 = litec.load(corpus / f"{name}_fp32.tflite")
     iname, info = signature(fp32).inputs[0]
     samples = draw(MODELS[name], CALIBRATION_SEED, calibration, info.shape)
     start = time.perf_counter()
-    ours = quantize_model(fp32, {iname: np.concatenate(samples)}, bias_correction=correct)
+    ours = quantize_model(fp32, {iname: np.concatenate(samples)}, correct, ranges)
     seconds = time.perf_counter() - start
     ours_mlir = workdir / f"{name}_ptq.mlir"
     ours_mlir.write_text(litec.print_mlir(ours, resources=True))
@@ -116,12 +119,12 @@ def measure(name: str, calibration: int, tests: int, workdir: Path, correct: boo
     )
 
 
-def table(rows: list[dict], calibration: int, tests: int, correct: bool) -> str:
+def table(rows: list[dict], calibration: int, tests: int, correct: bool, ranges: str) -> str:
     """The markdown table."""
     how = "with bias correction" if correct else "without bias correction"
     lines = [
         f"PTQ int8 vs float ({calibration} calibration samples, {tests} held-back inputs, "
-        f"litec {how})",
+        f"litec {ranges} activation ranges, {how})",
         "",
         "| model | top-1 agree litec | top-1 agree TFLite | right only in litec / only in "
         "TFLite | SNR litec (dB) | SNR TFLite (dB) | calibrate + quantize (s) |",
@@ -142,14 +145,15 @@ def main() -> None:
     ap.add_argument("--calibration", type=int, default=100)
     ap.add_argument("--test", type=int, default=500)
     ap.add_argument("--bias-correction", action="store_true", help="quantize with bias correction")
+    ap.add_argument("--ranges", default="minmax", choices=RANGE_CHOICES, help="activation ranges")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            correct = args.bias_correction
-            rows.append(measure(name, args.calibration, args.test, Path(tmp), correct))
+            how = args.bias_correction, args.ranges
+            rows.append(measure(name, args.calibration, args.test, Path(tmp), *how))
             print(rows[-1], flush=True)
-    print(table(rows, args.calibration, args.test, args.bias_correction))
+    print(table(rows, args.calibration, args.test, *how))
 
 
 if __name__ == "__main__":

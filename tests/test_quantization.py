@@ -16,6 +16,7 @@ from litec.dialects.tfl_reference import signature
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
+from litec.lowering.quantization.calibrate import Histogram
 from litec.lowering.quantization.params import const_array
 from litec.lowering.quantization.quantize import QuantizePass, quantize_model
 from litec.lowering.quantization.quantize_weights_fp16 import QuantizeWeightsFp16Pass
@@ -238,3 +239,46 @@ def test_ptq_bias_correction_improves_snr():
 
     corrected = quantize_model(fp32, samples, bias_correction=True)
     assert snr(corrected) > snr(quantize_model(fp32, samples)) + 0.5
+
+
+def test_mse_range_clips_outliers_keeps_zero_and_most_values():
+    """A million Gaussian values and one far outlier: the least-error range clips the outlier
+    (f(b) = N·(b - lo)²/255²/12 + (50 - b)² is least near b = 20), keeps 0 and 99.9% of the
+    values; a run that widens the range moves the earlier counts."""
+    rng = np.random.default_rng(0)
+    histogram = Histogram()
+    histogram.add(rng.normal(0.0, 1.0, 1_000_000).astype(np.float32))
+    histogram.add(np.array([0.0, 50.0], np.float32))
+    assert histogram.counts.sum() + histogram.zeros == 1_000_002
+    lo, hi = histogram.mse_range()
+    assert -5.0 < lo < -3.0 and 15.0 < hi < 25.0
+    relu = Histogram()
+    relu.add(np.maximum(rng.normal(0.0, 1.0, 1000), 0).astype(np.float32))
+    assert relu.mse_range()[0] == 0.0
+
+
+def test_ptq_mse_ranges_keep_answers_and_run_bit_exact_in_tflite(tmp_path):
+    fp32 = _load("kws_dscnn_fp32.tflite")
+    samples = _samples(fp32, 20, seed=1)
+    ours = quantize_model(fp32, samples, ranges="mse")
+    minmax = quantize_model(fp32, samples)
+
+    def widest(module) -> float:
+        return max(
+            quant_params(op.output.type).scale
+            for op in module.walk()
+            if isinstance(op, tfl.Conv2DOp)
+        )
+
+    assert widest(ours) < widest(minmax)
+    x = _one(_samples(fp32, 1, seed=2), 0)
+    assert _output(ours, x).argmax() == _output(fp32, x).argmax()
+    path = tmp_path / "kws_ptq_mse.tflite"
+    path.write_bytes(export_tflite(ours))
+    tflite = next(iter(run_oracle(path, list(x.values())).values()))
+    np.testing.assert_array_equal(tflite, _output(ours, x))
+
+
+def test_ptq_unknown_range_choice():
+    with pytest.raises(LitecError, match="unknown activation range choice 'best'"):
+        quantize_model(_load("kws_dscnn_fp32.tflite"), {}, ranges="best")

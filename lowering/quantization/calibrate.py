@@ -1,13 +1,14 @@
-"""Calibration for post-training quantization: the range (min, max) and the per-channel mean
-of every float tensor of `@main` over a set of input samples, run through the reference
-interpreter.
+"""Calibration for post-training quantization: the range (min, max), a histogram and the
+per-channel mean of every float tensor of `@main` over a set of input samples, run through the
+reference interpreter.
 
     samples = load_samples("data.npz")      # keyed by input name, stacked along the batch axis
     stats = calibrate(module, samples)      # .ranges: value -> (min, max); .means: value -> mean
+    stats.histograms[value].mse_range()     # the clipped range with the least int8 error
 
 TFLite's converter calibrates the ranges the same way: one run per sample, the minimum of the
 minima and the maximum of the maxima of each tensor. The means (over all but the last axis)
-serve bias correction.
+serve bias correction; the histograms serve ranges chosen for the least quantization error.
 """
 
 from __future__ import annotations
@@ -25,6 +26,73 @@ from litec.ir.diagnostics import LitecError
 
 Ranges = dict[SSAValue, tuple[float, float]]
 
+BINS = 2048
+"""Histogram bins over a tensor's calibrated range."""
+KEEP = 0.999
+"""A clipped range keeps at least this share of the calibration values."""
+
+
+@dataclass
+class Histogram:
+    """The distribution of a tensor's values over all runs: `BINS` equal bins over its
+    running (min, max); when a run widens the range, the counts so far move to the new bins
+    by their bins' centres. Exact zeros (ReLU's) are counted apart: int8 keeps them exact."""
+
+    lo: float = 0.0
+    hi: float = 0.0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(BINS))
+    zeros: int = 0
+
+    def add(self, arr: np.ndarray) -> None:
+        """Count the values of one run."""
+        lo, hi = min(self.lo, float(arr.min())), max(self.hi, float(arr.max()))
+        if (lo, hi) != (self.lo, self.hi):
+            self.counts = np.bincount(self._bins(self.centres(), lo, hi), self.counts, BINS)
+            self.lo, self.hi = lo, hi
+        nonzero = arr[arr != 0].astype(np.float64)
+        self.zeros += arr.size - nonzero.size
+        self.counts += np.bincount(self._bins(nonzero, lo, hi), minlength=BINS)
+
+    def centres(self) -> np.ndarray:
+        """The centre of each bin."""
+        width = (self.hi - self.lo) / BINS
+        return self.lo + width * (np.arange(BINS) + 0.5)
+
+    @staticmethod
+    def _bins(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        index = (x - lo) * (BINS / (hi - lo)) if hi > lo else np.zeros_like(x)
+        return np.clip(index.astype(np.int64), 0, BINS - 1)
+
+    def mse_range(self, steps: int = 128) -> tuple[float, float]:
+        """The range [a, b] (0 inside) with the least expected int8 error: rounding (step²/12
+        for each value inside) plus clipping (the squared distance of each value outside),
+        each end searched between the calibrated extreme and the point that leaves out half
+        of the `1 - KEEP` share of the values allowed to be clipped."""
+        x, n = self.centres(), self.counts
+        tail = (1.0 - KEEP) / 2 * (n.sum() + self.zeros)
+        a = self._ends(min(self.lo, 0.0), np.cumsum(n), x, tail, steps)
+        b = self._ends(max(self.hi, 0.0), np.cumsum(n[::-1])[::-1], x, tail, steps)
+        below = np.maximum(a[:, None] - x, 0.0)
+        above = np.maximum(x - b[:, None], 0.0)
+        inside = n.sum() - (n * (below > 0)).sum(axis=1)[:, None] - (n * (above > 0)).sum(axis=1)
+        step = (b - a[:, None]) / 255
+        error = (
+            inside * step**2 / 12 + (n * below**2).sum(axis=1)[:, None] + (n * above**2).sum(axis=1)
+        )
+        i, j = np.unravel_index(np.argmin(error), error.shape)
+        return float(a[i]), float(b[j])
+
+    @staticmethod
+    def _ends(
+        end: float, outside: np.ndarray, x: np.ndarray, tail: float, steps: int
+    ) -> np.ndarray:
+        """Candidate ends from `end` towards 0, stopping where more than `tail` values lie
+        beyond (`outside[k]`: how many values lie at or beyond bin k's centre)."""
+        allowed = x[outside <= tail]
+        nearest = (allowed.max() if end < 0 else allowed.min()) if allowed.size else end
+        nearest = nearest if nearest * end > 0 else end
+        return np.linspace(end, nearest, steps)
+
 
 @dataclass
 class Calibration:
@@ -34,6 +102,8 @@ class Calibration:
     """(min, max) over all samples."""
     means: dict[SSAValue, np.ndarray] = field(default_factory=dict)
     """The mean along the last axis (one per channel), over all samples."""
+    histograms: dict[SSAValue, Histogram] = field(default_factory=dict)
+    """The distribution of the values over all samples."""
 
     def add(self, values: Mapping[SSAValue, np.ndarray | None], runs: int) -> None:
         """Account for the float values of one run of `runs`."""
@@ -45,6 +115,7 @@ class Calibration:
             self.ranges[value] = (min(old[0], lo), max(old[1], hi))
             mean = arr.reshape(-1, arr.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
             self.means[value] = self.means.get(value, 0.0) + mean
+            self.histograms.setdefault(value, Histogram()).add(arr)
 
 
 def load_samples(path: str) -> dict[str, np.ndarray]:

@@ -206,6 +206,16 @@ def _calibrated(q: _Quantizer, op: Operation) -> None:
     q.replace(op, operands, [q.calibrated(r) for r in op.results])
 
 
+FIXED_OUTPUTS: dict[type, tuple[float, int]] = {
+    tfl.SoftmaxOp: (1 / 256, -128),
+    tfl.LogisticOp: (1 / 256, -128),
+    tfl.TanhOp: (1 / 128, 0),
+    tfl.L2NormalizationOp: (1 / 128, 0),
+    tfl.LogSoftmaxOp: (16 / 256, 127),
+}
+"""Ops whose int8 kernels require these output parameters (scale, zero point)."""
+
+
 def _fixed(scale: float, zero_point: int) -> Callable[[_Quantizer, Operation], None]:
     """int8 operands, the output parameters TFLite's kernel requires."""
     params = QuantParams("i8", (scale,), (zero_point,))
@@ -307,11 +317,7 @@ RULES: dict[type, Callable[[_Quantizer, Operation], None]] = {
         ),
         _calibrated,
     ),
-    tfl.SoftmaxOp: _fixed(1 / 256, -128),
-    tfl.LogisticOp: _fixed(1 / 256, -128),
-    tfl.TanhOp: _fixed(1 / 128, 0),
-    tfl.L2NormalizationOp: _fixed(1 / 128, 0),
-    tfl.LogSoftmaxOp: _fixed(16 / 256, 127),
+    **{kind: _fixed(*params) for kind, params in FIXED_OUTPUTS.items()},
     **dict.fromkeys(
         (
             tfl.ReshapeOp,
@@ -388,27 +394,61 @@ def _hand_back(value: SSAValue, bounds: tuple[float, float], ranges: Ranges) -> 
         _hand_back(producer.operands[DATA_OPERAND.get(type(producer), 0)], bounds, ranges)
 
 
+def mse_ranges(stats: Calibration) -> None:
+    """Replace each calibrated range by the clipped one with the least expected int8 error
+    over the value's calibration histogram; the model's outputs and the inputs of
+    fixed-output ops (logits before a SOFTMAX) keep their whole range, as clipping their
+    largest values would tie the classes they rank."""
+    for value, histogram in stats.histograms.items():
+        if not any(_ranks(use.operation) for use in value.uses):
+            stats.ranges[value] = histogram.mse_range()
+
+
+def _ranks(user: Operation) -> bool:
+    return type(user) in FIXED_OUTPUTS or isinstance(user, func.ReturnOp)
+
+
+RANGE_CHOICES: dict[str, Callable[[Calibration], None]] = {
+    "minmax": lambda stats: None,
+    "mse": mse_ranges,
+}
+"""How activation ranges are chosen from calibration: TFLite's min/max, or least error."""
+
+
 def quantize_in_place(
-    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = False
+    module: ModuleOp,
+    samples: Mapping[str, np.ndarray],
+    bias_correction: bool = False,
+    ranges: str = "minmax",
 ) -> None:
     """Quantize `@main` of a float module to int8, calibrated on `samples` (arrays keyed by
-    input name, samples stacked along the batch axis)."""
+    input name, samples stacked along the batch axis), activation ranges chosen by `ranges`
+    (a key of `RANGE_CHOICES`)."""
+    if ranges not in RANGE_CHOICES:
+        raise LitecError(
+            f"unknown activation range choice '{ranges}'; one of {list(RANGE_CHOICES)}"
+        )
     fn = _main(module)
     if not _needs_quantizing(fn):
         return
     stats = calibrate(module, samples)
+    RANGE_CHOICES[ranges](stats)
     share_ranges(fn.body.block, stats.ranges)
     _Quantizer(fn.body.block, stats, bias_correction).run()
 
 
 def quantize_model(
-    module: ModuleOp, samples: Mapping[str, np.ndarray], bias_correction: bool = False
+    module: ModuleOp,
+    samples: Mapping[str, np.ndarray],
+    bias_correction: bool = False,
+    ranges: str = "minmax",
 ) -> ModuleOp:
     """A post-training int8 copy of a float module, calibrated on `samples` (by input name,
     stacked along the batch axis); float inputs and outputs as the original. By default the
-    int8 model TFLite's converter makes; `bias_correction` adds bias correction."""
+    int8 model TFLite's converter makes; `bias_correction` adds bias correction, `ranges`
+    picks how activation ranges are chosen."""
     copy = module.clone()
-    quantize_in_place(copy, samples, bias_correction)
+    quantize_in_place(copy, samples, bias_correction, ranges)
     return copy
 
 
@@ -419,9 +459,11 @@ class QuantizePass(ModulePass):
     name = "quantize"
     calibration: str = ""
     bias_correction: bool = False
+    ranges: str = "minmax"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not self.calibration:
             raise LitecError('quantize needs calibration data: quantize{calibration="PATH.npz"}')
         if _needs_quantizing(_main(op)):
-            quantize_in_place(op, load_samples(self.calibration), self.bias_correction)
+            samples = load_samples(self.calibration)
+            quantize_in_place(op, samples, self.bias_correction, self.ranges)
