@@ -16,6 +16,7 @@ from xdsl.rewriter import Rewriter
 import litec
 from litec.cli import opt_context
 from litec.dialects import tfl
+from litec.ir import passes
 from litec.ir.diagnostics import LitecError
 from litec.ir.passes import PassTiming, VerifyEach, register_pass, run_pipeline
 from litec.ir.text import parse_module
@@ -57,8 +58,17 @@ class DropReturnPass(ModulePass):
         Rewriter.replace_op(ret, func.ReturnOp())
 
 
-register_pass(ClampWrongPass.name, __name__, ClampWrongPass.__name__)
-register_pass(DropReturnPass.name, __name__, DropReturnPass.__name__)
+@pytest.fixture(autouse=True)
+def test_passes(monkeypatch):
+    """The wrong passes, registered for each test only (the registry lists them otherwise,
+    e.g. in the generated docs/passes.md of the same process)."""
+    register_all()  # cached: once registered, the real passes must survive the restore
+    saved = dict(passes._REGISTRY)
+    register_pass(ClampWrongPass.name, __name__, ClampWrongPass.__name__)
+    register_pass(DropReturnPass.name, __name__, DropReturnPass.__name__)
+    yield
+    passes._REGISTRY.clear()
+    passes._REGISTRY.update(saved)
 
 
 def module():

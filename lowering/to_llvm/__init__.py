@@ -26,6 +26,8 @@ from xdsl.dialects.builtin import ModuleOp
 from litec.ir.diagnostics import LitecError
 from litec.ir.passes import parse_pipeline, register_pass
 
+# A pass module never has the name of a function of this package: importing
+# `to_llvm.lower_to_llvm` as a module would replace the function `lower_to_llvm` here.
 _PASSES = {
     "convert-func-to-llvm": ("convert_func_to_llvm", "ConvertFuncToLLVMPass"),
     "convert-arith-to-llvm": ("convert_arith_to_llvm", "ConvertArithToLLVMPass"),
@@ -33,7 +35,7 @@ _PASSES = {
     "convert-memref-to-llvm": ("convert_memref_to_llvm", "ConvertMemRefToLLVMPass"),
     "convert-vector-to-llvm": ("convert_vector_to_llvm", "ConvertVectorToLLVMPass"),
     "convert-cf-to-llvm": ("convert_cf_to_llvm", "ConvertCfToLLVMPass"),
-    "lower-to-llvm": ("lower_to_llvm", "LowerToLLVMPass"),
+    "lower-to-llvm": ("lower_to_llvm_pass", "LowerToLLVMPass"),
 }
 for _name, (_module, _cls) in _PASSES.items():
     register_pass(_name, f"{__name__}.{_module}", _cls)
