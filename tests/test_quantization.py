@@ -16,8 +16,8 @@ from litec.dialects.tfl_reference import signature
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
+from litec.lowering.graph import constant_array
 from litec.lowering.quantization.calibrate import Histogram
-from litec.lowering.quantization.params import const_array
 from litec.lowering.quantization.quantize import QuantizePass, quantize_model
 from litec.lowering.quantization.quantize_weights_fp16 import QuantizeWeightsFp16Pass
 from litec.lowering.quantization.quantize_weights_int8 import QuantizeWeightsInt8Pass
@@ -68,7 +68,7 @@ def test_fp16_weights_as_tflite_writes_them():
 
     def halves(module):
         return sorted(
-            const_array(op.output).tobytes()
+            constant_array(op.output).tobytes()
             for op in module.walk()
             if isinstance(op, tfl.ConstOp) and str(op.output.type.element_type) == "f16"
         )
@@ -91,7 +91,7 @@ def test_dynamic_range_weights_as_tflite_writes_them():
 
     for (w_ours, q_ours), (w_theirs, q_theirs) in zip(weights(ours), weights(theirs), strict=True):
         assert q_ours == q_theirs
-        np.testing.assert_array_equal(const_array(w_ours), const_array(w_theirs))
+        np.testing.assert_array_equal(constant_array(w_ours), constant_array(w_theirs))
     x = litec.random_inputs(ours, 0)
     np.testing.assert_array_equal(_output(ours, x), _output(theirs, x))
 
@@ -109,7 +109,7 @@ def test_ptq_weights_as_tflite_writes_them(name):
 
     for w_ours, w_theirs in zip(weights(ours), weights(theirs), strict=True):
         assert quant_params(w_ours.type) == quant_params(w_theirs.type)
-        np.testing.assert_array_equal(const_array(w_ours), const_array(w_theirs))
+        np.testing.assert_array_equal(constant_array(w_ours), constant_array(w_theirs))
 
 
 def test_ptq_keeps_answers_and_runs_on_cpu_and_tflite(tmp_path):

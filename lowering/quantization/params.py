@@ -8,13 +8,13 @@ computes them, constants read and written as numpy arrays, and the tensor types 
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import DenseResourceAttr, Float32Type, TensorType
+from xdsl.dialects.builtin import DenseResourceAttr, TensorType
 from xdsl.ir import Attribute, SSAValue
 
 from litec.dialects import tfl
-from litec.dialects.tfl_reference import TensorInfo
 from litec.ir.quant import QuantParams, UniformQuantizedType
-from litec.ir.resources import add_blob, blob_array
+from litec.ir.resources import add_blob
+from litec.lowering.graph import constant_array
 
 QMIN, QMAX = -128, 127
 """The int8 range of activations; weights use the symmetric [-127, 127]."""
@@ -91,27 +91,13 @@ def tensor_of(value: SSAValue | TensorType, element: Attribute | QuantParams) ->
     return TensorType(element, t.get_shape())
 
 
-def is_f32(value: SSAValue) -> bool:
-    """Whether a value is a float32 tensor."""
-    return isinstance(value.type, TensorType) and isinstance(value.type.element_type, Float32Type)
-
-
-def const_array(value: SSAValue) -> np.ndarray | None:
-    """The data of a value defined by `tfl.const` (a read-only view), or None."""
-    op = value.owner
-    if not isinstance(op, tfl.ConstOp):
-        return None
-    info = TensorInfo.of(op.output.type)
-    return blob_array(op.value.resource_handle.data, info.dtype, info.shape)
-
-
 def float_const(value: SSAValue) -> np.ndarray | None:
     """The data of a float32 constant: a float32 `tfl.const`, or a float16 one read through
     a DEQUANTIZE (TFLite's fp16 weights); None for anything else."""
     if isinstance(value.owner, tfl.DequantizeOp):
-        half = const_array(value.owner.input)
+        half = constant_array(value.owner.input)
         return half.astype(np.float32) if half is not None and half.dtype == np.float16 else None
-    data = const_array(value)
+    data = constant_array(value)
     return data if data is not None and data.dtype == np.float32 else None
 
 

@@ -48,13 +48,13 @@ from xdsl.passes import ModulePass
 from litec.dialects import tfl
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, quant_params
+from litec.lowering.graph import is_f32
 from litec.lowering.quantization.calibrate import Calibration, Ranges, calibrate, load_samples
 from litec.lowering.quantization.params import (
     activation_params,
     bias_params,
     dequantize_weights,
     float_const,
-    is_f32,
     new_const,
     quantize_array,
     quantize_bias,
@@ -79,7 +79,7 @@ class _Quantizer:
     def run(self) -> None:
         for op in list(self.block.ops):
             rule = RULES.get(type(op))
-            if rule is not None and any(is_f32(r) for r in op.results):
+            if rule is not None and any(is_f32(r.type) for r in op.results):
                 rule(self, op)
         unused = [op.results[0] for op in reversed(self.dequantized)] + self.dropped
         for value in dict.fromkeys(unused):
@@ -103,7 +103,7 @@ class _Quantizer:
 
     def operand(self, value: SSAValue, user: Operation) -> SSAValue:
         """An operand of a quantized op: float values and constants as int8, the rest as is."""
-        if not is_f32(value):
+        if not is_f32(value.type):
             return value
         data = float_const(value)
         if data is None:
@@ -260,7 +260,7 @@ def _weighted(axis: int) -> Callable[[_Quantizer, Operation], None]:
 
     def rule(q: _Quantizer, op: Operation) -> None:
         w, b = float_const(op.filter), float_const(op.bias)
-        if w is None or (is_f32(op.bias) and b is None):
+        if w is None or (is_f32(op.bias.type) and b is None):
             return
         x = q.quantized(op.input)
         wq, wp = symmetric_weights(w, axis)
@@ -364,7 +364,9 @@ def _main(module: ModuleOp) -> func.FuncOp:
 
 
 def _needs_quantizing(fn: func.FuncOp) -> bool:
-    return any(type(op) in RULES and any(is_f32(r) for r in op.results) for op in fn.body.block.ops)
+    return any(
+        type(op) in RULES and any(is_f32(r.type) for r in op.results) for op in fn.body.block.ops
+    )
 
 
 def share_ranges(block: Block, ranges: Ranges) -> None:

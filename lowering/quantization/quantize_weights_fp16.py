@@ -17,15 +17,19 @@ from xdsl.pattern_rewriter import (
 )
 
 from litec.dialects import tfl
-from litec.lowering.quantization.params import const_array, is_f32, new_const, tensor_of
+from litec.lowering.graph import constant_array, is_f32
+from litec.lowering.quantization.params import (
+    new_const,
+    tensor_of,
+)
 
 
 class _ConstToFloat16(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfl.ConstOp, rewriter: PatternRewriter) -> None:
-        if not is_f32(op.output):
+        if not is_f32(op.output.type):
             return
-        half = const_array(op.output).astype(np.float16)
+        half = constant_array(op.output).astype(np.float16)
         narrow = new_const(op.output, half, tensor_of(op.output, Float16Type()), "f16")
         widen = tfl.DequantizeOp.build(operands=[narrow.output], result_types=[op.output.type])
         widen.location = op.location

@@ -14,9 +14,8 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
+from litec.lowering.graph import constant_array, is_f32
 from litec.lowering.quantization.params import (
-    const_array,
-    is_f32,
     new_const,
     symmetric_weights,
     tensor_of,
@@ -32,9 +31,9 @@ class _HybridWeights(RewritePattern):
 
     def match_and_rewrite(self, op, rewriter: PatternRewriter) -> None:
         axis = CHANNEL_AXIS.get(type(op))
-        if axis is None or not (is_f32(op.input) and is_f32(op.filter)):
+        if axis is None or not (is_f32(op.input.type) and is_f32(op.filter.type)):
             return
-        w = const_array(op.filter)
+        w = constant_array(op.filter)
         if w is None or w.size < self.min_elements:
             return
         q, params = symmetric_weights(w, axis)
