@@ -22,11 +22,9 @@ else (a `fused.*` op, a non-tensor type) is a `LitecError` naming the op.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import flatbuffers
 import numpy as np
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
@@ -57,10 +55,10 @@ from litec.ir.quant import quant_params
 from litec.ir.resources import get_blob
 from litec.lowering.import_tflite import ELEMENT_TYPES, function_name
 from litec.lowering.tflite_reader import NUMPY_DTYPES, OPTION_ENUMS, QUANT_STORAGE, options_table
+from litec.lowering.tflite_writer import TableWriter, option_setter, schema
 
 SCHEMA_VERSION = 3
 SIGNATURE_KEY = "serving_default"
-BUFFER_ALIGNMENT = 16
 
 TENSOR_TYPE_NAMES: dict[Attribute, str] = {elem: name for name, elem in ELEMENT_TYPES.items()}
 """IR element type -> TFLite TensorType name (the importer's table, inverted)."""
@@ -265,20 +263,6 @@ EXPORT_TABLE[tfl.ReshapeOp] = reshape_fields
 # ----------------------------------------------------------------------------- the writer
 
 
-def _schema(table: str):
-    """The generated module of a schema table (its Start/Add/End functions)."""
-    return importlib.import_module(f"tflite.{table}")
-
-
-def _setter(module, table: str, key: str):
-    """`<Table>Add<Field>` of the schema module for a snake_case option name."""
-    wanted = (table + "Add" + key.replace("_", "")).lower()
-    for attr, fn in vars(module).items():
-        if attr.lower() == wanted:
-            return fn
-    raise LitecError(f"option '{key}' is not a field of TFLite's {table}")
-
-
 def tensor_type_name(t: Attribute, name: str) -> str:
     """The TFLite TensorType name of an IR tensor type."""
     if not isinstance(t, TensorType):
@@ -304,12 +288,12 @@ def _names_of(op: Operation) -> list[str] | None:
     return names if len(names) == len(op.results) else None
 
 
-class _ModelWriter:
+class _ModelWriter(TableWriter):
     """Writes one module into a FlatBuffers builder, children before parents."""
 
     def __init__(self, module: ModuleOp):
+        super().__init__(1 << 16)
         self.module = module
-        self.b = flatbuffers.Builder(1 << 16)
         self.buffers: dict[bytes, int] = {b"": 0}  # buffer 0: the empty buffer, by convention
         self.data: list[bytes] = [b""]
         self.opcodes: dict[tuple[int, str], int] = {}  # (code, custom code) -> index
@@ -350,19 +334,6 @@ class _ModelWriter:
     def ints(self, values, dtype=np.int32) -> int:
         return self.b.CreateNumpyVector(np.asarray(values, dtype=dtype))
 
-    def tables(self, offsets: list[int]) -> int:
-        self.b.StartVector(4, len(offsets), 4)
-        for off in reversed(offsets):
-            self.b.PrependUOffsetTRelative(off)
-        return self.b.EndVector()
-
-    def aligned_bytes(self, data: bytes) -> int:
-        """A byte vector whose data starts at a multiple of BUFFER_ALIGNMENT."""
-        self.b.StartVector(1, len(data), BUFFER_ALIGNMENT)
-        self.b.head -= len(data)
-        self.b.Bytes[self.b.head : self.b.head + len(data)] = data
-        return self.b.EndVector()
-
     # ------------------------------------------------------------------ tables
 
     def options(self, builtin: str, options: dict) -> tuple[int, int]:
@@ -374,10 +345,10 @@ class _ModelWriter:
                     f"has options {sorted(options)}, but TFLite's {builtin} takes none"
                 )
             return 0, 0
-        module = _schema(table)
+        module = schema(table)
         values = []
         for key, value in options.items():
-            setter = _setter(module, table, key)
+            setter = option_setter(module, table, key)
             if isinstance(value, list):
                 value = self.ints(value)
             elif isinstance(value, str):
@@ -397,20 +368,13 @@ class _ModelWriter:
         q = quant_params(t)
         if q is None:
             return None
-        scale = self.b.CreateNumpyVector(q.scale_array())
-        zero_point = self.ints(q.zero_points, np.int64)
-        Q = _schema("QuantizationParameters")
-        Q.QuantizationParametersStart(self.b)
-        Q.QuantizationParametersAddScale(self.b, scale)
-        Q.QuantizationParametersAddZeroPoint(self.b, zero_point)
-        Q.QuantizationParametersAddQuantizedDimension(self.b, q.axis or 0)
-        return Q.QuantizationParametersEnd(self.b)
+        return self.quantization_table(q.scale_array(), q.zero_points, q.axis or 0)
 
     def dense_sparsity(self, shape: tuple[int, ...]) -> int:
         """SparsityParameters that store a tensor densely: every dimension DENSE, in order.
 
         The importer densifies sparse constants; a DENSIFY op still needs a sparse input."""
-        D, S = _schema("DimensionMetadata"), _schema("SparsityParameters")
+        D, S = schema("DimensionMetadata"), schema("SparsityParameters")
         dims = []
         for size in shape:
             D.DimensionMetadataStart(self.b)
@@ -438,7 +402,7 @@ class _ModelWriter:
                 f"constant '{name}' has {len(self.data[buffer])} bytes of data, "
                 f"its type {t} needs {t.element_count() * _itemsize(type_name)}"
             )
-        T = _schema("Tensor")
+        T = schema("Tensor")
         name_off = self.b.CreateString(name)
         shape = self.ints(t.get_shape())
         quant = self.quantization(t)
@@ -456,7 +420,7 @@ class _ModelWriter:
         return T.TensorEnd(self.b)
 
     def tensor_maps(self, names: list[str], indices: list[int]) -> int:
-        M = _schema("TensorMap")
+        M = schema("TensorMap")
         maps = []
         for name, index in zip(names, indices, strict=True):
             name_off = self.b.CreateString(name)
@@ -472,32 +436,13 @@ class _ModelWriter:
         ins = self.tensor_maps([n for n, _ in sig.inputs], inputs)
         outs = self.tensor_maps([n for n, _ in sig.outputs], outputs)
         key = self.b.CreateString(SIGNATURE_KEY)
-        S = _schema("SignatureDef")
+        S = schema("SignatureDef")
         S.SignatureDefStart(self.b)
         S.SignatureDefAddInputs(self.b, ins)
         S.SignatureDefAddOutputs(self.b, outs)
         S.SignatureDefAddSignatureKey(self.b, key)
         S.SignatureDefAddSubgraphIndex(self.b, 0)
         return S.SignatureDefEnd(self.b)
-
-    def opcode_table(self, code: int, custom_code: str, version: int) -> int:
-        C = _schema("OperatorCode")
-        custom = self.b.CreateString(custom_code) if custom_code else None
-        C.OperatorCodeStart(self.b)
-        C.OperatorCodeAddDeprecatedBuiltinCode(self.b, min(code, 127))
-        C.OperatorCodeAddBuiltinCode(self.b, code)
-        C.OperatorCodeAddVersion(self.b, version)
-        if custom is not None:
-            C.OperatorCodeAddCustomCode(self.b, custom)
-        return C.OperatorCodeEnd(self.b)
-
-    def buffer_table(self, data: bytes) -> int:
-        vec = self.aligned_bytes(data) if data else None
-        B = _schema("Buffer")
-        B.BufferStart(self.b)
-        if vec is not None:
-            B.BufferAddData(self.b, vec)
-        return B.BufferEnd(self.b)
 
     def model(self, description: str) -> bytes:
         if not self.functions or self.functions[0].sym_name.data != function_name(0):
@@ -513,7 +458,7 @@ class _ModelWriter:
         sg_vec, code_vec = self.tables(subgraphs), self.tables(codes)
         buf_vec, sig_vec = self.tables(buffers), self.tables([signature_def])
         desc = self.b.CreateString(description)
-        M = _schema("Model")
+        M = schema("Model")
         M.ModelStart(self.b)
         M.ModelAddVersion(self.b, SCHEMA_VERSION)
         M.ModelAddOperatorCodes(self.b, code_vec)
@@ -600,7 +545,7 @@ class _SubgraphWriter:
         inputs = _trim_absent(op, [self.values[v] for v in op.operands])
         for r, name in zip(op.results, self.output_names(op), strict=True):
             self.define(r, name)
-        O = _schema("Operator")
+        O = schema("Operator")
         opts_type, opts = self.model.options(type(op).BUILTIN, fields.options)
         ins = self.model.ints(inputs)
         outs = self.model.ints([self.values[r] for r in op.results])
@@ -621,7 +566,7 @@ class _SubgraphWriter:
         self.operators.append(O.OperatorEnd(self.b))
 
     def subgraph_table(self) -> int:
-        S = _schema("SubGraph")
+        S = schema("SubGraph")
         tensors = self.model.tables(self.tensors)
         operators = self.model.tables(self.operators)
         ins, outs = self.model.ints(self.inputs), self.model.ints(self.outputs)

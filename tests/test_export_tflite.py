@@ -54,10 +54,11 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, UniformQuantizedType
 from litec.ir.resources import add_blob, get_blob
 from litec.ir.text import print_module
-from litec.lowering.export_tflite import BUFFER_ALIGNMENT, EXPORT_TABLE, export_tflite
+from litec.lowering.export_tflite import EXPORT_TABLE, export_tflite
 from litec.lowering.import_tflite import load_tflite
 from litec.lowering.quantization.quantize import quantize_model
 from litec.lowering.tflite_reader import OPTION_ENUMS, read_model, read_model_bytes
+from litec.lowering.tflite_writer import BUFFER_ALIGNMENT
 
 SMALL = ["kws_dscnn_fp32", "kws_dscnn_int8", "lstm_int8", "lstm_keras3_while_fp32"]
 

@@ -20,10 +20,8 @@ purpose (a zero scale, a -1 in a shape, an out-of-range zero point).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
-import flatbuffers
 import numpy as np
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
@@ -35,6 +33,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from litec.lowering.tflite_reader import options_table
+from litec.lowering.tflite_writer import TableWriter, option_setter, schema
 
 SCHEMA_VERSION = 3
 
@@ -93,30 +92,17 @@ class Subgraph:
     name: str = ""
 
 
-def _schema(table: str):
-    """The generated module of a schema table (its Start/Add/End functions)."""
-    return importlib.import_module(f"tflite.{table}")
-
-
-def _camel_setter(module, table: str, key: str):
-    wanted = (table + "Add" + key.replace("_", "")).lower()
-    for attr in vars(module):
-        if attr.lower() == wanted:
-            return getattr(module, attr)
-    raise KeyError(f"{table} has no field '{key}'")
-
-
 def _enum_value(key: str, value):
     if isinstance(value, str) and key in OPTION_ENUMS:
         return getattr(OPTION_ENUMS[key], value)
     return value
 
 
-class _Writer:
+class _Writer(TableWriter):
     """Writes one model into a FlatBuffers builder, bottom-up as FlatBuffers requires."""
 
     def __init__(self):
-        self.b = flatbuffers.Builder(1024)
+        super().__init__(1024)
         self.buffers: list[bytes] = [b""]  # buffer 0 is the empty buffer, by convention
         self.opcodes: dict[tuple[int, str, int], int] = {}
 
@@ -130,27 +116,14 @@ class _Writer:
     def bytes_vector(self, data: bytes) -> int:
         return self.b.CreateByteVector(data)
 
-    def table_vector(self, offsets, start_fn) -> int:
-        start_fn(self.b, len(offsets))
-        for off in reversed(offsets):
-            self.b.PrependUOffsetTRelative(off)
-        return self.b.EndVector()
-
     # --------------------------------------------------------------------- tensors
 
     def quantization(self, t: Tensor) -> int:
-        Q = _schema("QuantizationParameters")
         zps = t.zero_points if t.zero_points is not None else [0] * len(t.scales)
-        scale = self.b.CreateNumpyVector(np.asarray(t.scales, dtype=np.float32))
-        zp = self.b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
-        Q.QuantizationParametersStart(self.b)
-        Q.QuantizationParametersAddScale(self.b, scale)
-        Q.QuantizationParametersAddZeroPoint(self.b, zp)
-        Q.QuantizationParametersAddQuantizedDimension(self.b, t.quantized_dimension)
-        return Q.QuantizationParametersEnd(self.b)
+        return self.quantization_table(t.scales, zps, t.quantized_dimension)
 
     def tensor(self, t: Tensor) -> int:
-        T = _schema("Tensor")
+        T = schema("Tensor")
         buffer = 0
         if t.data is not None:
             raw = t.data if isinstance(t.data, bytes) else np.ascontiguousarray(t.data).tobytes()
@@ -190,22 +163,22 @@ class _Writer:
             if op.options:
                 raise KeyError(f"{op.builtin} takes no builtin options")
             return 0, 0
-        module = _schema(table)
+        module = schema(table)
         values = {}
         for key, value in op.options.items():
             if isinstance(value, list | tuple):
-                field_name = _camel_setter(module, table, key).__name__[len(table) + 3 :]
+                field_name = option_setter(module, table, key).__name__[len(table) + 3 :]
                 start = getattr(module, f"{table}Start{field_name}Vector")
                 values[key] = self.int_vector(list(value), start)
             else:
                 values[key] = _enum_value(key, value)
         getattr(module, table + "Start")(self.b)
         for key, value in values.items():
-            _camel_setter(module, table, key)(self.b, value)
+            option_setter(module, table, key)(self.b, value)
         return getattr(BuiltinOptions, table), getattr(module, table + "End")(self.b)
 
     def operator(self, op: Op, index) -> int:
-        O = _schema("Operator")
+        O = schema("Operator")
         opts_type, opts = self.options(op)
         ins = self.int_vector([index(t) for t in op.inputs], O.OperatorStartInputsVector)
         outs = self.int_vector([index(t) for t in op.outputs], O.OperatorStartOutputsVector)
@@ -231,7 +204,7 @@ class _Writer:
     # --------------------------------------------------------------------- subgraphs
 
     def subgraph(self, sg: Subgraph) -> int:
-        S = _schema("SubGraph")
+        S = schema("SubGraph")
         names = {t.name: i for i, t in enumerate(sg.tensors)}
 
         def index(t) -> int:
@@ -241,8 +214,8 @@ class _Writer:
 
         tensors = [self.tensor(t) for t in sg.tensors]
         ops = [self.operator(op, index) for op in sg.ops]
-        tensor_vec = self.table_vector(tensors, S.SubGraphStartTensorsVector)
-        op_vec = self.table_vector(ops, S.SubGraphStartOperatorsVector)
+        tensor_vec = self.tables(tensors)
+        op_vec = self.tables(ops)
         ins = self.int_vector([index(t) for t in sg.inputs], S.SubGraphStartInputsVector)
         outs = self.int_vector([index(t) for t in sg.outputs], S.SubGraphStartOutputsVector)
         name = self.b.CreateString(sg.name)
@@ -254,38 +227,14 @@ class _Writer:
         S.SubGraphAddName(self.b, name)
         return S.SubGraphEnd(self.b)
 
-    def opcode_table(self, code: int, custom_code: str, version: int) -> int:
-        C = _schema("OperatorCode")
-        custom = self.b.CreateString(custom_code) if custom_code else None
-        C.OperatorCodeStart(self.b)
-        C.OperatorCodeAddDeprecatedBuiltinCode(self.b, min(code, 127))
-        C.OperatorCodeAddBuiltinCode(self.b, code)
-        C.OperatorCodeAddVersion(self.b, version)
-        if custom is not None:
-            C.OperatorCodeAddCustomCode(self.b, custom)
-        return C.OperatorCodeEnd(self.b)
-
-    def buffer(self, data: bytes) -> int:
-        B = _schema("Buffer")
-        vec = None
-        if data:
-            self.b.StartVector(1, len(data), 16)  # 16-byte aligned constant data
-            self.b.head = self.b.head - len(data)
-            self.b.Bytes[self.b.head : self.b.head + len(data)] = data
-            vec = self.b.EndVector()
-        B.BufferStart(self.b)
-        if vec is not None:
-            B.BufferAddData(self.b, vec)
-        return B.BufferEnd(self.b)
-
     def model(self, subgraphs: list[Subgraph], description: str) -> bytes:
-        M = _schema("Model")
+        M = schema("Model")
         sgs = [self.subgraph(sg) for sg in subgraphs]
         codes = [self.opcode_table(*key) for key in self.opcodes]
-        buffers = [self.buffer(data) for data in self.buffers]
-        sg_vec = self.table_vector(sgs, M.ModelStartSubgraphsVector)
-        code_vec = self.table_vector(codes, M.ModelStartOperatorCodesVector)
-        buf_vec = self.table_vector(buffers, M.ModelStartBuffersVector)
+        buffers = [self.buffer_table(data) for data in self.buffers]
+        sg_vec = self.tables(sgs)
+        code_vec = self.tables(codes)
+        buf_vec = self.tables(buffers)
         desc = self.b.CreateString(description)
         M.ModelStart(self.b)
         M.ModelAddVersion(self.b, SCHEMA_VERSION)
