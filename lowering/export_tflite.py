@@ -57,7 +57,6 @@ from litec.lowering.import_tflite import ELEMENT_TYPES, function_name
 from litec.lowering.tflite_reader import NUMPY_DTYPES, OPTION_ENUMS, QUANT_STORAGE, options_table
 from litec.lowering.tflite_writer import TableWriter, option_setter, schema
 
-SCHEMA_VERSION = 3
 SIGNATURE_KEY = "serving_default"
 
 TENSOR_TYPE_NAMES: dict[Attribute, str] = {elem: name for name, elem in ELEMENT_TYPES.items()}
@@ -455,19 +454,7 @@ class _ModelWriter(TableWriter):
             for (code, custom), i in self.opcodes.items()
         ]
         buffers = [self.buffer_table(data) for data in self.data]
-        sg_vec, code_vec = self.tables(subgraphs), self.tables(codes)
-        buf_vec, sig_vec = self.tables(buffers), self.tables([signature_def])
-        desc = self.b.CreateString(description)
-        M = schema("Model")
-        M.ModelStart(self.b)
-        M.ModelAddVersion(self.b, SCHEMA_VERSION)
-        M.ModelAddOperatorCodes(self.b, code_vec)
-        M.ModelAddSubgraphs(self.b, sg_vec)
-        M.ModelAddDescription(self.b, desc)
-        M.ModelAddBuffers(self.b, buf_vec)
-        M.ModelAddSignatureDefs(self.b, sig_vec)
-        self.b.Finish(M.ModelEnd(self.b), file_identifier=b"TFL3")
-        return bytes(self.b.Output())
+        return self.finish_model(subgraphs, codes, buffers, description, [signature_def])
 
 
 class _SubgraphWriter:

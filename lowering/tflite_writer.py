@@ -17,6 +17,9 @@ from litec.ir.diagnostics import LitecError
 BUFFER_ALIGNMENT = 16
 """Byte alignment of constant data within the file."""
 
+SCHEMA_VERSION = 3
+"""The TFLite schema version written."""
+
 
 def schema(table: str):
     """The generated module of a schema table (its Start/Add/End functions)."""
@@ -83,3 +86,23 @@ class TableWriter:
         if vec is not None:
             B.BufferAddData(self.b, vec)
         return B.BufferEnd(self.b)
+
+    def finish_model(
+        self, subgraphs: list[int], codes: list[int], buffers: list[int], description: str,
+        signature_defs: list[int] | None = None,
+    ) -> bytes:  # fmt: skip
+        """The Model table over written subgraphs, operator codes and buffers: the file."""
+        sg_vec, code_vec, buf_vec = self.tables(subgraphs), self.tables(codes), self.tables(buffers)
+        sig_vec = self.tables(signature_defs) if signature_defs else None
+        desc = self.b.CreateString(description)
+        M = schema("Model")
+        M.ModelStart(self.b)
+        M.ModelAddVersion(self.b, SCHEMA_VERSION)
+        M.ModelAddOperatorCodes(self.b, code_vec)
+        M.ModelAddSubgraphs(self.b, sg_vec)
+        M.ModelAddDescription(self.b, desc)
+        M.ModelAddBuffers(self.b, buf_vec)
+        if sig_vec is not None:
+            M.ModelAddSignatureDefs(self.b, sig_vec)
+        self.b.Finish(M.ModelEnd(self.b), file_identifier=b"TFL3")
+        return bytes(self.b.Output())

@@ -35,8 +35,6 @@ from tflite.TensorType import TensorType
 from litec.lowering.tflite_reader import options_table
 from litec.lowering.tflite_writer import TableWriter, option_setter, schema
 
-SCHEMA_VERSION = 3
-
 OPTION_ENUMS = {
     "fused_activation_function": ActivationFunctionType,
     "padding": Padding,
@@ -228,22 +226,10 @@ class _Writer(TableWriter):
         return S.SubGraphEnd(self.b)
 
     def model(self, subgraphs: list[Subgraph], description: str) -> bytes:
-        M = schema("Model")
         sgs = [self.subgraph(sg) for sg in subgraphs]
         codes = [self.opcode_table(*key) for key in self.opcodes]
         buffers = [self.buffer_table(data) for data in self.buffers]
-        sg_vec = self.tables(sgs)
-        code_vec = self.tables(codes)
-        buf_vec = self.tables(buffers)
-        desc = self.b.CreateString(description)
-        M.ModelStart(self.b)
-        M.ModelAddVersion(self.b, SCHEMA_VERSION)
-        M.ModelAddOperatorCodes(self.b, code_vec)
-        M.ModelAddSubgraphs(self.b, sg_vec)
-        M.ModelAddDescription(self.b, desc)
-        M.ModelAddBuffers(self.b, buf_vec)
-        self.b.Finish(M.ModelEnd(self.b), file_identifier=b"TFL3")
-        return bytes(self.b.Output())
+        return self.finish_model(sgs, codes, buffers, description)
 
 
 def build_model(
