@@ -753,10 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
         "float: beyond 1e-5 x max(1, max|output|))",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of --verify-numerics's inputs")
-    p.add_argument(
-        "-O", dest="opt_level", type=int, choices=(0, 1, 2, 3), default=None, metavar="LEVEL",
-        help="first run the graph pipeline `litec compile -O LEVEL` runs for --target",
-    )  # fmt: skip
+    _add_opt_level(
+        p, None, "first run the graph pipeline `litec compile -O LEVEL` runs for --target"
+    )
     p.add_argument("--target", default="cpu", help="the target of -O (default: cpu)")
     p.add_argument(
         "--list-passes", action="store_true", help="list every pass with its options and exit"
@@ -861,11 +860,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_opt_level(p) -> None:
+OPT_LEVEL_HELP = (
+    "graph optimization level 0-3 (default 2): which passes run is the target's choice; "
+    "see docs/passes.md"
+)
+
+
+def _add_opt_level(p, default: int | None = 2, help: str = OPT_LEVEL_HELP) -> None:
     p.add_argument(
-        "-O", dest="opt_level", type=int, choices=(0, 1, 2, 3), default=2, metavar="LEVEL",
-        help="graph optimization level 0-3 (default 2): which passes run is the target's "
-        "choice; see docs/passes.md",
+        "-O", dest="opt_level", type=int, choices=(0, 1, 2, 3), default=default,
+        metavar="LEVEL", help=help,
     )  # fmt: skip
 
 
