@@ -46,6 +46,8 @@ from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from litec.dialects.tfl_layouts import channel_axis, verify_layout
+
 TensorOrNone = TensorType | NoneType
 
 ACTIVATIONS = ("NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT")
@@ -86,6 +88,7 @@ class TflOp(IRDLOperation):
     def verify_(self) -> None:
         self._check_enum("fused_activation_function", ACTIVATIONS)
         self._check_enum("padding", PADDINGS)
+        verify_layout(self)
 
     def _check_enum(self, prop: str, allowed: tuple[str, ...]) -> None:
         value = self.properties.get(prop)
@@ -410,7 +413,7 @@ class Conv2DOp(ConvLikeOp):
         super().verify_()
         x, w = self.input.type, self.filter.type
         if isinstance(x, TensorType) and isinstance(w, TensorType):
-            cin, fcin = x.get_shape()[3], w.get_shape()[3]
+            cin, fcin = x.get_shape()[channel_axis(self)], w.get_shape()[3]
             if cin % fcin:
                 raise VerifyException(
                     f"tfl.conv_2d: input has {cin} channels, not a multiple of the filter's {fcin}"

@@ -9,7 +9,9 @@ A backend (built in or a separate package) is a class registered in the entry-po
 - `emit(fn, plan)`: lowers the ops placed on it (the function `fn`, already memory-planned)
   and returns its artifact section: the bytes plus the kernels the execution plan calls;
 - `graph_pipeline(opt_level)` (optional): the graph passes `litec compile -O0..-O3` runs
-  before partitioning when this is the requested target.
+  before partitioning when this is the requested target;
+- `preferred_layout(op)` (optional): the layout a layout-sensitive op should compute in on
+  this target (the `convert-layout` pass asks it).
 
 Partitioning, CPU fallback, the placement report, memory planning and the artifact
 container are the core's job (lowering/partition.py, lowering/memory_plan.py,
@@ -61,6 +63,14 @@ class Backend(ABC):
         """The graph passes (`tfl` -> `tfl`) `litec compile -O<opt_level>` runs for this
         target, as a pipeline string; none by default."""
         return ""
+
+    def preferred_layout(self, op: Operation) -> str | None:
+        """The layout `op` (a layout-sensitive `tfl` op: conv, pooling, resize...) should
+        compute in on this target, as the order of its image axes ("NCHW"; see
+        `litec.layout`), or None to keep the one it has (TFLite's NHWC). The hook for GPU
+        and NPU backends whose kernels want channels first; the `convert-layout` pass
+        inserts the transposes and cancels those that meet."""
+        return None
 
 
 BACKEND_GROUP = "litec.backends"

@@ -29,6 +29,7 @@ from litec.backends.cpu.kernels.base import (
     using_options,
 )
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, layout_of
 from litec.dialects.tfl_reference.core import kernel_name, op_index
 from litec.ir.backend import Backend, Section
 from litec.ir.diagnostics import LitecError
@@ -169,8 +170,13 @@ class CpuBackend(Backend):
     def graph_pipeline(self, opt_level: int) -> str:
         return self.GRAPH_PIPELINES[opt_level]
 
+    # preferred_layout: None (the base's): the kernels are written for TFLite's NHWC, which
+    # keeps channels innermost for the vectorised loops and needs no transposes.
+
     def supports(self, op: Operation) -> tuple[bool, str]:
-        """Supported when a kernel generator for the op exists and accepts it."""
+        """Supported when a kernel generator for the op exists and accepts it, in NHWC."""
+        if layout_of(op) != NHWC:
+            return False, f"the CPU kernels compute in NHWC, this op is in {layout_of(op)}"
         if type(op) in CORE_OPS:
             return True, CORE_OPS[type(op)]
         gen = load_generators().get(generator_key(op))

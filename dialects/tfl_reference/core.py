@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from xdsl.dialects import func
@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, between, images, layout_of
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, UniformQuantizedType
 from litec.ir.resources import blob_array
@@ -242,7 +243,7 @@ class Interpreter:
             raise LitecError(f"the reference interpreter runs `tfl` ops only, not {op.name}")
         call = make_call(op)
         call.run_function = self.run_function
-        return _Step(op, KERNELS.get(call.builtin, _missing_kernel), call)
+        return _Step(op, _in_nhwc(KERNELS.get(call.builtin, _missing_kernel), op, call), call)
 
     def run_function(self, name: str, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run one function on arrays in argument order; returns its results in order."""
@@ -280,6 +281,43 @@ class Interpreter:
         args = check_inputs(sig, inputs, self.file)
         outs = self.run_function("main", args)
         return {name: arr for (name, _), arr in zip(sig.outputs, outs, strict=True)}
+
+
+def _in_nhwc(kernel: Kernel, op: Operation, call: KernelCall) -> Kernel:
+    """`kernel` for `op` as stored: an op whose images are in another layout than NHWC
+    (`litec.layout`, dialects/tfl_layouts.py) has them transposed to NHWC, its NHWC kernel
+    run on NHWC infos, and its image results transposed back (what `_check_result` sees)."""
+    layout = layout_of(op)
+    if layout == NHWC:
+        return kernel
+    operands, results = images(op)
+    to_nhwc, from_nhwc = between(layout, NHWC), between(NHWC, layout)
+    nhwc = replace(
+        call,
+        inputs=_transposed(call.inputs, operands, to_nhwc),
+        outputs=_transposed(call.outputs, results, to_nhwc),
+    )
+
+    def run(_call: KernelCall, *args):
+        args = [_transpose(a, to_nhwc) if k in operands else a for k, a in enumerate(args)]
+        out = kernel(nhwc, *args)
+        outs = list(out) if isinstance(out, list | tuple) else [out]
+        return [_transpose(o, from_nhwc) if k in results else o for k, o in enumerate(outs)]
+
+    return run
+
+
+def _transposed(infos: list, indices: tuple[int, ...], perm: list[int]) -> list:
+    """`infos` with those at `indices` describing their tensors transposed by `perm`."""
+    return [
+        replace(info, shape=tuple(info.shape[a] for a in perm)) if k in indices else info
+        for k, info in enumerate(infos)
+    ]
+
+
+def _transpose(arr: np.ndarray, perm: list[int]) -> np.ndarray:
+    """A contiguous copy of `arr` transposed by `perm` (TFLite's TRANSPOSE)."""
+    return np.ascontiguousarray(arr.transpose(perm))
 
 
 def _missing_kernel(call: KernelCall, *args):

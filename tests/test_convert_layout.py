@@ -1,0 +1,194 @@
+"""convert-layout on real models and on every op of its table: every layout-sensitive op
+computes in NCHW, the reference interpreter's results are bit-identical, and the
+transposes that are left are counted exactly; a target's `preferred_layout` decides when
+no `layouts` option does; a converted module compiled for the CPU is a one-line error
+(`python tests/test_convert_layout.py` prints the transposes of every corpus model).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import corpus_models, model_path
+from test_fusion import assert_same, op_counts, write
+from tflite_builder import Op
+from zoo import const, tensor
+
+import litec
+import litec.ir.backend
+from litec.cli import main
+from litec.dialects.tfl_layouts import IMAGES, layout_of
+from litec.driver import compile_model, run_graph_passes
+from litec.ir.diagnostics import LitecError
+
+ALL_NCHW = ",".join(f"{name.removeprefix('tfl.')}=NCHW" for name in IMAGES)
+CONVERT = f'convert-layout{{layouts="{ALL_NCHW}"}}'
+
+TRANSPOSES_LEFT = {
+    # the input's 1x49x40x1 -> NCHW keeps the element order (a RESHAPE); the MEAN over
+    # (H, W) takes NCHW as it comes
+    "kws_dscnn_fp32.tflite": 0,
+    "kws_dscnn_int8.tflite": 0,
+    # the input's, and one before the HARD_SWISH -> RESHAPE [1, 256, 64] (a RESHAPE is
+    # layout-sensitive)
+    "opcov_cnn_fp32.tflite": 2,
+    "opcov_cnn_int8.tflite": 2,
+    # the input's: the final MEAN over (H, W) takes NCHW as it comes
+    **{f"mobilenet_{v}_{k}.tflite": 1 for v in ("v1", "v2", "v3_small") for k in ("fp32", "int8")},
+}
+"""TRANSPOSE ops after converting every layout-sensitive op to NCHW (none before)."""
+
+FAST = ("kws_dscnn_int8.tflite", "opcov_cnn_fp32.tflite")
+
+
+def convert(module, spec: str = CONVERT):
+    """Run `spec` on `module` and verify it; returns the outputs before and after on
+    seeded inputs."""
+    inputs = litec.random_inputs(module, 0)
+    before = litec.interpret(module, inputs)
+    run_graph_passes(module, spec)
+    module.verify()
+    return before, litec.interpret(module, inputs)
+
+
+def layouts(module) -> list[str]:
+    """The `litec.layout` of every op of the table, in order (NHWC when untagged)."""
+    return [layout_of(op) for op in table_ops(module)]
+
+
+def check_model(name: str) -> None:
+    """All layout-sensitive ops in NCHW, bit-identical results, the transposes expected."""
+    module = litec.load(model_path(name))
+    assert op_counts(module)["TRANSPOSE"] == 0
+    before, after = convert(module)
+    assert_same(before, after)
+    assert set(layouts(module)) == {"NCHW"}
+    assert op_counts(module)["TRANSPOSE"] == TRANSPOSES_LEFT[name]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_model_bit_identical(name):
+    check_model(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(TRANSPOSES_LEFT) - set(FAST)))
+def test_corpus_bit_identical(name):
+    check_model(name)
+
+
+def movement_model(path):
+    """SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> RESIZE_NEAREST_NEIGHBOR -> AVERAGE_POOL_2D: the
+    table's ops no corpus model has, in a chain."""
+    pool = {"padding": "VALID", "stride_h": 2, "stride_w": 2, "filter_height": 2}
+    tensors = [
+        tensor("x", (1, 4, 6, 3)),
+        tensor("s", (1, 2, 3, 12)),
+        tensor("d", (1, 4, 6, 3)),
+        const("size", [8, 12]),
+        tensor("r", (1, 8, 12, 3)),
+        tensor("out", (1, 4, 6, 3)),
+    ]
+    ops = [
+        Op("SPACE_TO_DEPTH", ["x"], ["s"], {"block_size": 2}),
+        Op("DEPTH_TO_SPACE", ["s"], ["d"], {"block_size": 2}),
+        Op("RESIZE_NEAREST_NEIGHBOR", ["d", "size"], ["r"], {"half_pixel_centers": True}),
+        Op("AVERAGE_POOL_2D", ["r"], ["out"], {**pool, "filter_width": 2}),
+    ]
+    return write(path, tensors, ops, ["x"], ["out"])
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NWHC", "CHWN"])
+def test_every_layout_of_the_movement_ops(tmp_path, layout):
+    """Any order of the axes, not only NCHW: one transpose in, one out."""
+    spec = ",".join(f"{n}={layout}" for n in ("space_to_depth", "depth_to_space"))
+    spec += f",resize_nearest_neighbor={layout},average_pool_2d={layout}"
+    module = litec.load(movement_model(tmp_path / "m.tflite"))
+    before, after = convert(module, f'convert-layout{{layouts="{spec}"}}')
+    assert_same(before, after)
+    assert layouts(module) == [layout] * 4
+    assert op_counts(module)["TRANSPOSE"] == 2
+
+
+class ChannelsFirst(litec.ir.backend.Backend):
+    """A target whose convolutions (only) compute in NCHW."""
+
+    name = "channels-first"
+
+    def supports(self, op):
+        return True, "any op"
+
+    def emit(self, module, plan, options):
+        raise NotImplementedError
+
+    def preferred_layout(self, op):
+        return "NCHW" if op.name == "tfl.conv_2d" else None
+
+
+def test_target_decides_and_option_wins(monkeypatch):
+    """The target's preferred layouts, the option's entries over them; the CPU's: none."""
+    backends = {"cpu": litec.ir.backend.load_backends()["cpu"], "cf": ChannelsFirst()}
+    monkeypatch.setattr(litec.ir.backend, "load_backends", lambda: backends)
+    for spec, conv, depthwise in [
+        ("convert-layout", "NHWC", "NHWC"),
+        ("convert-layout{target=cf}", "NCHW", "NHWC"),
+        ('convert-layout{target=cf layouts="conv_2d=NHWC,depthwise_conv_2d=NCHW"}', "NHWC", "NCHW"),
+    ]:
+        module = litec.load(model_path("kws_dscnn_fp32.tflite"))
+        before, after = convert(module, spec)
+        assert_same(before, after)
+        expected = [conv if op.name == "tfl.conv_2d" else depthwise for op in table_ops(module)]
+        assert layouts(module) == expected, spec
+
+
+def table_ops(module) -> list:
+    """The ops of the table, in order."""
+    return [op for op in module.walk() if op.name in IMAGES]
+
+
+def test_cpu_compile_is_one_clear_error(tmp_path):
+    """The CPU refuses an NCHW op: the partition's one-line error, no traceback."""
+    module = litec.load(model_path("kws_dscnn_int8.tflite"))
+    run_graph_passes(module, 'convert-layout{layouts="conv_2d=NCHW"}')
+    mlir = tmp_path / "nchw.mlir"
+    mlir.write_text(litec.print_mlir(module))
+    with pytest.raises(LitecError) as e:
+        compile_model(mlir)
+    assert str(e.value) == (
+        "nchw.mlir: op #0 CONV_2D: the CPU kernels compute in NHWC, this op is in NCHW "
+        "(and 4 more ops; see --report)"
+    )
+
+
+def test_verify_numerics_clean(capsys):
+    """`litec opt MODEL -p 'convert-layout{...},propagate-layout' --verify-numerics`."""
+    path = model_path("opcov_cnn_int8.tflite")
+    rc = main(["opt", str(path), "-p", f"{CONVERT},propagate-layout", "--verify-numerics"])
+    assert rc == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count('litec.layout = "NCHW"') == 12
+
+
+def test_bad_layouts_are_one_line_errors():
+    module = litec.load(model_path("kws_dscnn_int8.tflite"))
+    for spec, message in [
+        ("conv_2d=NCHWC", "'conv_2d=NCHWC': 'NCHWC' is not a layout"),
+        ("add=NCHW", "'add=NCHW': no layout-sensitive op add"),
+        ("conv_2d", "'conv_2d': '' is not a layout"),
+    ]:
+        with pytest.raises(LitecError, match=message):
+            run_graph_passes(module, f'convert-layout{{layouts="{spec}"}}')
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or corpus_models():
+        module = litec.load(model_path(name))
+        count = op_counts(module)["TRANSPOSE"]
+        before, after = convert(module)
+        same = all(np.array_equal(before[k], after[k]) for k in before)
+        print(
+            f"{name}: {len(layouts(module))} ops in NCHW, transposes {count} -> "
+            f"{op_counts(module)['TRANSPOSE']}, bit-identical {same}",
+            file=sys.stderr,
+        )
