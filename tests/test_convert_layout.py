@@ -79,6 +79,17 @@ def test_corpus_bit_identical(name):
     check_model(name)
 
 
+def test_back_to_nhwc_leaves_no_transpose():
+    """Converting the converted model back to NHWC cancels every transpose: the original
+    ops, untagged."""
+    module = litec.load(model_path("opcov_cnn_int8.tflite"))
+    original = op_counts(module)
+    convert(module)
+    before, after = convert(module, CONVERT.replace("NCHW", "NHWC"))
+    assert_same(before, after)
+    assert set(layouts(module)) == {"NHWC"} and op_counts(module) == original
+
+
 def movement_model(path):
     """SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> RESIZE_NEAREST_NEIGHBOR -> AVERAGE_POOL_2D: the
     table's ops no corpus model has, in a chain."""
