@@ -282,3 +282,22 @@ def test_ptq_mse_ranges_keep_answers_and_run_bit_exact_in_tflite(tmp_path):
 def test_ptq_unknown_range_choice():
     with pytest.raises(LitecError, match="unknown activation range choice 'best'"):
         quantize_model(_load("kws_dscnn_fp32.tflite"), {}, ranges="best")
+
+
+def test_ptq_mse_ranges_keep_logits_whole_through_data_movement():
+    """mobilenet_v3_small's logits reach its SOFTMAX through a RESHAPE: the conv making them
+    keeps its calibrated min/max under `ranges=mse` (clipping the largest logits would tie the
+    classes the softmax ranks), while the convs before it get narrower ranges."""
+    fp32 = _load("mobilenet_v3_small_fp32.tflite")
+    samples = _samples(fp32, 4, seed=1)
+
+    def conv_scales(module) -> list[float]:
+        convs = [op for op in module.walk() if isinstance(op, tfl.Conv2DOp)]
+        return [quant_params(op.output.type).scale for op in convs]
+
+    mse, minmax = (
+        conv_scales(quantize_model(fp32, samples, ranges="mse")),
+        conv_scales(quantize_model(fp32, samples)),
+    )
+    assert mse[-1] == minmax[-1]
+    assert sum(a < b for a, b in zip(mse, minmax, strict=True)) > len(mse) // 2

@@ -407,15 +407,22 @@ def _hand_back(value: SSAValue, bounds: tuple[float, float], ranges: Ranges) -> 
 def mse_ranges(stats: Calibration) -> None:
     """Replace each calibrated range by the clipped one with the least expected int8 error
     over the value's calibration histogram; the model's outputs and the inputs of
-    fixed-output ops (logits before a SOFTMAX) keep their whole range, as clipping their
-    largest values would tie the classes they rank."""
+    fixed-output ops (logits before a SOFTMAX, also through data movement) keep their whole
+    range, as clipping their largest values would tie the classes they rank."""
     for value, histogram in stats.histograms.items():
-        if not any(_ranks(use.operation) for use in value.uses):
+        if not _ranks(value):
             stats.ranges[value] = histogram.mse_range()
 
 
-def _ranks(user: Operation) -> bool:
-    return type(user) in FIXED_OUTPUTS or isinstance(user, func.ReturnOp)
+def _ranks(value: SSAValue) -> bool:
+    """Whether `value` reaches a model output or a fixed-output op, directly or through
+    data movement (logits -> RESHAPE -> SOFTMAX)."""
+    return any(
+        type(user) in FIXED_OUTPUTS
+        or isinstance(user, func.ReturnOp)
+        or (RULES.get(type(user)) is _same_as_input and any(map(_ranks, user.results)))
+        for user in (use.operation for use in value.uses)
+    )
 
 
 RANGE_CHOICES: dict[str, Callable[[Calibration], None]] = {
