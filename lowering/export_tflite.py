@@ -17,7 +17,8 @@ Operator codes carry `deprecated_builtin_code = min(code, 127)` and the largest 
 any of their ops needs by TFLite's op_version.cc rules (`MIN_VERSIONS`, `OPTION_VERSIONS`,
 `OPERAND_VERSIONS`): on the corpus, the versions TFLite's converter wrote. The model has
 version 3, a description and one SignatureDef ("serving_default") for `@main`. Anything
-else (a `fused.*` op, a non-tensor type) is a `LitecError` naming the op.
+else (a `fused.*` op, a non-tensor type, an op in another layout than TFLite's NHWC) is a
+`LitecError` naming the op.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, layout_of
 from litec.dialects.tfl_reference.core import op_index, signature
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
@@ -528,6 +530,9 @@ class _SubgraphWriter:
             raise LitecError("is not a TFLite operator and cannot be written to a .tflite file")
 
     def operator(self, op: tfl.TflOp) -> None:
+        if (layout := layout_of(op)) != NHWC:
+            back = f'convert-layout{{layouts="{op.name.removeprefix("tfl.")}=NHWC"}}'
+            raise LitecError(f"is in {layout}; TFLite ops are NHWC: run {back} first")
         fields = EXPORT_TABLE[type(op)](op, self)
         inputs = _trim_absent(op, [self.values[v] for v in op.operands])
         for r, name in zip(op.results, self.output_names(op), strict=True):

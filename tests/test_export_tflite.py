@@ -4,7 +4,8 @@
   bit for bit (same ops, same data); import(export(import(x))) prints import(x)'s IR.
 - Every `tfl` op class writes its properties as TFLite options that read back the same.
 - Operator codes, versions, SignatureDefs and buffer alignment as TFLite expects them.
-- Anything that is not a TFLite operator is a one-line error naming the op.
+- Anything that is not a TFLite operator, or an op in another layout than NHWC, is a
+  one-line error naming the op.
 """
 
 from __future__ import annotations
@@ -513,6 +514,19 @@ def test_a_fused_op_is_named_in_the_error():
     run_graph_passes(module, "fuse-elementwise")
     with pytest.raises(LitecError, match=r"op #\d+ fused.elementwise: is not a TFLite operator"):
         export_tflite(module)
+
+
+def test_an_op_in_nchw_is_named_in_the_error():
+    module = load_tflite(model_path("kws_dscnn_int8.tflite"))
+    run_graph_passes(module, 'convert-layout{layouts="depthwise_conv_2d=NCHW"}')
+    with pytest.raises(LitecError) as e:
+        export_tflite(module)
+    assert str(e.value) == (
+        "kws_dscnn_int8.tflite: op #1 DEPTHWISE_CONV_2D: is in NCHW; TFLite ops are NHWC: "
+        'run convert-layout{layouts="depthwise_conv_2d=NHWC"} first'
+    )
+    run_graph_passes(module, 'convert-layout{layouts="depthwise_conv_2d=NHWC"}')
+    assert read_model_bytes(export_tflite(module)).subgraphs
 
 
 def test_a_while_without_its_body_is_an_error():

@@ -6,7 +6,8 @@ its content's hash (equal data share a handle; different models never clash), wi
 op's own result type, and keeps the op's tensor name as its location.
 
 Not folded: ops with effects or state (no `Pure` trait: WHILE, CUSTOM, variables, the
-stateful sequence ops), ops without a reference kernel, ops whose results together take
+stateful sequence ops), ops without a reference kernel, ops in another layout than TFLite's
+(`litec.layout`: the kernels compute in NHWC), ops whose results together take
 more than `max_bytes`, and ops whose result a function returns (function results stay
 values computed by an op). Typical hits: DEQUANTIZE of float16 weights, shape arithmetic.
 Constants left without uses are erased on the way, as `dce` would.
@@ -38,6 +39,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import Pure
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, layout_of
 from litec.dialects.tfl_reference import KERNELS, TensorInfo
 from litec.dialects.tfl_reference.core import kernel_name, make_call
 from litec.ir.diagnostics import LitecError
@@ -64,6 +66,7 @@ def foldable(op: Operation, max_bytes: int) -> bool:
         and len(op.operands) > 0
         and all(isinstance(v.owner, CONSTANTS) for v in op.operands)
         and kernel_name(op) in KERNELS
+        and layout_of(op) == NHWC
         and result_bytes(op) <= max_bytes
         and not any(is_returned(r) for r in op.results)
     )

@@ -7,7 +7,9 @@ depthwise / transpose-conv / fully-connected into its weights and bias.
   becomes
     %z = tfl.conv_2d %x, %w * scale, %b * scale + shift
 
-Float results change by rounding only (the products w·s are rounded once, up front).
+Float results change by rounding only (the products w·s are rounded once, up front). A conv
+in another layout (`litec.layout`) reads the scale along its layout's channel axis; its
+weights keep TFLite's layout, so they are scaled along the same filter axis.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class FoldScaleMul(RewritePattern):
             if conv is None or scale is None:
                 continue
             weights = constant_array(conv.filter)
-            vector = channel_vector(scale, op.output.type)
+            vector = channel_vector(scale, conv)
             if weights is None or weights.dtype != np.float32 or vector is None:
                 continue
             act = fused_activation(conv.fused_activation_function.data, op, vector)

@@ -8,7 +8,8 @@
 TFLite convolutions have no explicit padding, so this folds only when the PAD adds exactly
 what SAME would (TFLite splits the total in half, the odd one after) and pads with what
 SAME reads outside the input: 0.0 for float, the zero point for quantized tensors.
-Results are bit-identical.
+Results are bit-identical. A conv in another layout (`litec.layout = "NCHW"`) has its
+image's H and W where its layout says; its filter keeps TFLite's [O, H, W, I].
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import layout_of
 from litec.dialects.tfl_reference.common import out_size_and_pad
 from litec.lowering.fusion.fuse_conv_activation import (
     is_hybrid,
@@ -42,8 +44,6 @@ from litec.lowering.graph import (
 )
 
 PAD_OPS = (tfl.PadOp, tfl.PadV2Op)
-SPATIAL = (1, 2)
-"""The H and W axes of an NHWC tensor."""
 
 
 class FoldPadIntoConv(RewritePattern):
@@ -93,15 +93,17 @@ def pads_with_zero(pad: Operation) -> bool:
 
 
 def same_padding(conv: Operation, pad: Operation) -> list[list[int]]:
-    """The [[before, after], ...] padding of each NHWC axis that SAME adds to the PAD's input
-    for this conv (none on N and C); only where SAME's output size is the conv's."""
+    """The [[before, after], ...] padding of each axis that SAME adds to the PAD's input for
+    this conv (none on N and C, wherever its layout puts them); only where SAME's output
+    size is the conv's."""
     shape = pad.input.type.get_shape()
     kernel = conv.filter.type.get_shape()[1:3]
     stride = (conv.stride_h.value.data, conv.stride_w.value.data)
     dilation = (conv.dilation_h_factor.value.data, conv.dilation_w_factor.value.data)
     out = conv.output.type.get_shape()
     amounts = [[0, 0] for _ in shape]
-    for axis, k, s, d in zip(SPATIAL, kernel, stride, dilation, strict=True):
+    spatial = [layout_of(conv).index(axis) for axis in "HW"]
+    for axis, k, s, d in zip(spatial, kernel, stride, dilation, strict=True):
         size, before = out_size_and_pad("SAME", shape[axis], k, s, d)
         if size != out[axis]:
             return []

@@ -8,6 +8,10 @@ into its `fused_activation_function`.
   becomes
     %r = tfl.conv_2d %x, %w, %c {fused_activation_function = "RELU6", ...}  // see the rules
 
+A conv in another layout (`litec.layout = "NCHW"`, dialects/tfl_layouts.py) has its output
+channels on its layout's C axis; its weights and bias keep TFLite's layout, so the same
+folds apply with the per-channel constant read along that axis.
+
 The helpers at the bottom (constants, rebuilt ops, errors) serve every fusion pass.
 """
 
@@ -21,7 +25,6 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     NoneType,
     StringAttr,
-    TensorType,
 )
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -33,6 +36,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, channel_axis
 from litec.dialects.tfl_reference.core import TensorInfo
 from litec.lowering.graph import (
     add_constant,
@@ -45,7 +49,8 @@ from litec.lowering.graph import (
 )
 
 CONV_OPS = (tfl.Conv2DOp, tfl.DepthwiseConv2DOp, tfl.TransposeConvOp, tfl.FullyConnectedOp)
-"""Ops with a bias and a fused activation, whose output channels are the last axis."""
+"""Ops with a bias and a fused activation, whose output channels are their layout's C axis
+(the last for TFLite's NHWC and for FULLY_CONNECTED)."""
 
 ACTIVATION_OPS = {
     tfl.ReluOp: "RELU",
@@ -81,7 +86,7 @@ class FoldBiasAdd(RewritePattern):
             if conv is None or conv.fused_activation_function.data != "NONE":
                 continue
             addend = constant_array(other)
-            vector = None if addend is None else channel_vector(addend, op.output.type)
+            vector = None if addend is None else channel_vector(addend, conv)
             bias = channel_bias(conv)
             if vector is None or bias is None:
                 continue
@@ -159,21 +164,29 @@ def replace_producer_and_user(
     erase_unused(rewriter, inputs)
 
 
+def output_axis(op: Operation) -> int:
+    """The axis of a conv-like op's result that holds its output channels, counted from the
+    end: its layout's C (-1 in NHWC, and for FULLY_CONNECTED, whose result is [..., C])."""
+    return channel_axis(op) - len(NHWC)
+
+
 def output_channels(op: Operation) -> int:
-    """How many output channels a conv-like op has (the last axis of its result)."""
-    return op.output.type.get_shape()[-1]
+    """How many output channels a conv-like op has."""
+    return op.output.type.get_shape()[output_axis(op)]
 
 
-def channel_vector(arr: np.ndarray, out_type: TensorType) -> np.ndarray | None:
-    """`arr` as one float32 value per output channel when, broadcast against `out_type`, it
-    varies along the last axis only and does not enlarge the result; else None."""
-    out_shape = tuple(out_type.get_shape())
+def channel_vector(arr: np.ndarray, conv: Operation) -> np.ndarray | None:
+    """`arr` as one float32 value per output channel of `conv` when, broadcast against its
+    result, it varies along the channel axis only and does not enlarge the result; else
+    None."""
+    out_shape = tuple(conv.output.type.get_shape())
     if arr.ndim > len(out_shape) or arr.dtype != np.float32:
         return None
     shape = (1,) * (len(out_shape) - arr.ndim) + arr.shape
-    if any(d != 1 for d in shape[:-1]) or shape[-1] not in (1, out_shape[-1]):
+    axis, channels = len(shape) + output_axis(conv), output_channels(conv)
+    if any(d != 1 for k, d in enumerate(shape) if k != axis) or shape[axis] not in (1, channels):
         return None
-    return np.broadcast_to(arr.reshape(-1), out_shape[-1:]).astype(np.float32)
+    return np.broadcast_to(arr.reshape(-1), (channels,)).astype(np.float32)
 
 
 def channel_bias(conv: Operation) -> np.ndarray | None:

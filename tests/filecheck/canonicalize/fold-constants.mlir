@@ -1,7 +1,7 @@
 // fold-constants: an op whose operands are all constants becomes a constant computed by its
 // reference kernel (DEQUANTIZE of float16 weights, QUANTIZE, shape arithmetic), stored in a
 // blob named by its content. Kept: ops with a computed operand, CUSTOM ops, results above
-// max_bytes, results a function returns. A negative max_bytes and a kernel that rejects its
+// max_bytes, results a function returns, ops in NCHW (`litec.layout`). A negative max_bytes and a kernel that rejects its
 // constants are one-line errors (the ERR run uncomments the case at the end).
 // RUN: litec opt %s -p fold-constants | filecheck %s
 // RUN: litec opt %s -p 'fold-constants{max_bytes=8}' | filecheck %s --check-prefix=SMALL
@@ -33,6 +33,12 @@ builtin.module {
     %c = tfl.custom %f {custom_code = "NoSuchOp"} : (tensor<4xf32>) -> tensor<4xf32>
     %y = tfl.add %x, %f {fused_activation_function = "NONE"} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
     func.return %w, %c, %y : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  }
+  func.func @kept_nchw(%x: tensor<1x1x1x1xf32>) -> tensor<1x1x1x1xf32> {
+    %f = tfl.const dense_resource<fc_f32> : tensor<1x1x2x2xf32>
+    %p = tfl.max_pool_2d %f {litec.layout = "NCHW", filter_height = 2 : i32, filter_width = 2 : i32, fused_activation_function = "NONE", padding = "VALID", stride_h = 2 : i32, stride_w = 2 : i32} : (tensor<1x1x2x2xf32>) -> tensor<1x1x1x1xf32>
+    %y = tfl.add %x, %p {fused_activation_function = "NONE"} : (tensor<1x1x1x1xf32>, tensor<1x1x1x1xf32>) -> tensor<1x1x1x1xf32>
+    func.return %y : tensor<1x1x1x1xf32>
   }
 }
 
@@ -73,6 +79,8 @@ builtin.module {
 // CHECK:       tfl.dequantize
 // CHECK:       tfl.custom
 // CHECK:       tfl.add %x
+// CHECK-LABEL: func.func @kept_nchw
+// CHECK:       tfl.max_pool_2d %f {litec.layout = "NCHW"
 // CHECK-DAG:   [[W_DATA]]: "0x400000000000803f000020c00000003f00004040"
 // CHECK-DAG:   [[Q_DATA]]: "0x4000000002000106"
 // CHECK-DAG:   [[SEVEN_DATA]]: "0x4000000007000000"

@@ -1,7 +1,9 @@
 // fold-batch-norm: a per-channel constant MUL (then ADD) after a float conv-like op goes
 // into its weights and bias. With RELU on the conv only a MUL by positive scales folds.
 // It must not fire for a negative scale after RELU, a RELU6 conv, quantized weights or a
-// non-constant scale. A bias whose length is not the channel count is an error.
+// non-constant scale. A conv in NCHW (`litec.layout`) folds a scale along its channel
+// axis ([C, 1, 1]) but not one along W ([C] broadcasts to the last axis). A bias whose
+// length is not the channel count is an error.
 // RUN: litec opt %s -p fold-batch-norm --no-resources | filecheck %s
 // RUN: sed -n 's|^// BAD: ||p' %s > %t.bad.mlir
 // RUN: not litec opt %t.bad.mlir -p fold-batch-norm 2>&1 | filecheck %s --check-prefix=ERR
@@ -46,6 +48,18 @@ builtin.module {
     %c1 = tfl.mul %c, %v {fused_activation_function = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
     func.return %a1, %b1, %q1, %c1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2x!quant.uniform<i8:f32, 0.25:7>>, tensor<1x2x2x2xf32>
   }
+  func.func @nchw(%x: tensor<1x1x2x2xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) {
+    %w = tfl.const dense_resource<fbn_w> : tensor<2x1x1x1xf32>
+    %none = tfl.no_value : none
+    %c = tfl.const dense_resource<fbn_pos> : tensor<2x1x1xf32>
+    %v = tfl.const dense_resource<fbn_pos> : tensor<2xf32>
+    %y = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, none) -> tensor<1x2x2x2xf32>
+    %m = tfl.mul %y, %c {fused_activation_function = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
+    // along W, not the channels
+    %k = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, none) -> tensor<1x2x2x2xf32>
+    %k1 = tfl.mul %k, %v {fused_activation_function = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+    func.return %m, %k1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
+  }
 }
 
 {-#
@@ -80,6 +94,12 @@ builtin.module {
 // CHECK-NEXT:    tfl.mul
 // CHECK-NEXT:    tfl.conv_2d {{.*}}"NONE"
 // CHECK-NEXT:    tfl.mul
+// CHECK-LABEL: func.func @nchw
+// CHECK:         %[[W:.*]] = tfl.const dense_resource<fbn_w_scaled{{.*}}> : tensor<2x1x1x1xf32>
+// CHECK-NEXT:    %[[Y:.*]] = tfl.conv_2d %x, %[[W]], %none {litec.layout = "NCHW"
+// CHECK-NEXT:    %[[K:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW"
+// CHECK-NEXT:    %[[K1:.*]] = tfl.mul %[[K]], %v
+// CHECK-NEXT:    func.return %[[Y]], %[[K1]]
 
 // BAD: builtin.module {
 // BAD:   func.func @main(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {

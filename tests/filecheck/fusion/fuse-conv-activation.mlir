@@ -3,8 +3,10 @@
 // activation into its fused activation (quantized: only when the activation's input and
 // output quantization are equal). It must not fire when the conv already has an
 // activation, its result has another use, the constant is not per channel, the
-// activation would requantize, or TANH would be ignored by the kernel. A bias whose
-// length is not the channel count is an error naming the op.
+// activation would requantize, or TANH would be ignored by the kernel. A conv in NCHW
+// (`litec.layout`) takes an ADD along its channel axis ([C, 1, 1]) into its bias, not one
+// along W ([C] broadcasts to the last axis). A bias whose length is not the channel count
+// is an error naming the op.
 // RUN: litec opt %s -p fuse-conv-activation --no-resources | filecheck %s
 // RUN: sed -n 's|^// BAD: ||p' %s > %t.bad.mlir
 // RUN: not litec opt %t.bad.mlir -p fuse-conv-activation 2>&1 | filecheck %s --check-prefix=ERR
@@ -58,6 +60,18 @@ builtin.module {
     %t1 = tfl.tanh %t : (tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
     func.return %a1, %a2, %s1, %m1, %m, %q1, %t1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>, tensor<1x2x2x2x!quant.uniform<i8:f32, 0.5:7>>, tensor<1x2x2x2xf32>
   }
+  func.func @nchw(%x: tensor<1x1x2x2xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) {
+    %w = tfl.const dense_resource<fca_w> : tensor<2x1x1x1xf32>
+    %none = tfl.no_value : none
+    %c = tfl.const dense_resource<fca_c> : tensor<2x1x1xf32>
+    %v = tfl.const dense_resource<fca_c> : tensor<2xf32>
+    %y = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, none) -> tensor<1x2x2x2xf32>
+    %z = tfl.add %y, %c {fused_activation_function = "RELU"} : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
+    // along W, not the channels
+    %k = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, none) -> tensor<1x2x2x2xf32>
+    %k1 = tfl.add %k, %v {fused_activation_function = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+    func.return %z, %k1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
+  }
 }
 
 {-#
@@ -97,6 +111,12 @@ builtin.module {
 // CHECK-NEXT:    tfl.relu
 // CHECK-NEXT:    tfl.conv_2d {{.*}}"NONE"
 // CHECK-NEXT:    tfl.tanh
+// CHECK-LABEL: func.func @nchw
+// CHECK:         %[[B:.*]] = tfl.const dense_resource<fca_w_bias{{.*}}> : tensor<2xf32>
+// CHECK-NEXT:    %[[Y:.*]] = tfl.conv_2d %x, %w, %[[B]] {litec.layout = "NCHW", {{.*}}fused_activation_function = "RELU"
+// CHECK-NEXT:    %[[K:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW"
+// CHECK-NEXT:    %[[K1:.*]] = tfl.add %[[K]], %v
+// CHECK-NEXT:    func.return %[[Y]], %[[K1]]
 
 // BAD: builtin.module {
 // BAD:   func.func @main(%x: tensor<1x2x2x1xf32>) -> tensor<1x2x2x2xf32> {

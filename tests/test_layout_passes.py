@@ -1,0 +1,118 @@
+"""The graph passes on ops that convert-layout put in NCHW (`litec.layout`): the CPU's -O3
+graph pipeline run after converting every layout-sensitive op keeps the reference results
+(`--verify-numerics`), and fuses what it fuses in NHWC; PTQ of a converted model is PTQ of
+the original, bit for bit. (The exporter's refusal is in test_export_tflite.py.)
+
+The corpus holds no unfolded batch norm or explicit PAD, so the synthetic models of
+test_fusion.py hold those patterns; the sweep over every corpus model is marked slow.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import corpus_models, model_path
+from test_convert_layout import CONVERT
+from test_fusion import (
+    assert_same,
+    explicit_pads,
+    float_biased,
+    float_chain,
+    int8_activations,
+    op_counts,
+    unfolded_batch_norms,
+)
+
+import litec
+from litec.backends.cpu.backend import CpuBackend
+from litec.driver import context, run_graph_passes
+from litec.ir.passes import run_pipeline
+from litec.lowering.passes import register_all
+from litec.lowering.quantization.quantize import quantize_model
+from litec.lowering.verify_numerics import VerifyNumerics
+
+O3 = CpuBackend.GRAPH_PIPELINES[3]
+
+MOVES = ("TRANSPOSE", "RESHAPE")
+"""Ops converting layouts adds (a transpose of unit axes is a reshape)."""
+
+FAST = "opcov_cnn_fp32.tflite"
+
+SEPARATED = {
+    # the depthwise's ADD reads its result through the transpose back to NHWC that the
+    # FULLY_CONNECTED (NHWC) needs; the RELU after the transpose conv, at a function result
+    "float_chain": {"ADD": 1, "RELU": 1},
+    # the conv's SUB, before the FULLY_CONNECTED
+    "float_biased": {"SUB": 1},
+    # the RELU of the conv that keeps the quantization, at a function result
+    "int8_activations": {"RELU": 1},
+    # the transpose conv's MUL, at a function result
+    "unfolded_batch_norms": {"MUL": 1},
+    # every PAD: each stays in NHWC before its conv's transpose into NCHW
+    "explicit_pads": {"PAD": 3, "PADV2": 1},
+}
+"""Ops -O3 fuses in NHWC but not after converting: a transpose separates them from their
+conv (propagate-layout moves a transpose only where that cancels one); the corpus has
+none of these."""
+
+
+def converted_o3(module) -> VerifyNumerics:
+    """Convert every layout-sensitive op of `module` to NCHW, then run -O3's graph passes,
+    checking the reference results after each pass; returns the check."""
+    register_all()
+    check = VerifyNumerics()
+    run_pipeline(module, f"{CONVERT},{O3}", context(), [check])
+    module.verify()
+    return check
+
+
+def computing(module) -> Counter:
+    """The module's op counts, less the data movement converting layouts adds."""
+    counts = op_counts(module)
+    return Counter({name: n for name, n in counts.items() if name not in MOVES})
+
+
+def check_fuses_as_in_nhwc(path, separated: dict[str, int]) -> None:
+    """After convert-layout, -O3 keeps the results and leaves the ops it leaves in NHWC, and
+    those a transpose separates from their conv."""
+    nhwc = litec.load(path)
+    run_graph_passes(nhwc, O3)
+    nchw = litec.load(path)
+    check = converted_o3(nchw)
+    assert "fold-batch-norm" in check.checked
+    assert computing(nchw) == computing(nhwc) + Counter(separated)
+
+
+@pytest.mark.parametrize(
+    "build", [float_chain, float_biased, int8_activations, unfolded_batch_norms, explicit_pads]
+)
+def test_synthetic_fusions_fire_in_nchw(build, tmp_path):
+    path = build(tmp_path / f"{build.__name__}.tflite")
+    check_fuses_as_in_nhwc(path, SEPARATED[build.__name__])
+
+
+def test_real_model_in_nchw():
+    check_fuses_as_in_nhwc(model_path(FAST), {})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(corpus_models()) - {FAST}))
+def test_corpus_in_nchw(name):
+    check_fuses_as_in_nhwc(model_path(name), {})
+
+
+def test_ptq_of_nchw_ops_is_ptq_of_nhwc():
+    """Weights keep their per-channel axis and activations are per tensor, so quantizing a
+    converted model gives the converted quantized model's results exactly."""
+    module = litec.load(model_path("kws_dscnn_fp32.tflite"))
+    samples = [litec.random_inputs(module, seed) for seed in range(1, 5)]
+    stacked = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
+    converted = module.clone()
+    run_graph_passes(converted, CONVERT)
+    assert any("litec.layout" in op.attributes for op in converted.walk())
+    inputs = litec.random_inputs(module, 0)
+    nhwc = litec.interpret(quantize_model(module, stacked), inputs)
+    nchw = litec.interpret(quantize_model(converted, stacked), inputs)
+    assert_same(nhwc, nchw)
