@@ -1,13 +1,16 @@
-"""Helpers the graph passes (`tfl` -> `tfl`: canonicalize/, fusion/, layout/) share: reading
-and adding constants, rebuilding an op, erasing what became unused, and user errors that
-name an op.
+"""Helpers the graph passes (`tfl` -> `tfl`: canonicalize/, fusion/, quantization/, layout/)
+share: reading and making constants, rebuilding an op, erasing what became unused, and user
+errors that name an op.
 
     w = constant_array(conv.filter)                       # read-only numpy view, or None
-    b = add_constant(rewriter, bias, conv.filter, op, "bias")
+    b = add_constant(rewriter, bias, conv.filter, op, "bias")    # blob "<filter's>_bias"
+    c = new_constant(arr, ty, op.location, tag="folded")  # detached; blob "folded_<hash>"
     fused = rebuild(conv, {conv.bias: b}, op.output.type, fused_activation_function=act)
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -51,6 +54,19 @@ def constant_array(value: SSAValue) -> np.ndarray | None:
     return np.frombuffer(data, dtype=info.dtype).reshape(info.shape)
 
 
+def new_constant(
+    arr: np.ndarray, ty: TensorType, location: Attribute, tag: str, base: str | None = None
+) -> tfl.ConstOp:
+    """A detached `tfl.const` of type `ty` holding `arr` (in C order), at `location`. Its
+    blob is named `<base>_<tag>`, or, without a base, `<tag>_<hash of the data>` (equal data
+    share one); a name another blob holds gets a number."""
+    data = arr.tobytes()
+    name = f"{tag}_{hashlib.sha256(data).hexdigest()[:16]}" if base is None else f"{base}_{tag}"
+    const = tfl.ConstOp(DenseResourceAttr.from_params(add_blob(name, data), ty))
+    const.location = location
+    return const
+
+
 def add_constant(
     rewriter: PatternRewriter, arr: np.ndarray, like: SSAValue, before: Operation, tag: str
 ) -> SSAValue:
@@ -60,9 +76,7 @@ def add_constant(
     same = TensorInfo.of(like.type).dtype == arr.dtype
     t = TensorType(like.type.element_type if same else ELEMENT_TYPES[arr.dtype], arr.shape)
     base = like.owner.value.resource_handle.data if isinstance(like.owner, tfl.ConstOp) else "c"
-    handle = add_blob(f"{base}_{tag}", np.ascontiguousarray(arr).tobytes())
-    const = tfl.ConstOp(DenseResourceAttr.from_params(handle, t))
-    const.location = before.location
+    const = new_constant(arr, t, before.location, tag, base)
     rewriter.insert(const, InsertPoint.before(before))
     return const.output
 

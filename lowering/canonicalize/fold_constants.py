@@ -15,18 +15,15 @@ Constants left without uses are erased on the way, as `dce` would.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
-    DenseResourceAttr,
     ModuleOp,
     NameLoc,
     NoneAttr,
     StringAttr,
-    TensorType,
 )
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
@@ -43,9 +40,8 @@ from litec.dialects.tfl_layouts import NHWC, layout_of
 from litec.dialects.tfl_reference import KERNELS, TensorInfo
 from litec.dialects.tfl_reference.core import kernel_name, make_call
 from litec.ir.diagnostics import LitecError
-from litec.ir.resources import add_blob
 from litec.lowering.canonicalize.canonicalize import is_returned
-from litec.lowering.graph import constant_array, op_error
+from litec.lowering.graph import constant_array, new_constant, op_error
 
 CONSTANTS = (tfl.ConstOp, tfl.NoValueOp)
 """Ops whose result is known at compile time (`tfl.no_value`: an absent optional input)."""
@@ -86,15 +82,6 @@ def evaluate(op: Operation) -> list[np.ndarray]:
     return outs
 
 
-def constant(arr: np.ndarray, ty: TensorType, location) -> tfl.ConstOp:
-    """A `tfl.const` of type `ty` holding `arr`, in a blob named by its content."""
-    data = np.ascontiguousarray(arr).tobytes()
-    handle = add_blob(f"folded_{hashlib.sha256(data).hexdigest()[:16]}", data)
-    op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
-    op.location = location
-    return op
-
-
 def result_locations(op: Operation) -> list:
     """One location per result: its tensor name from the op's location (no op index, as
     imported constants have none), or the op's location as it is."""
@@ -121,7 +108,7 @@ class FoldConstantOp(RewritePattern):
         except LitecError as e:
             raise op_error(op, e) from None
         consts = [
-            constant(arr, r.type, loc)
+            new_constant(arr, r.type, loc, "folded")
             for arr, r, loc in zip(values, op.results, result_locations(op), strict=True)
         ]
         rewriter.replace(op, consts, [c.output for c in consts])

@@ -8,13 +8,12 @@ computes them, constants read and written as numpy arrays, and the tensor types 
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import DenseResourceAttr, TensorType
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute, SSAValue
 
 from litec.dialects import tfl
 from litec.ir.quant import QuantParams, UniformQuantizedType
-from litec.ir.resources import add_blob
-from litec.lowering.graph import constant_array
+from litec.lowering.graph import constant_array, new_constant
 
 QMIN, QMAX = -128, 127
 """The int8 range of activations; weights use the symmetric [-127, 127]."""
@@ -103,10 +102,7 @@ def float_const(value: SSAValue) -> np.ndarray | None:
 
 def new_const(like: SSAValue, data: np.ndarray, ty: TensorType, suffix: str) -> tfl.ConstOp:
     """A `tfl.const` holding `data` as `ty`, named after the constant `like` (or the float16
-    constant under it) with `suffix`."""
+    constant under it) with `suffix`, at its location."""
     source = like.owner.input.owner if isinstance(like.owner, tfl.DequantizeOp) else like.owner
     assert isinstance(source, tfl.ConstOp)
-    handle = add_blob(f"{source.value.resource_handle.data}_{suffix}", data.tobytes())
-    op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
-    op.location = source.location
-    return op
+    return new_constant(data, ty, source.location, suffix, source.value.resource_handle.data)
