@@ -69,7 +69,9 @@ def _is_litec_npz(path: Path) -> bool:
 
 
 QUANTIZE_MODES = {
-    "int8": "post-training int8 (weights per channel, activations per tensor, calibrated)",
+    "int8": "post-training int8 (weights per channel, activations per tensor, calibrated; "
+    "least-error activation ranges and bias correction)",
+    "int8-minmax": "int8 with TFLite's converter's min/max activation ranges",
     "fp16": "float16 weights (DEQUANTIZE at run time)",
     "dynamic": "dynamic-range int8 weights (hybrid ops, float activations)",
 }
@@ -774,7 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--calibration", metavar="DATA.npz",
-        help="int8: input samples keyed by input name, stacked along the batch axis",
+        help="int8, int8-minmax: input samples keyed by input name, stacked along the batch axis",
     )  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite OUT.tflite whatever it is")
     p.set_defaults(run=cmd_quantize)
@@ -816,10 +818,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_opt_level(p)
     p.add_argument(
         "--quantize", choices=QUANTIZE_MODES, metavar="MODE",
-        help="quantize the float model first, as `litec quantize --mode MODE` (int8, fp16, dynamic)",
+        help="quantize the float model first, as `litec quantize --mode MODE` "
+        f"({', '.join(QUANTIZE_MODES)})",
     )  # fmt: skip
     p.add_argument(
-        "--calibration", metavar="DATA.npz", help="calibration samples for --quantize int8"
+        "--calibration", metavar="DATA.npz", help="calibration samples for --quantize int8[-minmax]"
     )
     p.add_argument(
         "--no-resources", action="store_true", help="--emit tfl/partitioned without constant data"

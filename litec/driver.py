@@ -193,11 +193,19 @@ def _opt_level(level: int) -> int:
 
 
 QUANTIZE_MODES = {
-    "int8": "",  # post-training, calibrated: quantize_in_place
+    "int8": "",  # post-training, calibrated: quantize_in_place, CALIBRATED
+    "int8-minmax": "",
     "fp16": "quantize-weights-fp16",
     "dynamic": "quantize-weights-int8",
 }
-"""`--quantize` modes -> their pass (int8 needs calibration data instead)."""
+"""`--quantize` modes -> their pass (the calibrated modes need calibration data instead)."""
+
+CALIBRATED = {
+    "int8": {},
+    "int8-minmax": {"ranges": "minmax", "bias_correction": False},
+}
+"""Calibrated modes -> `quantize_in_place` options: litec's least-error ranges with bias
+correction (the default), or TFLite's converter's min/max ranges."""
 
 
 def quantize_module(module: ModuleOp, mode: str, calibration: str | None) -> str:
@@ -205,12 +213,12 @@ def quantize_module(module: ModuleOp, mode: str, calibration: str | None) -> str
     samples of `calibration`, an .npz keyed by input name); returns the mode."""
     if mode not in QUANTIZE_MODES:
         raise LitecError(f"unknown quantization '{mode}' (modes: {', '.join(QUANTIZE_MODES)})")
-    if mode != "int8":
+    if mode not in CALIBRATED:
         run_graph_passes(module, QUANTIZE_MODES[mode])
         return mode
     if calibration is None:
-        raise LitecError("int8 quantization needs calibration data: --calibration DATA.npz")
-    quantize_in_place(module, load_samples(calibration))
+        raise LitecError(f"{mode} quantization needs calibration data: --calibration DATA.npz")
+    quantize_in_place(module, load_samples(calibration), **CALIBRATED[mode])
     return mode
 
 

@@ -27,11 +27,13 @@ def calibration(tmp_path_factory):
     return path
 
 
-def test_int8_model_runs_in_tflite_as_litec_computes_it(capsys, tmp_path, calibration):
+@pytest.mark.parametrize("mode", ["int8", "int8-minmax"])
+def test_int8_model_runs_in_tflite_as_litec_computes_it(capsys, tmp_path, calibration, mode):
     out = tmp_path / "q.tflite"
     rc, _, err = run_cli(
-        capsys, "quantize", model_path(FLOAT), "--calibration", calibration, "-o", out
-    )
+        capsys, "quantize", model_path(FLOAT), "--calibration", calibration, "-o", out,
+        "--mode", mode,
+    )  # fmt: skip
     assert rc == 0, err
     module = litec.load(out)
     names = [type(op).BUILTIN for op in module.walk() if hasattr(type(op), "BUILTIN")]
