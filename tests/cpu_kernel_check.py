@@ -113,11 +113,8 @@ def _failure(what: str, e: Exception) -> Diff:
 def _values_by_op(module: ModuleOp, seed: int):
     """Run the reference interpreter; every SSA value of @main with its array."""
     interp = Interpreter(module)
-    fn, steps = interp.plan("main")
-    values = dict(zip(fn.body.block.args, random_inputs(module, seed).values(), strict=True))
-    for step in steps:
-        interp._run_step("main", step, values)
-    return values, steps
+    values = interp.run_values("main", list(random_inputs(module, seed).values()))
+    return values, interp.plan("main")[1]
 
 
 def check_model_ops(path, builtins: set[str], seed: int = 0) -> list[tuple[int, str, list[Diff]]]:

@@ -225,7 +225,6 @@ class Interpreter:
         self.module = module
         self.file = file or _module_source(module)
         self._plans: dict[str, tuple[func.FuncOp, list[_Step]]] = {}
-        self.trace: dict[tuple[str, int], list[np.ndarray]] | None = None
 
     def plan(self, name: str) -> tuple[func.FuncOp, list[_Step]]:
         if name not in self._plans:
@@ -247,15 +246,24 @@ class Interpreter:
 
     def run_function(self, name: str, args: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run one function on arrays in argument order; returns its results in order."""
-        fn, steps = self.plan(name)
-        values: dict[SSAValue, np.ndarray | None] = dict(zip(fn.body.block.args, args, strict=True))
-        for step in steps:
-            self._run_step(name, step, values)
-        ret = fn.body.block.last_op
+        values = self.run_values(name, args)
+        ret = self.plan(name)[0].body.block.last_op
         assert isinstance(ret, func.ReturnOp)
         return [values[v] for v in ret.operands]
 
-    def _run_step(self, fn_name: str, step: _Step, values: dict) -> None:
+    def run_values(
+        self, name: str, args: Sequence[np.ndarray]
+    ) -> dict[SSAValue, np.ndarray | None]:
+        """Run one function on arrays in argument order; returns every value it defines
+        (arguments, constants, op results; None for an absent optional operand), in program
+        order: what calibration and per-op checks read."""
+        fn, steps = self.plan(name)
+        values: dict[SSAValue, np.ndarray | None] = dict(zip(fn.body.block.args, args, strict=True))
+        for step in steps:
+            self._run_step(step, values)
+        return values
+
+    def _run_step(self, step: _Step, values: dict) -> None:
         if step.kernel is _source_kernel:
             values[step.op.results[0]] = source_value(step.op, step.call)
             return
@@ -272,8 +280,6 @@ class Interpreter:
         ):
             _check_result(step, k, arr, info)
             values[r] = arr
-        if self.trace is not None and step.call.op_index is not None:
-            self.trace[(fn_name, step.call.op_index)] = outs
 
     def run(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Run `@main`; inputs by name (or in order); outputs by name, in signature order."""

@@ -163,13 +163,12 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     samples."""
     runs = split_samples(module, samples)
     interp = Interpreter(module)
-    fn, steps = interp.plan("main")
     stats = Calibration()
     for args in runs:
-        values = dict(zip(fn.body.block.args, args, strict=True))
-        stats.add(values, len(runs))
-        for step in steps:
-            interp._run_step("main", step, values)
-            if not isinstance(step.op, tfl.ConstOp):
-                stats.add({r: values[r] for r in step.op.results}, len(runs))
+        values = interp.run_values("main", args)
+        stats.add({v: a for v, a in values.items() if not _is_constant(v)}, len(runs))
     return stats
+
+
+def _is_constant(value: SSAValue) -> bool:
+    return isinstance(value.owner, tfl.ConstOp)
