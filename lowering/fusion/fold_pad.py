@@ -9,7 +9,15 @@ TFLite convolutions have no explicit padding, so this folds only when the PAD ad
 what SAME would (TFLite splits the total in half, the odd one after) and pads with what
 SAME reads outside the input: 0.0 for float, the zero point for quantized tensors.
 Results are bit-identical. A conv in another layout (`litec.layout = "NCHW"`) has its
-image's H and W where its layout says; its filter keeps TFLite's [O, H, W, I].
+image's H and W where its layout says; its filter keeps TFLite's [O, H, W, I]. The PAD may
+reach the conv through a TRANSPOSE (convert-layout's, into the conv's layout):
+
+    %p = tfl.pad %x, %pads                  // NHWC
+    %t = tfl.transpose %p, [0, 3, 1, 2]
+    %y = tfl.conv_2d %t, ... {litec.layout = "NCHW", padding = "VALID"}
+  becomes
+    %t = tfl.transpose %x, [0, 3, 1, 2]
+    %y = tfl.conv_2d %t, ... {litec.layout = "NCHW", padding = "SAME"}
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -28,6 +36,7 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
 from litec.dialects.tfl_layouts import layout_of
@@ -42,12 +51,15 @@ from litec.lowering.graph import (
     quantization,
     rebuild,
 )
+from litec.lowering.layout.permute import per_tensor, permutation
 
 PAD_OPS = (tfl.PadOp, tfl.PadV2Op)
+SAME = StringAttr("SAME")
 
 
 class FoldPadIntoConv(RewritePattern):
-    """VALID CONV_2D / DEPTHWISE_CONV_2D of a PAD that adds exactly SAME's padding -> SAME.
+    """VALID CONV_2D / DEPTHWISE_CONV_2D of a PAD that adds exactly SAME's padding -> SAME,
+    also through a TRANSPOSE between them (then the conv reads the PAD's input transposed).
 
     Not for hybrid convs: they quantize their input at run time from its range, which the
     padding zeros may widen."""
@@ -56,16 +68,39 @@ class FoldPadIntoConv(RewritePattern):
     def match_and_rewrite(
         self, op: tfl.Conv2DOp | tfl.DepthwiseConv2DOp, rewriter: PatternRewriter, /
     ) -> None:
-        pad = op.input.owner
-        if op.padding.data != "VALID" or not isinstance(pad, PAD_OPS) or is_hybrid(op):
+        pad, moved = padded_input(op)
+        if op.padding.data != "VALID" or pad is None or is_hybrid(op):
             return
+        shape = pad.input.type.get_shape()
+        perm = permutation(moved) if moved is not None else list(range(len(shape)))
         pads = padding_amounts(pad)
-        if pads is None or not pads_with_zero(pad) or pads.tolist() != same_padding(op, pad):
+        if pads is None or not pads_with_zero(pad):
             return
-        inputs = [pad.output]
-        fused = rebuild(op, {op.input: pad.input}, op.output.type, padding=StringAttr("SAME"))
+        unpadded = TensorType(pad.input.type.element_type, [shape[a] for a in perm])
+        if pads[perm].tolist() != same_padding(op, unpadded.get_shape()):
+            return
+        source = pad.input
+        if moved is not None:
+            moved_again = rebuild(moved, {moved.input: pad.input}, unpadded)
+            rewriter.insert(moved_again, InsertPoint.before(op))
+            source = moved_again.results[0]
+        inputs = [op.input]
+        fused = rebuild(op, {op.input: source}, op.output.type, padding=SAME)
         rewriter.replace(op, fused)
         erase_unused(rewriter, inputs)
+
+
+def padded_input(conv: Operation) -> tuple[Operation | None, tfl.TransposeOp | None]:
+    """(the PAD the conv reads, the TRANSPOSE it reads it through or None); (None, None)
+    when it reads no PAD so, or through a transpose of a tensor quantized per axis."""
+    source = conv.input.owner
+    moved = source if isinstance(source, tfl.TransposeOp) else None
+    pad = source.input.owner if moved is not None else source
+    if not isinstance(pad, PAD_OPS):
+        return None, None
+    if moved is not None and (permutation(moved) is None or not per_tensor(pad.input)):
+        return None, None
+    return pad, moved
 
 
 def padding_amounts(pad: Operation) -> np.ndarray | None:
@@ -92,11 +127,10 @@ def pads_with_zero(pad: Operation) -> bool:
     return value is not None and value.size == 1 and value.reshape(()) == zero
 
 
-def same_padding(conv: Operation, pad: Operation) -> list[list[int]]:
-    """The [[before, after], ...] padding of each axis that SAME adds to the PAD's input for
-    this conv (none on N and C, wherever its layout puts them); only where SAME's output
+def same_padding(conv: Operation, shape: list[int]) -> list[list[int]]:
+    """The [[before, after], ...] padding of each axis that SAME adds to an input of `shape`
+    for this conv (none on N and C, wherever its layout puts them); only where SAME's output
     size is the conv's."""
-    shape = pad.input.type.get_shape()
     kernel = conv.filter.type.get_shape()[1:3]
     stride = (conv.stride_h.value.data, conv.stride_w.value.data)
     dilation = (conv.dilation_h_factor.value.data, conv.dilation_w_factor.value.data)

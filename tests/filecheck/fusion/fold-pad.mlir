@@ -3,7 +3,7 @@
 // and pads with 0.0 / the zero point. It must not fire for other amounts (Keras-style
 // symmetric padding before a stride-2 conv), another pad value, or a conv that is SAME
 // already. A conv in NCHW (`litec.layout`) takes SAME's padding on its axes 2 and 3, not a
-// PAD of its axes 1 and 2. A padding constant of the wrong shape is an error naming the PAD.
+// PAD of its axes 1 and 2, also from a PAD in NHWC that it reads through a transpose. A padding constant of the wrong shape is an error naming the PAD.
 // RUN: litec opt %s -p fold-pad --no-resources | filecheck %s
 // RUN: sed -n 's|^// BAD: ||p' %s > %t.bad.mlir
 // RUN: not litec opt %t.bad.mlir -p fold-pad 2>&1 | filecheck %s --check-prefix=ERR
@@ -42,7 +42,7 @@ builtin.module {
     %c1 = tfl.conv_2d %c, %w, %none {padding = "SAME", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x10x10x1xf32>, tensor<1x3x3x1xf32>, none) -> tensor<1x10x10x1xf32>
     func.return %a1, %b1, %c1 : tensor<1x4x4x1xf32>, tensor<1x8x8x1xf32>, tensor<1x10x10x1xf32>
   }
-  func.func @nchw(%x: tensor<1x1x8x8xf32>) -> (tensor<1x1x4x4xf32>, tensor<1x1x4x3xf32>) {
+  func.func @nchw(%x: tensor<1x1x8x8xf32>, %n: tensor<1x8x8x1xf32>) -> (tensor<1x1x4x4xf32>, tensor<1x1x4x3xf32>, tensor<1x1x4x4xf32>) {
     %hw = tfl.const dense_resource<fp_p0011> : tensor<4x2xi32>
     %ch = tfl.const dense_resource<fp_p01> : tensor<4x2xi32>
     %w = tfl.const dense_resource<fp_w9> : tensor<1x3x3x1xf32>
@@ -53,13 +53,19 @@ builtin.module {
     // pads C and H: SAME's padding in NHWC, not in NCHW
     %q = tfl.pad %x, %ch : (tensor<1x1x8x8xf32>, tensor<4x2xi32>) -> tensor<1x2x9x8xf32>
     %z = tfl.conv_2d %q, %w2, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 2 : i32, stride_w = 2 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x2x9x8xf32>, tensor<1x3x3x2xf32>, none) -> tensor<1x1x4x3xf32>
-    func.return %y, %z : tensor<1x1x4x4xf32>, tensor<1x1x4x3xf32>
+    // a PAD in NHWC, through a transpose into NCHW
+    %perm = tfl.const dense_resource<fp_nchw> : tensor<4xi32>
+    %np = tfl.pad %n, %ch : (tensor<1x8x8x1xf32>, tensor<4x2xi32>) -> tensor<1x9x9x1xf32>
+    %nt = tfl.transpose %np, %perm : (tensor<1x9x9x1xf32>, tensor<4xi32>) -> tensor<1x1x9x9xf32> loc("nt"("m.tflite":6:0))
+    %v = tfl.conv_2d %nt, %w, %none {litec.layout = "NCHW", padding = "VALID", stride_h = 2 : i32, stride_w = 2 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x1x9x9xf32>, tensor<1x3x3x1xf32>, none) -> tensor<1x1x4x4xf32>
+    func.return %y, %z, %v : tensor<1x1x4x4xf32>, tensor<1x1x4x3xf32>, tensor<1x1x4x4xf32>
   }
 }
 
 {-#
   dialect_resources: {
     builtin: {
+      fp_nchw: "0x0400000000000000030000000100000002000000",
       fp_p0011: "0x040000000000000000000000000000000000000000000000010000000000000001000000",
       fp_w18: "0x040000000000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f0000803f",
       fp_p01: "0x040000000000000000000000000000000100000000000000010000000000000000000000",
@@ -91,7 +97,10 @@ builtin.module {
 // CHECK:         %[[Y:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW", padding = "SAME"{{.*}} : (tensor<1x1x8x8xf32>, tensor<1x3x3x1xf32>, none) -> tensor<1x1x4x4xf32>
 // CHECK-NEXT:    %[[Q:.*]] = tfl.pad %x, %ch
 // CHECK-NEXT:    %[[Z:.*]] = tfl.conv_2d %[[Q]], %w2, %none {litec.layout = "NCHW", padding = "VALID"
-// CHECK-NEXT:    func.return %[[Y]], %[[Z]]
+// CHECK-NOT:     tfl.pad
+// CHECK:         %[[T:.*]] = tfl.transpose %n, %{{.*}} : (tensor<1x8x8x1xf32>, tensor<4xi32>) -> tensor<1x1x8x8xf32> loc("nt"("m.tflite":6:0))
+// CHECK-NEXT:    %[[V:.*]] = tfl.conv_2d %[[T]], %w, %none {litec.layout = "NCHW", padding = "SAME"{{.*}} : (tensor<1x1x8x8xf32>, tensor<1x3x3x1xf32>, none) -> tensor<1x1x4x4xf32>
+// CHECK-NEXT:    func.return %[[Y]], %[[Z]], %[[V]]
 
 // BAD: builtin.module {
 // BAD:   func.func @main(%x: tensor<1x8x8x1xf32>) -> tensor<1x8x8x1xf32> {
