@@ -131,3 +131,15 @@ def test_ptq_of_nchw_ops_is_ptq_of_nhwc(options):
     nhwc = litec.interpret(quantize_model(module, stacked, **options), inputs)
     nchw = litec.interpret(quantize_model(converted, stacked, **options), inputs)
     assert_same(nhwc, nchw)
+
+
+@pytest.mark.parametrize("spec", ["quantize-weights-int8", "quantize-weights-fp16"])
+def test_weight_quantization_of_nchw_ops(spec):
+    """Weights keep TFLite's layout in NCHW ops: quantizing them after converting gives the
+    results of quantizing them before."""
+    module = litec.load(model_path("kws_dscnn_fp32.tflite"))
+    inputs = litec.random_inputs(module, 0)
+    converted = module.clone()
+    run_graph_passes(converted, f"{CONVERT},{spec}")
+    run_graph_passes(module, spec)
+    assert_same(litec.interpret(module, inputs), litec.interpret(converted, inputs))
