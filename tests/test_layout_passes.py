@@ -1,7 +1,8 @@
 """The graph passes on ops that convert-layout put in NCHW (`litec.layout`): the CPU's -O3
 graph pipeline run after converting every layout-sensitive op keeps the reference results
 (`--verify-numerics`), and fuses what it fuses in NHWC; PTQ of a converted model is PTQ of
-the original, bit for bit (not yet with bias correction, PTQ's default: BIAS_CORRECTION_IN_NCHW). (The exporter's refusal is in test_export_tflite.py.)
+the original, bit for bit, also with bias correction (PTQ's default: channel means along
+the layout's C axis). (The exporter's refusal is in test_export_tflite.py.)
 
 The corpus holds no unfolded batch norm or explicit PAD, so the synthetic models of
 test_fusion.py hold those patterns; the sweep over every corpus model is marked slow.
@@ -103,18 +104,12 @@ def test_corpus_in_nchw(name):
     check_fuses_as_in_nhwc(model_path(name), {})
 
 
-BIAS_CORRECTION_IN_NCHW = (
-    "bias correction takes the input's channel means along its last axis (W in NCHW): "
-    "quantize.py's mean_shift must use the conv's layout's C axis, or skip ops in NCHW"
-)
-
-
 @pytest.mark.parametrize(
     "options",
     [
         {"bias_correction": False},
         {"bias_correction": False, "ranges": "minmax"},
-        pytest.param({}, marks=pytest.mark.xfail(strict=True, reason=BIAS_CORRECTION_IN_NCHW)),
+        {},
     ],
     ids=["mse", "minmax", "default"],
 )

@@ -7,8 +7,9 @@ reference interpreter.
     stats.histograms[value].mse_range()     # the clipped range with the least int8 error
 
 TFLite's converter calibrates the ranges the same way: one run per sample, the minimum of the
-minima and the maximum of the maxima of each tensor. The means (over all but the last axis)
-serve bias correction; the histograms serve ranges chosen for the least quantization error.
+minima and the maximum of the maxima of each tensor. The means (over all but the channel
+axis: the last, or the C of the layout of an op in another layout that reads the value as an
+image, dialects/tfl_layouts.py) serve bias correction; the histograms serve ranges chosen for the least quantization error.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
 from litec.dialects import tfl
+from litec.dialects.tfl_layouts import NHWC, channel_axis, images, layout_of
 from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
 from litec.ir.diagnostics import LitecError
 
@@ -101,7 +104,9 @@ class Calibration:
     ranges: Ranges = field(default_factory=dict)
     """(min, max) over all samples."""
     means: dict[SSAValue, np.ndarray] = field(default_factory=dict)
-    """The mean along the last axis (one per channel), over all samples."""
+    """The mean of each channel (along `channel_axes`, else the last axis), over all samples."""
+    channel_axes: dict[SSAValue, int] = field(default_factory=dict)
+    """The channel axis of the values read as images by ops in another layout than NHWC."""
     histograms: dict[SSAValue, Histogram] = field(default_factory=dict)
     """The distribution of the values over all samples."""
 
@@ -113,7 +118,8 @@ class Calibration:
             lo, hi = float(arr.min()), float(arr.max())
             old = self.ranges.get(value, (lo, hi))
             self.ranges[value] = (min(old[0], lo), max(old[1], hi))
-            mean = arr.reshape(-1, arr.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
+            channels = np.moveaxis(arr, self.channel_axes.get(value, -1), -1) if arr.ndim else arr
+            mean = channels.reshape(-1, channels.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
             self.means[value] = self.means.get(value, 0.0) + mean
             self.histograms.setdefault(value, Histogram()).add(arr)
 
@@ -163,11 +169,21 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     samples."""
     runs = split_samples(module, samples)
     interp = Interpreter(module)
-    stats = Calibration()
+    stats = Calibration(channel_axes=_channel_axes(interp.plan("main")[0]))
     for args in runs:
         values = interp.run_values("main", args)
         stats.add({v: a for v, a in values.items() if not _is_constant(v)}, len(runs))
     return stats
+
+
+def _channel_axes(fn: func.FuncOp) -> dict[SSAValue, int]:
+    """The channel axis of each value an op in another layout than NHWC reads as an image."""
+    return {
+        op.operands[i]: channel_axis(op)
+        for op in fn.body.block.ops
+        if layout_of(op) != NHWC
+        for i in images(op)[0]
+    }
 
 
 def _is_constant(value: SSAValue) -> bool:
