@@ -21,15 +21,19 @@ import time
 import numpy as np
 import pytest
 from conftest import model_path
-from cpu_kernel_check import check_model_ops
+from cpu_kernel_check import check_model_ops, run_op_natively
+from oracle import run_oracle
 from test_ref_conv import (
+    TIE_MODELS,
     VARIANTS,
+    WIDTH_IN_DOUBLE,
     ModelWriter,
     Variant,
     batch_matmul_model,
     conv_model,
     depthwise_model,
     fully_connected_model,
+    tie_inputs,
     transpose_conv_model,
 )
 
@@ -52,6 +56,8 @@ from litec.backends.cpu.kernels.packing import (
     pack_vnni,
     panel_starts,
 )
+from litec.dialects.tfl_reference import Interpreter
+from litec.lowering.import_tflite import import_model
 from litec.lowering.tflite_reader import read_model
 from litec.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
@@ -220,6 +226,26 @@ def test_exact_float_order_is_bit_exact(variant, tmp_path):
         results = [r for path in paths for r in check_model_ops(path, MINE)]
     inexact = [f"op #{i} {name}: {d}" for i, name, diffs in results for d in diffs if d.max_abs]
     assert results and not inexact
+
+
+@WIDTH_IN_DOUBLE
+@pytest.mark.parametrize("builtin", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
+def test_hybrid_input_range_width_in_float32(builtin, tmp_path):
+    """The native run-time input quantizer takes the range's width in float32 like TFLite:
+    with `exact_float`, equal to TFLite's outputs bit for bit where that decides a rounding
+    (test_ref_conv's TIE_MODELS)."""
+    make, row_size = TIE_MODELS[builtin]
+    path = make(tmp_path)
+    inputs = tie_inputs(path, row_size)
+    ref = run_oracle(path, inputs)
+    interp = Interpreter(import_model(read_model(path)))
+    values = interp.run_values("main", inputs)
+    ops = [s.op for s in interp.plan("main")[1] if s.call.builtin == builtin]
+    with using_options(KernelOptions(exact_float=True)):
+        outs = [run_op_natively(op, [values[v] for v in op.operands])[0] for op in ops]
+    assert len(outs) == len(ref)
+    differ = [i for i, out in enumerate(outs) if not np.array_equal(out, ref[f"out{i}"])]
+    assert not differ, f"outputs {differ} differ from TFLite's"
 
 
 def test_unsupported_cases_say_why(tmp_path):
