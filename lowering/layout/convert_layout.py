@@ -16,9 +16,11 @@ The layout of each op is the target's `Backend.preferred_layout(op)` (None: keep
 CPU's kernels compute in NHWC), or the `layouts` option's entry for its op name
 (`layouts="conv_2d=NCHW,max_pool_2d=NCHW"`), which wins. Ops whose images are not 4-D, or
 are quantized per axis (the axis would move), are left as they are. Only data movement
-changes: the reference interpreter's results are bit-identical. Run it after the fusion
-passes: fold-batch-norm, fuse-conv-activation and fold-pad take a conv's channels as its
-last axis.
+changes: the reference interpreter's results are bit-identical. The graph passes after it
+read a converted op's axes from its layout (fold-batch-norm, fuse-conv-activation, fold-pad;
+tests/test_layout_passes.py), but a transpose left between a conv and its single user (at a
+function result, before a FULLY_CONNECTED) keeps the two from fusing: where the target
+allows, run it after the fusion passes.
 """
 
 from __future__ import annotations
