@@ -17,7 +17,8 @@ Operator codes carry `deprecated_builtin_code = min(code, 127)` and the largest 
 any of their ops needs by TFLite's op_version.cc rules (`MIN_VERSIONS`, `OPTION_VERSIONS`,
 `OPERAND_VERSIONS`): on the corpus, the versions TFLite's converter wrote. The model has
 version 3, a description and one SignatureDef ("serving_default") for `@main`. Anything
-else (a `fused.*` op, a non-tensor type, an op in another layout than TFLite's NHWC) is a
+A `fused.elementwise` op is written as the ops of its body (what fuse-elementwise took in).
+Anything else (a non-tensor type, an op in another layout than TFLite's NHWC) is a
 `LitecError` naming the op.
 """
 
@@ -49,7 +50,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from litec.dialects import tfl
+from litec.dialects import fused, tfl
 from litec.dialects.tfl_layouts import NHWC, layout_of
 from litec.dialects.tfl_reference.core import op_index, signature
 from litec.ir.diagnostics import LitecError
@@ -524,10 +525,25 @@ class _SubgraphWriter:
             self.define(op.output, self.output_names(op)[0], buffer=buffer, sparse=sparse)
         elif isinstance(op, tfl.VariableOp):
             self.define(op.output, self.output_names(op)[0], is_variable=True)
+        elif isinstance(op, fused.ElementwiseOp):
+            self.fused_elementwise(op)
         elif type(op) in EXPORT_TABLE:
             self.operator(op)
         else:
             raise LitecError("is not a TFLite operator and cannot be written to a .tflite file")
+
+    def fused_elementwise(self, op: fused.ElementwiseOp) -> None:
+        """A fused chain written as the `tfl` ops of its body (TFLite has no fused op): the
+        body's arguments are the operands' tensors, its yielded values the results'."""
+        block = op.body.block
+        yielded = block.last_op.operands
+        self.values.update(zip(block.args, (self.values[v] for v in op.operands), strict=True))
+        for inner, result in zip(yielded, op.results, strict=True):
+            if result in self.result_names:
+                self.result_names.setdefault(inner, self.result_names[result])
+        for inner in op.inner_ops():
+            self.operator(inner)
+        self.values.update(zip(op.results, (self.values[v] for v in yielded), strict=True))
 
     def operator(self, op: tfl.TflOp) -> None:
         if (layout := layout_of(op)) != NHWC:

@@ -48,7 +48,9 @@ from xdsl.irdl import VarOperandDef, VarResultDef
 from zoo import write_model
 
 import litec
+from litec.backends.cpu.backend import CpuBackend
 from litec.dialects import tfl
+from litec.dialects.fused import ElementwiseOp
 from litec.dialects.tfl_reference import TensorInfo
 from litec.driver import run_graph_passes
 from litec.ir.diagnostics import LitecError
@@ -509,11 +511,41 @@ def test_an_op_that_is_not_tflite_is_named_in_the_error():
     )
 
 
-def test_a_fused_op_is_named_in_the_error():
-    module = load_tflite(model_path("mobilenet_v3_small_fp32.tflite"))
-    run_graph_passes(module, "fuse-elementwise")
-    with pytest.raises(LitecError, match=r"op #\d+ fused.elementwise: is not a TFLite operator"):
-        export_tflite(module)
+@pytest.mark.parametrize("name", ["mobilenet_v3_small_fp32", "tiny_transformer_int8"])
+def test_fused_ops_are_written_as_their_body(name, tmp_path):
+    """After -O3 (elementwise chains fused), the written model holds the chains' ops again:
+    TFLite runs it, and it reads back, as the export of the -O3 module with the chains
+    inlined by hand."""
+    module = load_tflite(model_path(f"{name}.tflite"))
+    run_graph_passes(module, CpuBackend.GRAPH_PIPELINES[3])
+    assert any(isinstance(op, ElementwiseOp) for op in module.walk())
+    (tmp_path / "fused").mkdir(), (tmp_path / "plain").mkdir()
+    fused_path, plain_path = tmp_path / "fused/m.tflite", tmp_path / "plain/m.tflite"
+    fused_path.write_bytes(export_tflite(module))
+    plain_path.write_bytes(export_tflite(_unfused(module)))
+    inputs = list(litec.random_inputs(module, 0).values())
+    want, got = run_oracle(plain_path, inputs), run_oracle(fused_path, inputs)
+    assert list(got) == list(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    assert _ir(load_tflite(fused_path)) == _ir(load_tflite(plain_path))
+
+
+def _unfused(module: ModuleOp) -> ModuleOp:
+    """A copy with each fused.elementwise replaced by its body's ops, in place."""
+    copy = module.clone()
+    for op in [op for op in copy.walk() if isinstance(op, ElementwiseOp)]:
+        block, mapping = op.body.block, {}
+        for arg, value in zip(block.args, op.operands, strict=True):
+            mapping[arg] = value
+        for inner in op.inner_ops():
+            clone = inner.clone(value_mapper=mapping)
+            op.parent_block().insert_op_before(clone, op)
+            mapping.update(zip(inner.results, clone.results, strict=True))
+        for result, inner in zip(op.results, block.last_op.operands, strict=True):
+            result.replace_all_uses_with(mapping.get(inner, inner))
+        op.parent_block().erase_op(op)
+    return copy
 
 
 def test_an_op_in_nchw_is_named_in_the_error():
