@@ -209,11 +209,15 @@ def symmetric_quantize_floats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def asymmetric_quantize_floats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TFLite's AsymmetricQuantizeFloats of each float32 row: int8 values (as integer-valued
-    float64), float32 scales, zero points; the zero point is added after rounding."""
-    rmin = np.minimum(rows.min(axis=1), 0).astype(np.float64)
-    rmax = np.maximum(rows.max(axis=1), 0).astype(np.float64)
+    float64), float32 scales, zero points; the zero point is added after rounding.
+
+    The range's ends are float32 in TFLite's NEON code (x86 included), so the width
+    rmax - rmin is rounded to float32 before the parameters are computed in double."""
+    lo = np.minimum(rows.min(axis=1), 0).astype(np.float32)
+    hi = np.maximum(rows.max(axis=1), 0).astype(np.float32)
+    rmin, rmax = lo.astype(np.float64), hi.astype(np.float64)
     flat = rmin == rmax
-    scale = np.where(flat, 1.0, (rmax - rmin) / 255.0)
+    scale = np.where(flat, 1.0, (hi - lo).astype(np.float64) / 255.0)
     from_min_error = 128.0 + np.abs(rmin / scale)
     from_max_error = 127.0 + np.abs(rmax / scale)
     zp = np.where(from_min_error < from_max_error, -128.0 - rmin / scale, 127.0 - rmax / scale)

@@ -26,7 +26,6 @@ from oracle import run_oracle
 from test_ref_conv import (
     TIE_MODELS,
     VARIANTS,
-    WIDTH_IN_DOUBLE,
     ModelWriter,
     Variant,
     batch_matmul_model,
@@ -228,7 +227,6 @@ def test_exact_float_order_is_bit_exact(variant, tmp_path):
     assert results and not inexact
 
 
-@WIDTH_IN_DOUBLE
 @pytest.mark.parametrize("builtin", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
 def test_hybrid_input_range_width_in_float32(builtin, tmp_path):
     """The native run-time input quantizer takes the range's width in float32 like TFLite:

@@ -326,3 +326,13 @@ def test_asymmetric_input_quantization():
     assert offset.tolist() == [-128]
     assert scale.tolist() == [np.float32(0.01)]
     assert q.tolist() == [[-128, 127, -28, -125, -126, -78, -58, 72, -127]]
+
+
+def test_asymmetric_range_width_is_float32():
+    """Range [-0.3, 0.9]: its width is 1.2f (TFLite's float32 difference), not the exact
+    1.19999998808, so ±0.28 lie ±59.499996 steps from 0 and round to ±59."""
+    rows = np.array([[-0.3, 0.9, -0.28, 0.28]], np.float32)
+    q, scale, offset = fp.asymmetric_quantize_floats(rows)
+    assert scale.tolist() == [np.float32(float(np.float32(1.2)) / 255)]
+    assert offset.tolist() == [-64]
+    assert q.tolist() == [[-128, 127, -123, -5]]

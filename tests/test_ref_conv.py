@@ -527,13 +527,6 @@ TIE_MODELS = {
 """Hybrid models whose input quantization is asymmetric, and how many input values make
 up one quantization row (a batch for the convolutions, a row for the matrix products)."""
 
-WIDTH_IN_DOUBLE = pytest.mark.xfail(
-    strict=True,
-    reason="runtime.fixedpoint.asymmetric_quantize_floats and the CPU kernels' "
-    "_asymmetric_params (backends/cpu/kernels/matmul.py) take rmax - rmin in double",
-)
-"""The known difference from TFLite these tests show, until the quantizers are fixed."""
-
 
 def tie_inputs(path, row_size) -> list[np.ndarray]:
     """Seeded inputs for a float model: each quantization row uniform in TIE_RANGE, holding
@@ -552,7 +545,6 @@ def tie_inputs(path, row_size) -> list[np.ndarray]:
     return arrays
 
 
-@WIDTH_IN_DOUBLE
 @pytest.mark.parametrize("builtin", sorted(TIE_MODELS))
 def test_hybrid_input_range_width_in_float32(builtin, tmp_path):
     """Asymmetric input quantization's scale comes from the range's float32 width: hybrid

@@ -1003,9 +1003,10 @@ def emit_quantize_input(
     """TFLite's AsymmetricQuantizeFloats / SymmetricQuantizeFloats of the `count` floats at
     x[x_at] into q[q_at].
 
-    Bit-exact with `litec.runtime.fixedpoint`: the range in float32, the parameters in
-    double, values x·(1/scale) rounded the x86 way (round_like_tflite_x86: the leading
-    multiple of 8 values as trunc(v ± 0.5) in float32, the rest half away from zero).
+    Bit-exact with `litec.runtime.fixedpoint`: the range and its width in float32, the
+    parameters in double, values x·(1/scale) rounded the x86 way (round_like_tflite_x86:
+    the leading multiple of 8 values as trunc(v ± 0.5) in float32, the rest half away from
+    zero).
     `shifted` stores q + 128 (the unsigned VNNI operand).
     """
     lo, hi = _range(x, x_at, count, asymmetric)
@@ -1073,9 +1074,10 @@ def _select(cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
 
 
 def _asymmetric_params(lo: SSAValue, hi: SSAValue):
-    """AsymmetricQuantizeFloats' parameters: (1/scale as float32, zero point i32, scale f32)."""
+    """AsymmetricQuantizeFloats' parameters: (1/scale as float32, zero point i32, scale f32);
+    the width hi - lo is a float32 difference, as in TFLite's NEON code."""
     rmin, rmax = arith.ExtFOp(lo, f64).result, arith.ExtFOp(hi, f64).result
-    diff = arith.SubfOp(rmax, rmin).result
+    diff = arith.ExtFOp(arith.SubfOp(hi, lo).result, f64).result
     flat = arith.CmpfOp(diff, const(0.0, f64), "oeq").result
     scale = _select(flat, const(1.0, f64), arith.DivfOp(diff, const(255.0, f64)).result)
     lo_q = arith.DivfOp(rmin, scale).result
