@@ -1207,9 +1207,15 @@ def emit(op: Operation, symbol: str, plan: Plan) -> Kernel:
     return kb.finish()
 
 
+PLANS: dict[str, Callable[[Operation], Plan]] = {}
+"""Op name -> the planning function of its elementwise kernel (filled by `register_plan`;
+the fused kernel plans each op of its body with it)."""
+
+
 def register_plan(plan: Callable[[Operation], Plan], *op_names: str) -> None:
     """Register, for `op_names`, the generator of the kernel `plan(op)` describes; what
     `plan` refuses (a `LitecError`) is the support check's reason."""
+    PLANS.update(dict.fromkeys(op_names, plan))
 
     def generate(op: Operation, symbol: str) -> Kernel:
         return emit(op, symbol, plan(op))

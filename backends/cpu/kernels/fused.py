@@ -14,13 +14,10 @@ from collections.abc import Callable
 
 from xdsl.ir import Operation, SSAValue
 
-from litec.backends.cpu.kernels.activations import FLOAT_ACTIVATIONS, plan_activation, plan_prelu
+import litec.backends.cpu.kernels.activations  # noqa: F401  (registers the activations' plans)
 from litec.backends.cpu.kernels.base import Kernel, generator
 from litec.backends.cpu.kernels.elementwise import (
-    FLOAT_BINARY,
-    FLOAT_UNARY,
-    LOGICAL_BINARY,
-    SPECIAL_UNARY,
+    PLANS,
     Arith,
     KernelBuilder,
     Operand,
@@ -30,21 +27,11 @@ from litec.backends.cpu.kernels.elementwise import (
     checked,
     elementwise,
     narrower,
-    plan_binary,
-    plan_unary,
     widener,
 )
 from litec.dialects import fused
 from litec.dialects.tfl_reference.core import TensorInfo, kernel_name, op_index
 from litec.ir.diagnostics import LitecError
-
-PLANS = {
-    **dict.fromkeys((*FLOAT_BINARY, *LOGICAL_BINARY), plan_binary),
-    **dict.fromkeys((*FLOAT_UNARY, *SPECIAL_UNARY, "LOGICAL_NOT"), plan_unary),
-    **dict.fromkeys((*FLOAT_ACTIVATIONS, "LEAKY_RELU", "GELU"), plan_activation),
-    "PRELU": plan_prelu,
-}
-"""TFLite builtin -> the planning function of its own elementwise kernel."""
 
 Step = tuple[Operation, Arith]
 
@@ -60,7 +47,7 @@ def _plan_step(op: Operation, outside: dict[SSAValue, SSAValue], shape: tuple[in
     The op is planned as it stood before fusion, reading the fused op's operands where it
     reads the body's arguments: an 8-bit op with a constant operand is a table lookup
     there, faster alone than in a fused loop, so it is refused here too."""
-    plan = PLANS.get(kernel_name(op))
+    plan = PLANS.get(op.name)
     if plan is None:
         raise Unsupported(f"{_label(op)} is not an elementwise op the CPU fuses")
     if TensorInfo.of(op.results[0].type).shape != shape:
