@@ -152,7 +152,9 @@ def _check_cpu(module, inputs, tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["opcov_cnn", "mobilenet_v2", "mobilenet_v3_small"])
+@pytest.mark.parametrize(
+    "name", ["opcov_cnn", "mobilenet_v2", "mobilenet_v3_small", "tiny_transformer"]
+)
 def test_ptq_models_run_bit_exact_in_tflite(name, tmp_path):
     fp32 = _load(f"{name}_fp32.tflite")
     ours = quantize_model(fp32, _samples(fp32, 4, seed=1))
@@ -336,3 +338,17 @@ def test_ptq_mse_ranges_keep_logits_whole_through_data_movement():
     )
     assert mse[-1] == minmax[-1]
     assert sum(a < b for a, b in zip(mse, minmax, strict=True)) > len(mse) // 2
+
+
+def test_ptq_of_the_transformer_quantizes_gelu_and_rsqrt():
+    """As TFLite's int8 tiny_transformer: GELU and RSQRT (layer norm) are int8 with calibrated
+    output ranges; NEG stays float as there."""
+    fp32 = _load("tiny_transformer_fp32.tflite")
+    ours = quantize_model(fp32, _samples(fp32, 4, seed=1))
+
+    def kinds(module, op_type):
+        return {quant_params(op.results[0].type) is not None for op in module.walk()
+                if isinstance(op, op_type)}  # fmt: skip
+
+    for op_type in (tfl.GeluOp, tfl.RsqrtOp, tfl.NegOp):
+        assert kinds(ours, op_type) == kinds(_load("tiny_transformer_int8.tflite"), op_type)

@@ -318,6 +318,8 @@ RULES: dict[type, Callable[[_Quantizer, Operation], None]] = {
             tfl.Relu1Op,
             tfl.HardSwishOp,
             tfl.LeakyReluOp,
+            tfl.GeluOp,
+            tfl.RsqrtOp,
             tfl.MeanOp,
             tfl.SumOp,
             tfl.BatchMatMulOp,
