@@ -46,7 +46,7 @@ from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from litec.dialects.tfl_layouts import channel_axis, verify_layout
+from litec.dialects.tfl_layouts import image_rank, layout_of, nhwc_shape, verify_layout
 
 TensorOrNone = TensorType | NoneType
 
@@ -386,7 +386,7 @@ class ConvLikeOp(TflOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _check_rank(self, "input", self.input, (4,))
+        _check_rank(self, "input", self.input, (image_rank(self),))
         _check_rank(self, "filter", self.filter, (4,))
 
 
@@ -413,7 +413,7 @@ class Conv2DOp(ConvLikeOp):
         super().verify_()
         x, w = self.input.type, self.filter.type
         if isinstance(x, TensorType) and isinstance(w, TensorType):
-            cin, fcin = x.get_shape()[channel_axis(self)], w.get_shape()[3]
+            cin, fcin = nhwc_shape(layout_of(self), x.get_shape())[3], w.get_shape()[3]
             if cin % fcin:
                 raise VerifyException(
                     f"tfl.conv_2d: input has {cin} channels, not a multiple of the filter's {fcin}"
@@ -514,7 +514,7 @@ class PoolOp(TflOp):
 
     def verify_(self) -> None:
         super().verify_()
-        _check_rank(self, "input", self.input, (4,))
+        _check_rank(self, "input", self.input, (image_rank(self),))
 
 
 @irdl_op_definition

@@ -8,11 +8,12 @@ no `layouts` option does; a converted module compiled for the CPU is a one-line 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 from conftest import corpus_models, model_path
-from test_fusion import assert_same, op_counts, write
+from test_fusion import CONV, DEPTHWISE, assert_same, floats, op_counts, write
 from tflite_builder import Op
 from zoo import const, tensor
 
@@ -41,6 +42,22 @@ TRANSPOSES_LEFT = {
 """TRANSPOSE ops after converting every layout-sensitive op to NCHW (none before)."""
 
 FAST = ("kws_dscnn_int8.tflite", "opcov_cnn_fp32.tflite")
+
+BLOCKED = 'convert-layout{layouts="conv_2d=NCHW16c,depthwise_conv_2d=NCHW16c"}'
+
+BLOCKED_LEFT = {
+    # the first conv reads 3 channels and stays in NHWC: one RESHAPE + TRANSPOSE into
+    # NCHW16c after it, one pair back before the AVERAGE_POOL_2D, and the model's RESHAPE
+    "mobilenet_v1_fp32.tflite": (26, 2, 3),
+    "mobilenet_v1_int8.tflite": (26, 2, 3),
+    # and a pair each way around the two 24-channel stages (24 % 16: left in NHWC), the
+    # residual ADDs of the 32- to 160-channel stages computed in NCHW16c
+    "mobilenet_v2_fp32.tflite": (47, 6, 6),
+    "mobilenet_v2_int8.tflite": (47, 6, 6),
+}
+"""(ops in NCHW16c, TRANSPOSE ops, RESHAPE ops) after converting the convolutions to NCHW16c."""
+
+FAST_BLOCKED = "mobilenet_v2_fp32.tflite"
 
 
 def convert(module, spec: str = CONVERT):
@@ -77,6 +94,86 @@ def test_model_bit_identical(name):
 @pytest.mark.parametrize("name", sorted(set(TRANSPOSES_LEFT) - set(FAST)))
 def test_corpus_bit_identical(name):
     check_model(name)
+
+
+def check_blocked(name: str) -> None:
+    """The convolutions whose channels fill 16-channel blocks in NCHW16c, the rest in NHWC,
+    bit-identical results, the data movement expected."""
+    module = litec.load(model_path(name))
+    before, after = convert(module, BLOCKED)
+    assert_same(before, after)
+    tagged, transposes, reshapes = BLOCKED_LEFT[name]
+    assert Counter(layouts(module))["NCHW16c"] == tagged
+    assert set(layouts(module)) == {"NCHW16c", "NHWC"}
+    counts = op_counts(module)
+    assert (counts["TRANSPOSE"], counts["RESHAPE"]) == (transposes, reshapes)
+
+
+def test_blocked_model_bit_identical():
+    check_blocked(FAST_BLOCKED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(BLOCKED_LEFT) - {FAST_BLOCKED}))
+def test_blocked_corpus_bit_identical(name):
+    check_blocked(name)
+
+
+def blocked_model(path):
+    """CONV (32 channels in and out), then RELU, ADD of a per-channel constant, MUL by a scalar,
+    HARD_SWISH, a DEPTHWISE_CONV_2D, its LOGISTIC minus the HARD_SWISH (two converted
+    values), RELU6 and a CONV."""
+    tensors = [
+        tensor("x", (1, 6, 6, 32)),
+        floats("w1", (32, 3, 3, 32), 1),
+        floats("v", (32,), 2),
+        floats("s", (1,), 3),
+        floats("dw", (1, 3, 3, 32), 4),
+        floats("w2", (32, 1, 1, 32), 5),
+        *(tensor(n, (1, 6, 6, 32)) for n in ("c", "r", "a", "m", "h", "d", "g", "sub", "q")),
+        tensor("out", (1, 6, 6, 32)),
+    ]
+    none = {"fused_activation_function": "NONE"}
+    ops = [
+        Op("CONV_2D", ["x", "w1", None], ["c"], CONV),
+        Op("RELU", ["c"], ["r"]),
+        Op("ADD", ["r", "v"], ["a"], none),
+        Op("MUL", ["s", "a"], ["m"], none),
+        Op("HARD_SWISH", ["m"], ["h"]),
+        Op("DEPTHWISE_CONV_2D", ["h", "dw", None], ["d"], DEPTHWISE),
+        Op("LOGISTIC", ["d"], ["g"]),
+        Op("SUB", ["g", "h"], ["sub"], none),
+        Op("RELU6", ["sub"], ["q"]),
+        Op("CONV_2D", ["q", "w2", None], ["out"], CONV),
+    ]
+    return write(path, tensors, ops, ["x"], ["out"])
+
+
+@pytest.mark.parametrize(
+    ("layout", "transposes"), [("NCHW16c", 2), ("NHCW16c", 2), ("NHWC8c", 0), ("NCHW4c", 2)]
+)
+def test_blocked_layouts_carry_elementwise_ops(tmp_path, layout, transposes):
+    """The elementwise ops between blocked convolutions are computed in blocks (the ADD's
+    constant laid out in blocks): one RESHAPE (and a TRANSPOSE, but for NHWC8c, whose
+    blocks are already in order) in, one out; bit-identical."""
+    spec = f"conv_2d={layout},depthwise_conv_2d={layout}"
+    module = litec.load(blocked_model(tmp_path / "m.tflite"))
+    before, after = convert(module, f'convert-layout{{layouts="{spec}"}}')
+    assert_same(before, after)
+    assert layouts(module) == [layout] * 3
+    counts = op_counts(module)
+    assert (counts["TRANSPOSE"], counts["RESHAPE"]) == (transposes, 2)
+
+
+def test_blocked_back_to_nhwc_restores_the_model(tmp_path):
+    """Converting a blocked model back to NHWC, or on to a plain layout, cancels what the
+    first conversion added."""
+    module = litec.load(blocked_model(tmp_path / "m.tflite"))
+    original = op_counts(module)
+    convert(module, BLOCKED)
+    before, after = convert(module, BLOCKED.replace("NCHW16c", "NHWC"))
+    assert_same(before, after)
+    assert set(layouts(module)) == {"NHWC"} and op_counts(module) == original
 
 
 def test_back_to_nhwc_leaves_no_transpose():
@@ -181,10 +278,21 @@ def test_verify_numerics_clean(capsys):
     assert capsys.readouterr().out.count('litec.layout = "NCHW"') == 12
 
 
+def test_verify_numerics_clean_blocked(capsys, tmp_path):
+    """`litec opt MODEL -p 'convert-layout{...NCHW16c}' --verify-numerics`."""
+    path = blocked_model(tmp_path / "m.tflite")
+    rc = main(["opt", str(path), "-p", BLOCKED, "--verify-numerics"])
+    assert rc == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count('litec.layout = "NCHW16c"') == 3
+
+
 def test_bad_layouts_are_one_line_errors():
     module = litec.load(model_path("kws_dscnn_int8.tflite"))
     for spec, message in [
         ("conv_2d=NCHWC", "'conv_2d=NCHWC': 'NCHWC' is not a layout"),
+        ("conv_2d=NCHW16C", "'NCHW16C' is not a layout: its block '16C' must be a number then"),
+        ("conv_2d=NCHW12c", "'NCHW12c': a block of 12 channels is not a power of two from 2 to"),
+        ("conv_2d=NCHW128c", "a block of 128 channels is not a power of two"),
         ("add=NCHW", "'add=NCHW': no layout-sensitive op add"),
         ("conv_2d", "'conv_2d': '' is not a layout"),
     ]:

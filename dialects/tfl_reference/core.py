@@ -26,7 +26,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.dialects import tfl
-from litec.dialects.tfl_layouts import NHWC, between, images, layout_of
+from litec.dialects.tfl_layouts import NHWC, from_nhwc, images, layout_of, nhwc_shape, to_nhwc
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, UniformQuantizedType
 from litec.ir.resources import blob_array
@@ -291,39 +291,33 @@ class Interpreter:
 
 def _in_nhwc(kernel: Kernel, op: Operation, call: KernelCall) -> Kernel:
     """`kernel` for `op` as stored: an op whose images are in another layout than NHWC
-    (`litec.layout`, dialects/tfl_layouts.py) has them transposed to NHWC, its NHWC kernel
-    run on NHWC infos, and its image results transposed back (what `_check_result` sees)."""
+    (`litec.layout`, dialects/tfl_layouts.py) has them moved to NHWC, its NHWC kernel run
+    on NHWC infos, and its image results moved back (what `_check_result` sees)."""
     layout = layout_of(op)
     if layout == NHWC:
         return kernel
     operands, results = images(op)
-    to_nhwc, from_nhwc = between(layout, NHWC), between(NHWC, layout)
     nhwc = replace(
         call,
-        inputs=_transposed(call.inputs, operands, to_nhwc),
-        outputs=_transposed(call.outputs, results, to_nhwc),
+        inputs=_in_nhwc_infos(call.inputs, operands, layout),
+        outputs=_in_nhwc_infos(call.outputs, results, layout),
     )
 
     def run(_call: KernelCall, *args):
-        args = [_transpose(a, to_nhwc) if k in operands else a for k, a in enumerate(args)]
+        args = [to_nhwc(a, layout) if k in operands else a for k, a in enumerate(args)]
         out = kernel(nhwc, *args)
         outs = list(out) if isinstance(out, list | tuple) else [out]
-        return [_transpose(o, from_nhwc) if k in results else o for k, o in enumerate(outs)]
+        return [from_nhwc(o, layout) if k in results else o for k, o in enumerate(outs)]
 
     return run
 
 
-def _transposed(infos: list, indices: tuple[int, ...], perm: list[int]) -> list:
-    """`infos` with those at `indices` describing their tensors transposed by `perm`."""
+def _in_nhwc_infos(infos: list, indices: tuple[int, ...], layout: str) -> list:
+    """`infos` with those at `indices` describing their images (stored in `layout`) in NHWC."""
     return [
-        replace(info, shape=tuple(info.shape[a] for a in perm)) if k in indices else info
+        replace(info, shape=nhwc_shape(layout, info.shape)) if k in indices else info
         for k, info in enumerate(infos)
     ]
-
-
-def _transpose(arr: np.ndarray, perm: list[int]) -> np.ndarray:
-    """A contiguous copy of `arr` transposed by `perm` (TFLite's TRANSPOSE)."""
-    return np.ascontiguousarray(arr.transpose(perm))
 
 
 def _missing_kernel(call: KernelCall, *args):

@@ -39,11 +39,13 @@ VIEW_OPS = (tfl.TransposeOp, tfl.ReshapeOp, tfl.SqueezeOp, tfl.ExpandDimsOp)
 
 
 class RemoveRestoringChain(RewritePattern):
-    """A TRANSPOSE ending a chain of TRANSPOSE / RESHAPE / SQUEEZE / EXPAND_DIMS that keeps
-    the elements in their original order -> the chain's input, or one RESHAPE of it."""
+    """A TRANSPOSE / RESHAPE / SQUEEZE / EXPAND_DIMS ending a chain of them that keeps the
+    elements in their original order -> the chain's input, or one RESHAPE of it (for a
+    chain of more than one op, or a TRANSPOSE)."""
 
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: tfl.TransposeOp, rewriter: PatternRewriter, /) -> None:
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
+        if not isinstance(op, VIEW_OPS):
+            return
         chain = view_chain(op)
         for k in range(len(chain), 0, -1):
             source = chain[k - 1].input
@@ -51,8 +53,10 @@ class RemoveRestoringChain(RewritePattern):
                 continue
             if source.type == op.output.type:
                 replacement: SSAValue | Operation = source
-            else:
+            elif k > 1 or isinstance(op, tfl.TransposeOp):
                 replacement = reshape(rewriter, source, op)
+            else:
+                return  # one op that only reshapes already
             replace_and_clean(rewriter, op, replacement)
             return
 
@@ -100,10 +104,12 @@ def keeps_order(source: SSAValue, chain: list[Operation]) -> bool:
     return bool(np.all(index.reshape(-1)[1:] > index.reshape(-1)[:-1]))
 
 
-def reshape(rewriter: PatternRewriter, value: SSAValue, at: tfl.TransposeOp) -> Operation:
-    """A RESHAPE of `value` to `at`'s result type, with a constant shape, at `at`'s location."""
+def reshape(rewriter: PatternRewriter, value: SSAValue, at: Operation) -> Operation:
+    """A RESHAPE of `value` to `at`'s result type, with a constant shape (named after a
+    TRANSPOSE's perm), at `at`'s location."""
     shape = np.array(at.output.type.get_shape(), np.int32)
-    shape_value = add_constant(rewriter, shape, at.perm, at, "shape")
+    like = at.perm if isinstance(at, tfl.TransposeOp) else value
+    shape_value = add_constant(rewriter, shape, like, at, "shape")
     op = tfl.ReshapeOp.create(operands=[value, shape_value], result_types=[at.output.type])
     op.location = at.location
     return op

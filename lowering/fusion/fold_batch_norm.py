@@ -9,7 +9,8 @@ depthwise / transpose-conv / fully-connected into its weights and bias.
 
 Float results change by rounding only (the products w·s are rounded once, up front). A conv
 in another layout (`litec.layout`) reads the scale along its layout's channel axis; its
-weights keep TFLite's layout, so they are scaled along the same filter axis.
+weights keep TFLite's layout, so they are scaled along the same filter axis. A conv in a
+blocked layout (`NCHW16c`, channels over two axes) is left alone.
 """
 
 from __future__ import annotations

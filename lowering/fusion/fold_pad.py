@@ -39,7 +39,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from litec.dialects import tfl
-from litec.dialects.tfl_layouts import layout_of
+from litec.dialects.tfl_layouts import is_blocked, layout_of
 from litec.dialects.tfl_reference.common import out_size_and_pad
 from litec.lowering.fusion.fuse_conv_activation import (
     is_hybrid,
@@ -62,14 +62,14 @@ class FoldPadIntoConv(RewritePattern):
     also through a TRANSPOSE between them (then the conv reads the PAD's input transposed).
 
     Not for hybrid convs: they quantize their input at run time from its range, which the
-    padding zeros may widen."""
+    padding zeros may widen; nor for convs in a blocked layout (`NCHW16c`)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(
         self, op: tfl.Conv2DOp | tfl.DepthwiseConv2DOp, rewriter: PatternRewriter, /
     ) -> None:
         pad, moved = padded_input(op)
-        if op.padding.data != "VALID" or pad is None or is_hybrid(op):
+        if op.padding.data != "VALID" or pad is None or is_hybrid(op) or is_blocked(layout_of(op)):
             return
         shape = pad.input.type.get_shape()
         perm = permutation(moved) if moved is not None else list(range(len(shape)))

@@ -10,7 +10,9 @@ into its `fused_activation_function`.
 
 A conv in another layout (`litec.layout = "NCHW"`, dialects/tfl_layouts.py) has its output
 channels on its layout's C axis; its weights and bias keep TFLite's layout, so the same
-folds apply with the per-channel constant read along that axis.
+folds apply with the per-channel constant read along that axis. A conv in a blocked layout
+(`NCHW16c`) spreads its channels over two axes: the per-channel folds skip it (here and in
+fold-batch-norm: `channel_vector`); its activation still fuses.
 
 The helpers at the bottom (constants, rebuilt ops, errors) serve every fusion pass.
 """
@@ -36,7 +38,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from litec.dialects import tfl
-from litec.dialects.tfl_layouts import NHWC, channel_axis
+from litec.dialects.tfl_layouts import NHWC, channel_axis, is_blocked, layout_of, nhwc_shape
 from litec.dialects.tfl_reference.core import TensorInfo
 from litec.lowering.graph import (
     add_constant,
@@ -172,7 +174,7 @@ def output_axis(op: Operation) -> int:
 
 def output_channels(op: Operation) -> int:
     """How many output channels a conv-like op has."""
-    return op.output.type.get_shape()[output_axis(op)]
+    return nhwc_shape(layout_of(op), op.output.type.get_shape())[-1]
 
 
 def channel_vector(arr: np.ndarray, conv: Operation) -> np.ndarray | None:
@@ -180,7 +182,7 @@ def channel_vector(arr: np.ndarray, conv: Operation) -> np.ndarray | None:
     result, it varies along the channel axis only and does not enlarge the result; else
     None."""
     out_shape = tuple(conv.output.type.get_shape())
-    if arr.ndim > len(out_shape) or arr.dtype != np.float32:
+    if is_blocked(layout_of(conv)) or arr.ndim > len(out_shape) or arr.dtype != np.float32:
         return None
     shape = (1,) * (len(out_shape) - arr.ndim) + arr.shape
     axis, channels = len(shape) + output_axis(conv), output_channels(conv)

@@ -12,13 +12,22 @@ and the propagate-layout patterns then move the transposes back through the
 layout-agnostic ops between two converted ops until they cancel: conv -> relu -> conv in
 NCHW keeps one transpose in and one out.
 
+A blocked layout (`NCHW16c`: [N, C/16, H, W, 16]) is reached through a RESHAPE splitting
+the channels and a TRANSPOSE, and left through the inverse TRANSPOSE and a RESHAPE (the
+steps of `conversion`, dialects/tfl_layouts.py). Elementwise ops between two blocked ops
+(RELU, HARD_SWISH, ADD of two converted values or of a per-channel constant...) are
+carried into the blocks here rather than by a propagate-layout rule, whose regions move
+permutations only: lowering/layout/blocks.py moves the RESHAPEs past them, the two
+RESHAPEs then cancel and the TRANSPOSEs meet as in NCHW. An op whose channels do not
+fill whole blocks (C % 16) is left in NHWC.
+
 The layout of each op is the target's `Backend.preferred_layout(op)` (None: keep it; the
 CPU's kernels compute in NHWC), or the `layouts` option's entry for its op name
 (`layouts="conv_2d=NCHW,max_pool_2d=NCHW"`), which wins. Ops whose images are not 4-D, or
 are quantized per axis (the axis would move), are left as they are. Only data movement
 changes: the reference interpreter's results are bit-identical. The graph passes after it
 read a converted op's axes from its layout (fold-batch-norm, fuse-conv-activation, fold-pad;
-tests/test_layout_passes.py), but a transpose left between a conv and its single user (at a
+tests/test_layout_passes.py; they skip blocked ops, bias correction too), but a transpose left between a conv and its single user (at a
 function result, before a FULLY_CONNECTED) keeps the two from fusing: where the target
 allows, run it after the fusion passes.
 """
@@ -41,16 +50,23 @@ from litec.dialects.tfl_layouts import (
     IMAGES,
     LAYOUT,
     NHWC,
-    between,
+    Step,
+    block_of,
+    conversion,
     images,
+    is_blocked,
     layout_of,
     layout_problem,
+    moved_shape,
+    nhwc_shape,
+    stored_shape,
 )
 from litec.ir.backend import get_backend
 from litec.ir.diagnostics import LitecError
 from litec.lowering.graph import add_constant, rebuild
+from litec.lowering.layout.blocks import SinkBlockReshape
 from litec.lowering.layout.permute import per_tensor, permutation
-from litec.lowering.layout.propagate_layout import PropagateLayoutPass
+from litec.lowering.layout.propagate_layout import propagate
 
 Choice = Callable[[Operation], str | None]
 """The layout an op should compute in, or None to keep its own."""
@@ -77,77 +93,99 @@ def choice(target: str, spec: str) -> Choice:
     return lambda op: chosen.get(op.name) or backend.preferred_layout(op)
 
 
-def convertible(op: Operation) -> bool:
-    """Whether `op`'s images are 4-D tensors, none quantized per axis."""
+def convertible(op: Operation, old: str, new: str) -> bool:
+    """Whether `op`'s images are tensors of `old`'s rank, none quantized per axis, whose
+    channels fill `new`'s blocks (when blocked) exactly."""
     operands, results = images(op)
     values = [op.operands[i] for i in operands] + [op.results[i] for i in results]
-    four_d = all(isinstance(v.type, TensorType) and len(v.type.get_shape()) == 4 for v in values)
-    return bool(values) and four_d and per_tensor(*values)
+    rank, k = 4 + is_blocked(old), block_of(new)
+    if not values or not all(isinstance(v.type, TensorType) for v in values):
+        return False
+    shapes = [v.type.get_shape() for v in values]
+    if any(len(shape) != rank for shape in shapes) or not per_tensor(*values):
+        return False
+    return all(nhwc_shape(old, shape)[3] % k == 0 for shape in shapes)
 
 
-def transposed(rewriter: PatternRewriter, value: SSAValue, perm: list[int], at: Operation):
-    """A TRANSPOSE of `value` by `perm` before `at`: one already there (another converted
-    op's), else a new one at `at`'s location."""
-    if (done := earlier_transpose(value, perm, at)) is not None:
-        return done
-    perm_value = add_constant(rewriter, np.array(perm, np.int32), value, at, "layout")
-    op = tfl.TransposeOp.create(operands=[value, perm_value], result_types=[permuted(value, perm)])
-    op.location = at.location
-    rewriter.insert(op, InsertPoint.before(at))
-    return op.output
+MOVES: dict[str, type[Operation]] = {"transpose": tfl.TransposeOp, "reshape": tfl.ReshapeOp}
+"""The op that makes each kind of conversion step (dialects/tfl_layouts.py `Step`)."""
 
 
-def earlier_transpose(value: SSAValue, perm: list[int], at: Operation) -> SSAValue | None:
-    """The result of a TRANSPOSE of `value` by `perm` before `at` in its block, if any."""
+def converted(
+    rewriter: PatternRewriter, value: SSAValue, source: str, target: str, at: Operation
+) -> SSAValue:
+    """`value`, an image stored in `source`, stored in `target`: the RESHAPE and TRANSPOSE
+    ops of `conversion` before `at`, each one already there (another converted op's) or a
+    new one at `at`'s location."""
+    nhwc = nhwc_shape(source, value.type.get_shape())
+    for step in conversion(source, target, nhwc):
+        value = earlier(value, step, at) or inserted(rewriter, value, step, at)
+    return value
+
+
+def earlier(value: SSAValue, step: Step, at: Operation) -> SSAValue | None:
+    """The result of an op doing `step` to `value` before `at` in its block, if any."""
+    kind, arg = step
     users = (use.operation for use in value.uses)
     return next(
         (
-            t.output
-            for t in users
-            if isinstance(t, tfl.TransposeOp)
-            and t.input == value
-            and t.is_before_in_block(at)
-            and permutation(t) == perm
+            op.results[0]
+            for op in users
+            if isinstance(op, MOVES[kind])
+            and op.operands[0] == value
+            and op.is_before_in_block(at)
+            and moved_shape(value.type.get_shape(), [step]) == op.results[0].type.get_shape()
+            and (kind == "reshape" or permutation(op) == list(arg))
         ),
         None,
     )
 
 
+def inserted(rewriter: PatternRewriter, value: SSAValue, step: Step, at: Operation) -> SSAValue:
+    """A new op doing `step` to `value`, before `at` and at its location."""
+    kind, arg = step
+    param = add_constant(rewriter, np.array(arg, np.int32), value, at, "layout")
+    shape = moved_shape(value.type.get_shape(), [step])
+    result_type = TensorType(value.type.element_type, shape)
+    op = MOVES[kind].create(operands=[value, param], result_types=[result_type])
+    op.location = at.location
+    rewriter.insert(op, InsertPoint.before(at))
+    return op.results[0]
+
+
 @dataclass(frozen=True)
 class ConvertOp(RewritePattern):
     """A layout-sensitive op in another layout than `choose` gives -> the op in that
-    layout, its image operands transposed into it and its image results back."""
+    layout, its image operands converted into it and its image results back."""
 
     choose: Choice
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
         old, new = layout_of(op), self.choose(op)
-        if new is None or new == old or not convertible(op):
+        if new is None or new == old or not convertible(op, old, new):
             return
         operands = images(op)[0]
-        into, back = between(old, new), between(new, old)
-        mapped = {op.operands[i]: transposed(rewriter, op.operands[i], into, op) for i in operands}
+        mapped = {
+            op.operands[i]: converted(rewriter, op.operands[i], old, new, op) for i in operands
+        }
         (result,) = op.results  # every op of the table has one result, an image
-        copy = rebuild(op, mapped, permuted(result, into))
+        shape = stored_shape(new, nhwc_shape(old, result.type.get_shape()))
+        copy = rebuild(op, mapped, TensorType(result.type.element_type, shape))
         copy.attributes.pop(LAYOUT, None)
         if new != NHWC:
             copy.attributes[LAYOUT] = StringAttr(new)
         rewriter.insert(copy, InsertPoint.before(op))
-        restored = transposed(rewriter, copy.results[0], back, op)
+        restored = converted(rewriter, copy.results[0], new, old, op)
         rewriter.replace(op, [], [restored])
-
-
-def permuted(value: SSAValue, perm: list[int]) -> TensorType:
-    """The type of `value` transposed by `perm`."""
-    shape = value.type.get_shape()
-    return TensorType(value.type.element_type, [shape[a] for a in perm])
 
 
 @dataclass(frozen=True)
 class ConvertLayoutPass(ModulePass):
     """Convert convolutions, pooling and resizes to a target's layouts; cancel the transposes.
 
-    The layouts are the target's `preferred_layout`, or the `layouts` option's entries."""
+    The layouts are the target's `preferred_layout`, or the `layouts` option's entries:
+    permutations of NHWC, or blocked (`NCHW16c`: ops whose channels do not fill the blocks
+    stay in NHWC)."""
 
     name = "convert-layout"
 
@@ -157,4 +195,4 @@ class ConvertLayoutPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         walker = PatternRewriteWalker(ConvertOp(choice(self.target, self.layouts)))
         walker.rewrite_module(op)
-        PropagateLayoutPass().apply(ctx, op)
+        propagate(op, SinkBlockReshape())

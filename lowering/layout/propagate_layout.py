@@ -29,7 +29,11 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriteWalker,
+    RewritePattern,
+)
 
 from litec.lowering.fusion.cancel_transposes import ComposeTransposes, RemoveRestoringChain
 from litec.lowering.layout.permute import rule_of
@@ -43,6 +47,11 @@ class PropagateLayoutPass(ModulePass):
     name = "propagate-layout"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns = [PropagateTranspose(rule_of), RemoveRestoringChain(), ComposeTransposes()]
-        walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
-        walker.rewrite_module(op)
+        propagate(op)
+
+
+def propagate(module: ModuleOp, *extra: RewritePattern) -> None:
+    """Run the pass's patterns, and `extra` ones after them, on `module` until none fires."""
+    patterns = [PropagateTranspose(rule_of), RemoveRestoringChain(), ComposeTransposes(), *extra]
+    walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
+    walker.rewrite_module(module)

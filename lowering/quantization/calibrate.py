@@ -23,7 +23,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
 from litec.dialects import tfl
-from litec.dialects.tfl_layouts import NHWC, channel_axis, images, layout_of
+from litec.dialects.tfl_layouts import NHWC, channel_axis, images, is_blocked, layout_of
 from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
 from litec.ir.diagnostics import LitecError
 
@@ -177,11 +177,13 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
 
 
 def _channel_axes(fn: func.FuncOp) -> dict[SSAValue, int]:
-    """The channel axis of each value an op in another layout than NHWC reads as an image."""
+    """The channel axis of each value an op in another plain layout than NHWC reads as an
+    image (a blocked layout's channels span two axes: its values keep the last axis, and
+    bias correction skips blocked ops)."""
     return {
         op.operands[i]: channel_axis(op)
         for op in fn.body.block.ops
-        if layout_of(op) != NHWC
+        if layout_of(op) != NHWC and not is_blocked(layout_of(op))
         for i in images(op)[0]
     }
 
