@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import corpus_models, model_path
-from test_convert_layout import CONVERT
+from test_convert_layout import BLOCKED, BLOCKED_LEFT, CONVERT, blocked_model
 from test_fusion import (
     assert_same,
     explicit_pads,
@@ -28,6 +28,8 @@ from test_fusion import (
 
 import litec
 from litec.backends.cpu.backend import CpuBackend
+from litec.dialects import tfl
+from litec.dialects.tfl_layouts import layout_of
 from litec.driver import context, run_graph_passes
 from litec.ir.passes import run_pipeline
 from litec.lowering.passes import register_all
@@ -59,12 +61,12 @@ conv (propagate-layout moves a transpose only where that cancels one); the corpu
 none of these."""
 
 
-def converted_o3(module) -> VerifyNumerics:
-    """Convert every layout-sensitive op of `module` to NCHW, then run -O3's graph passes,
-    checking the reference results after each pass; returns the check."""
+def converted_o3(module, convert: str = CONVERT) -> VerifyNumerics:
+    """Convert the layout-sensitive ops of `module` (by default every one, to NCHW), then run
+    -O3's graph passes, checking the reference results after each pass; returns the check."""
     register_all()
     check = VerifyNumerics()
-    run_pipeline(module, f"{CONVERT},{O3}", context(), [check])
+    run_pipeline(module, f"{convert},{O3}", context(), [check])
     module.verify()
     return check
 
@@ -104,6 +106,29 @@ def test_corpus_in_nchw(name):
     check_fuses_as_in_nhwc(model_path(name), {})
 
 
+def check_blocked_o3(path) -> None:
+    """After converting the convolutions to NCHW16c, -O3 keeps the results, the blocked
+    ops stay blocked, and the activations after them fuse."""
+    module = litec.load(path)
+    check = converted_o3(module, BLOCKED)
+    assert "fuse-conv-activation" in check.checked
+    blocked = [op for op in module.walk() if layout_of(op) == "NCHW16c"]
+    assert blocked
+    assert not any(
+        isinstance(u.operation, tfl.ReluOp) for op in blocked for u in op.results[0].uses
+    )
+
+
+def test_blocked_synthetic_o3(tmp_path):
+    check_blocked_o3(blocked_model(tmp_path / "blocked.tflite"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BLOCKED_LEFT))
+def test_blocked_corpus_o3(name):
+    check_blocked_o3(model_path(name))
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -126,6 +151,24 @@ def test_ptq_of_nchw_ops_is_ptq_of_nhwc(options):
     nhwc = litec.interpret(quantize_model(module, stacked, **options), inputs)
     nchw = litec.interpret(quantize_model(converted, stacked, **options), inputs)
     assert_same(nhwc, nchw)
+
+
+def test_ptq_of_blocked_ops():
+    """Calibration reads a blocked op's input along the last axis (its channels span two):
+    without bias correction, PTQ of a model converted to NCHW16c is PTQ of the original, bit
+    for bit; with it (PTQ's default) the blocked ops are quantized too."""
+    module = litec.load(model_path("kws_dscnn_fp32.tflite"))
+    samples = [litec.random_inputs(module, seed) for seed in range(1, 5)]
+    stacked = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
+    converted = module.clone()
+    run_graph_passes(converted, BLOCKED)
+    assert any(layout_of(op) == "NCHW16c" for op in converted.walk())
+    inputs = litec.random_inputs(module, 0)
+    nhwc = litec.interpret(quantize_model(module, stacked, bias_correction=False), inputs)
+    blocked = litec.interpret(quantize_model(converted, stacked, bias_correction=False), inputs)
+    assert_same(nhwc, blocked)
+    quantized = quantize_model(converted, stacked)
+    assert any(layout_of(op) == "NCHW16c" for op in quantized.walk())
 
 
 @pytest.mark.parametrize("spec", ["quantize-weights-int8", "quantize-weights-fp16"])

@@ -6,7 +6,8 @@
 // activation would requantize, or TANH would be ignored by the kernel. A conv in NCHW
 // (`litec.layout`) takes an ADD along its channel axis ([C, 1, 1]) into its bias, not one
 // along W ([C] broadcasts to the last axis). A bias whose length is not the channel count
-// is an error naming the op.
+// is an error naming the op. A conv in a blocked layout (`NHWC2c`, channels over two axes)
+// keeps its per-channel ADD, and takes its activation.
 // RUN: litec opt %s -p fuse-conv-activation --no-resources | filecheck %s
 // RUN: sed -n 's|^// BAD: ||p' %s > %t.bad.mlir
 // RUN: not litec opt %t.bad.mlir -p fuse-conv-activation 2>&1 | filecheck %s --check-prefix=ERR
@@ -72,6 +73,15 @@ builtin.module {
     %k1 = tfl.add %k, %v {fused_activation_function = "NONE"} : (tensor<1x2x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
     func.return %z, %k1 : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
   }
+  func.func @blocked(%x: tensor<1x2x2x1x2xf32>, %w: tensor<2x1x1x2xf32>) -> (tensor<1x2x2x1x2xf32>, tensor<1x2x2x1x2xf32>) {
+    %none = tfl.no_value : none
+    %c = tfl.const dense_resource<fca_c> : tensor<1x1x1x1x2xf32>
+    %y = tfl.conv_2d %x, %w, %none {litec.layout = "NHWC2c", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x2x2x1x2xf32>, tensor<2x1x1x2xf32>, none) -> tensor<1x2x2x1x2xf32>
+    %z = tfl.add %y, %c {fused_activation_function = "NONE"} : (tensor<1x2x2x1x2xf32>, tensor<1x1x1x1x2xf32>) -> tensor<1x2x2x1x2xf32>
+    %k = tfl.conv_2d %x, %w, %none {litec.layout = "NHWC2c", padding = "VALID", stride_h = 1 : i32, stride_w = 1 : i32, dilation_h_factor = 1 : i32, dilation_w_factor = 1 : i32, fused_activation_function = "NONE"} : (tensor<1x2x2x1x2xf32>, tensor<2x1x1x2xf32>, none) -> tensor<1x2x2x1x2xf32>
+    %r = tfl.relu %k : (tensor<1x2x2x1x2xf32>) -> tensor<1x2x2x1x2xf32>
+    func.return %z, %r : tensor<1x2x2x1x2xf32>, tensor<1x2x2x1x2xf32>
+  }
 }
 
 {-#
@@ -117,6 +127,11 @@ builtin.module {
 // CHECK-NEXT:    %[[K:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NCHW"
 // CHECK-NEXT:    %[[K1:.*]] = tfl.add %[[K]], %v
 // CHECK-NEXT:    func.return %[[Y]], %[[K1]]
+// CHECK-LABEL: func.func @blocked
+// CHECK:         %[[Y:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NHWC2c", {{.*}}fused_activation_function = "NONE"
+// CHECK-NEXT:    %[[Z:.*]] = tfl.add %[[Y]], %c
+// CHECK-NEXT:    %[[K:.*]] = tfl.conv_2d %x, %w, %none {litec.layout = "NHWC2c", {{.*}}fused_activation_function = "RELU"
+// CHECK-NEXT:    func.return %[[Z]], %[[K]]
 
 // BAD: builtin.module {
 // BAD:   func.func @main(%x: tensor<1x2x2x1xf32>) -> tensor<1x2x2x2xf32> {
