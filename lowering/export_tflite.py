@@ -9,7 +9,8 @@ option field of the same name in the builtin's options table, enums by name.
     @main, @subgraph_<i>     -> subgraphs (main first, the others in module order)
     func arguments/results   -> subgraph inputs/outputs, named by their `tfl.name`
     tfl.const                -> a tensor with a buffer (equal bytes share one; 16-byte aligned);
-                                stored "sparse" with all dimensions dense when a DENSIFY reads it
+                                stored sparse when a DENSIFY reads it: in the format its
+                                `tfl.sparsity` keeps (see import_tflite), else all dimensions DENSE
     tfl.variable             -> a variable tensor;  tfl.no_value -> tensor index -1
     tfl.<op>                 -> an operator, in function order; outputs named by the location
 
@@ -30,7 +31,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
-from tflite.DimensionType import DimensionType
 from tflite.TensorType import TensorType as TflTensorType
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -58,6 +58,7 @@ from litec.ir.quant import quant_params
 from litec.ir.resources import get_blob
 from litec.lowering.import_tflite import ELEMENT_TYPES, function_name
 from litec.lowering.tflite_reader import NUMPY_DTYPES, OPTION_ENUMS, QUANT_STORAGE, options_table
+from litec.lowering.tflite_sparsity import SPARSITY_ATTR, SparseFormat, SparseTensor, sparsify
 from litec.lowering.tflite_writer import TableWriter, option_setter, schema
 
 SIGNATURE_KEY = "serving_default"
@@ -372,22 +373,28 @@ class _ModelWriter(TableWriter):
             return None
         return self.quantization_table(q.scale_array(), q.zero_points, q.axis or 0)
 
-    def dense_sparsity(self, shape: tuple[int, ...]) -> int:
-        """SparsityParameters that store a tensor densely: every dimension DENSE, in order.
-
-        The importer densifies sparse constants; a DENSIFY op still needs a sparse input."""
-        D, S = schema("DimensionMetadata"), schema("SparsityParameters")
-        dims = []
-        for size in shape:
-            D.DimensionMetadataStart(self.b)
-            D.DimensionMetadataAddFormat(self.b, DimensionType.DENSE)
-            D.DimensionMetadataAddDenseSize(self.b, size)
-            dims.append(D.DimensionMetadataEnd(self.b))
-        order, dim_vec = self.ints(range(len(shape))), self.tables(dims)
-        S.SparsityParametersStart(self.b)
-        S.SparsityParametersAddTraversalOrder(self.b, order)
-        S.SparsityParametersAddDimMetadata(self.b, dim_vec)
-        return S.SparsityParametersEnd(self.b)
+    def constant(self, op: tfl.ConstOp, name: str) -> tuple[int, SparseTensor | None]:
+        """(buffer, sparse encoding) of a constant. A DENSIFY needs a sparse input: the
+        constant is stored in the format its `tfl.sparsity` keeps, else every dimension DENSE."""
+        t, data = op.output.type, get_blob(op.value.resource_handle.data)
+        type_name = tensor_type_name(t, name)
+        if len(data) != t.element_count() * _itemsize(type_name):
+            raise LitecError(
+                f"constant '{name}' has {len(data)} bytes of data, "
+                f"its type {t} needs {t.element_count() * _itemsize(type_name)}"
+            )
+        if not any(isinstance(use.operation, tfl.DensifyOp) for use in op.output.uses):
+            return self.buffer(data), None
+        dense = np.frombuffer(data, dtype=NUMPY_DTYPES[type_name]).reshape(t.get_shape())
+        try:
+            fmt = SparseFormat.dense(dense.shape)
+            if (kept := op.attributes.get(SPARSITY_ATTR)) is not None:
+                fmt = SparseFormat.from_attr(kept, dense.ndim)
+            sparse = sparsify(fmt, dense)
+        except ValueError as e:
+            message = f"constant '{name}' cannot be stored in its {SPARSITY_ATTR} format: {e}"
+            raise LitecError(message) from None
+        return self.buffer(sparse.values), sparse
 
     def tensor(
         self,
@@ -395,20 +402,15 @@ class _ModelWriter(TableWriter):
         name: str,
         buffer: int = 0,
         is_variable: bool = False,
-        sparse: bool = False,
+        sparse: SparseTensor | None = None,
     ) -> int:
-        """A Tensor table (`buffer` 0: no data)."""
+        """A Tensor table (`buffer` 0: no data; `sparse`: how the buffer stores it)."""
         type_name = tensor_type_name(t, name)
-        if buffer and len(self.data[buffer]) != t.element_count() * _itemsize(type_name):
-            raise LitecError(
-                f"constant '{name}' has {len(self.data[buffer])} bytes of data, "
-                f"its type {t} needs {t.element_count() * _itemsize(type_name)}"
-            )
         T = schema("Tensor")
         name_off = self.b.CreateString(name)
         shape = self.ints(t.get_shape())
         quant = self.quantization(t)
-        sparsity = self.dense_sparsity(t.get_shape()) if sparse else None
+        sparsity = self.sparsity_table(sparse) if sparse is not None else None
         T.TensorStart(self.b)
         T.TensorAddShape(self.b, shape)
         T.TensorAddType(self.b, getattr(TflTensorType, type_name))
@@ -520,9 +522,9 @@ class _SubgraphWriter:
         elif isinstance(op, tfl.NoValueOp):
             self.values[op.output] = -1
         elif isinstance(op, tfl.ConstOp):
-            buffer = self.model.buffer(get_blob(op.value.resource_handle.data))
-            sparse = any(isinstance(use.operation, tfl.DensifyOp) for use in op.output.uses)
-            self.define(op.output, self.output_names(op)[0], buffer=buffer, sparse=sparse)
+            name = self.result_names.get(op.output, self.output_names(op)[0])
+            buffer, sparse = self.model.constant(op, name)
+            self.define(op.output, name, buffer=buffer, sparse=sparse)
         elif isinstance(op, tfl.VariableOp):
             self.define(op.output, self.output_names(op)[0], is_variable=True)
         elif isinstance(op, fused.ElementwiseOp):

@@ -10,10 +10,22 @@ Each subgraph becomes a `func.func` (`@main` for subgraph 0, `@subgraph_<i>` for
 others, which WHILE refers to); constant tensors become `tfl.const` ops with
 `dense_resource` data; input and output tensor names are kept as `tfl.name` argument
 and result attributes; each op's location is `loc("OUTPUT_NAMES"("FILE":OP_INDEX:SUBGRAPH))`.
+
+A sparse constant (SparsityParameters) is imported dense; how the file stored it is kept on
+its `tfl.const` as a discardable `tfl.sparsity` attribute, so that the exporter stores it
+the same way again (`tflite_sparsity.SparseFormat`; the index arrays follow from the values):
+
+    tfl.const dense_resource<...> : tensor<16x1x1x24xf16> {tfl.sparsity = {
+        traversal_order = array<i32: 0, 1, 2, 3>, block_map = array<i32>,
+        format = ["DENSE", "DENSE", "DENSE", "SPARSE_CSR"], dense_size = array<i32: 16, 1, 1, 0>}}
+
+Block dimensions are numbered after the tensor's in `traversal_order`; `dense_size` is per
+traversal level, as the file has it. A pass that replaces the constant drops the attribute.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +70,7 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import UniformQuantizedType
 from litec.ir.resources import add_blob
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc, read_model
+from litec.lowering.tflite_sparsity import SPARSITY_ATTR, SparseFormat, sparse_formats
 
 ELEMENT_TYPES: dict[str, Attribute] = {
     "FLOAT32": f32,
@@ -176,6 +189,23 @@ def function_name(subgraph_index: int) -> str:
 # ----------------------------------------------------------------------------- the importer
 
 
+def _sparse_formats(model: ModelDesc) -> dict[tuple[int, int], SparseFormat]:
+    """(subgraph, tensor) -> how each sparse constant is stored. The reader keeps the dense
+    values only, so the formats are read again from the file (the same bytes: checked)."""
+    sparse = [
+        (sg.index, t.index)
+        for sg in model.subgraphs
+        for t in sg.tensors
+        if t.sparse and t.is_constant
+    ]
+    if not sparse:
+        return {}
+    buf = Path(model.path).read_bytes()
+    if hashlib.sha256(buf).hexdigest() != model.sha256:
+        raise LitecError("the file changed while litec read it")
+    return sparse_formats(buf, sparse)
+
+
 def _split_by_defs(defs, values: list, what: str) -> list:
     """Group values for an IRDL builder: one each for single defs, the rest for the var def."""
     n_single = sum(1 for _, d in defs if not isinstance(d, VarOperandDef | VarResultDef))
@@ -223,6 +253,7 @@ class _Importer:
         self.stem = stem
         self.file = Path(model.path).name
         self.tensors: list[TensorDesc] = []
+        self.sparse_formats = _sparse_formats(model)
 
     def module(self) -> ModuleOp:
         funcs = [self.function(i) for i in range(len(self.model.subgraphs))]
@@ -271,6 +302,8 @@ class _Importer:
             if desc.is_constant:
                 handle = add_blob(f"{self.stem}_sg{self.subgraph}_t{t}", desc.data)
                 op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
+                if (fmt := self.sparse_formats.get((self.subgraph, t))) is not None:
+                    op.attributes[SPARSITY_ATTR] = fmt.to_attr()
             elif desc.is_variable:
                 op = tfl.VariableOp.build(result_types=[ty])
             else:

@@ -11,8 +11,10 @@ import importlib
 
 import flatbuffers
 import numpy as np
+from tflite.DimensionType import DimensionType
 
 from litec.ir.diagnostics import LitecError
+from litec.lowering.tflite_sparsity import INDEX_VECTORS, SparseTensor, index_kind
 
 BUFFER_ALIGNMENT = 16
 """Byte alignment of constant data within the file."""
@@ -65,6 +67,49 @@ class TableWriter:
         Q.QuantizationParametersAddZeroPoint(self.b, zero_point)
         Q.QuantizationParametersAddQuantizedDimension(self.b, axis)
         return Q.QuantizationParametersEnd(self.b)
+
+    def index_vector(self, values: np.ndarray) -> tuple[int, int]:
+        """(SparseIndexVector kind, table) of a CSR index array, in the smallest type that
+        holds it."""
+        kind = index_kind(values)
+        table, dtype = INDEX_VECTORS[kind]
+        vec = self.b.CreateNumpyVector(values.astype(dtype))
+        V = schema(table)
+        getattr(V, table + "Start")(self.b)
+        getattr(V, table + "AddValues")(self.b, vec)
+        return kind, getattr(V, table + "End")(self.b)
+
+    def dimension_metadata(self, kind: str, dense_size: int, csr) -> int:
+        """DimensionMetadata of one traversal level; `csr`: (segments, indices) or None."""
+        D = schema("DimensionMetadata")
+        arrays = [self.index_vector(a) for a in csr] if csr is not None else []
+        D.DimensionMetadataStart(self.b)
+        D.DimensionMetadataAddFormat(self.b, getattr(DimensionType, kind))
+        D.DimensionMetadataAddDenseSize(self.b, dense_size)
+        if arrays:
+            (segments_kind, segments), (indices_kind, indices) = arrays
+            D.DimensionMetadataAddArraySegmentsType(self.b, segments_kind)
+            D.DimensionMetadataAddArraySegments(self.b, segments)
+            D.DimensionMetadataAddArrayIndicesType(self.b, indices_kind)
+            D.DimensionMetadataAddArrayIndices(self.b, indices)
+        return D.DimensionMetadataEnd(self.b)
+
+    def sparsity_table(self, sparse: SparseTensor) -> int:
+        """SparsityParameters of a constant stored sparse (`tflite_sparsity.sparsify`)."""
+        fmt = sparse.format
+        dims = [
+            self.dimension_metadata(kind, size, sparse.csr.get(level))
+            for level, (kind, size) in enumerate(zip(fmt.formats, fmt.dense_sizes, strict=True))
+        ]
+        order = self.b.CreateNumpyVector(np.asarray(fmt.traversal_order, dtype=np.int32))
+        block_map = self.b.CreateNumpyVector(np.asarray(fmt.block_map, dtype=np.int32))
+        dim_vec = self.tables(dims)
+        S = schema("SparsityParameters")
+        S.SparsityParametersStart(self.b)
+        S.SparsityParametersAddTraversalOrder(self.b, order)
+        S.SparsityParametersAddBlockMap(self.b, block_map)
+        S.SparsityParametersAddDimMetadata(self.b, dim_vec)
+        return S.SparsityParametersEnd(self.b)
 
     def opcode_table(self, code: int, custom_code: str, version: int) -> int:
         """OperatorCode, with `deprecated_builtin_code` as TFLite expects (min(code, 127))."""
