@@ -191,18 +191,21 @@ def function_name(subgraph_index: int) -> str:
 
 def _sparse_formats(model: ModelDesc) -> dict[tuple[int, int], SparseFormat]:
     """(subgraph, tensor) -> how each sparse constant is stored. The reader keeps the dense
-    values only, so the formats are read again from the file (the same bytes: checked)."""
+    values only, so the formats are read again from the file; when that is not the model
+    read (one read from bytes, a file changed since), none are kept: the exporter then
+    stores those constants with every dimension DENSE."""
     sparse = [
         (sg.index, t.index)
         for sg in model.subgraphs
         for t in sg.tensors
         if t.sparse and t.is_constant
     ]
-    if not sparse:
+    path = Path(model.path)
+    if not sparse or not path.is_file():
         return {}
-    buf = Path(model.path).read_bytes()
+    buf = path.read_bytes()
     if hashlib.sha256(buf).hexdigest() != model.sha256:
-        raise LitecError("the file changed while litec read it")
+        return {}
     return sparse_formats(buf, sparse)
 
 

@@ -21,7 +21,7 @@ from conftest import model_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import run_oracle
-from test_export_tflite import _export_path, assert_reimport_same, assert_tflite_same
+from test_export_tflite import _export_path, _ir, assert_reimport_same, assert_tflite_same
 from tflite.SparseIndexVector import SparseIndexVector
 from tflite_builder import Op, Tensor
 from xdsl.dialects.builtin import DictionaryAttr
@@ -33,7 +33,8 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.resources import get_blob
 from litec.ir.text import parse_checked, print_module
 from litec.lowering.export_tflite import export_tflite
-from litec.lowering.import_tflite import load_tflite
+from litec.lowering.import_tflite import import_model, load_tflite
+from litec.lowering.tflite_reader import read_model_bytes
 from litec.lowering.tflite_sparsity import (
     INDEX_VECTORS,
     SPARSITY_ATTR,
@@ -181,6 +182,16 @@ def test_a_constant_without_the_format_is_stored_all_dense(tmp_path):
     module = _sparse_model(tmp_path, {"csr": None, "blocks": BLOCKS})
     tables = sparsity_tables(export_tflite(module))
     assert tables[b"w_csr"] == ([0, 1], [], [(0, 4, []), (0, 6, [])])
+
+
+def test_a_model_read_from_bytes_imports_without_the_format(tmp_path):
+    """The format is read again from the file; a model held in memory has none to read."""
+    module = _sparse_model(tmp_path, {"csr": CSR, "blocks": BLOCKS})
+    written = export_tflite(module)
+    from_bytes = import_model(read_model_bytes(written))
+    assert not any(SPARSITY_ATTR in op.attributes for op in from_bytes.walk())
+    _, blobs = _ir(from_bytes)
+    assert blobs == _ir(module)[1]
 
 
 def test_the_format_is_dropped_without_a_densify(tmp_path):
