@@ -3,6 +3,9 @@ computes in NCHW, the reference interpreter's results are bit-identical, and the
 transposes that are left are counted exactly; a target's `preferred_layout` decides when
 no `layouts` option does; a converted module compiled for the CPU is a one-line error
 (`python tests/test_convert_layout.py` prints the transposes of every corpus model).
+Blocked layouts (NCHW16c, NHCW16c, NHWC8c...): the MobileNets' convolutions and the
+elementwise ops between them computed in blocks, bit-identical, with the RESHAPE and
+TRANSPOSE ops left counted exactly; ops whose channels do not fill the blocks stay NHWC.
 """
 
 from __future__ import annotations
@@ -187,17 +190,17 @@ def test_back_to_nhwc_leaves_no_transpose():
     assert set(layouts(module)) == {"NHWC"} and op_counts(module) == original
 
 
-def movement_model(path):
-    """SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> RESIZE_NEAREST_NEIGHBOR -> AVERAGE_POOL_2D: the
-    table's ops no corpus model has, in a chain."""
+def movement_model(path, c: int = 3):
+    """SPACE_TO_DEPTH -> DEPTH_TO_SPACE -> RESIZE_NEAREST_NEIGHBOR -> AVERAGE_POOL_2D on
+    `c` channels: the table's ops no corpus model has, in a chain."""
     pool = {"padding": "VALID", "stride_h": 2, "stride_w": 2, "filter_height": 2}
     tensors = [
-        tensor("x", (1, 4, 6, 3)),
-        tensor("s", (1, 2, 3, 12)),
-        tensor("d", (1, 4, 6, 3)),
+        tensor("x", (1, 4, 6, c)),
+        tensor("s", (1, 2, 3, 4 * c)),
+        tensor("d", (1, 4, 6, c)),
         const("size", [8, 12]),
-        tensor("r", (1, 8, 12, 3)),
-        tensor("out", (1, 4, 6, 3)),
+        tensor("r", (1, 8, 12, c)),
+        tensor("out", (1, 4, 6, c)),
     ]
     ops = [
         Op("SPACE_TO_DEPTH", ["x"], ["s"], {"block_size": 2}),
@@ -208,16 +211,28 @@ def movement_model(path):
     return write(path, tensors, ops, ["x"], ["out"])
 
 
-@pytest.mark.parametrize("layout", ["NCHW", "NWHC", "CHWN"])
-def test_every_layout_of_the_movement_ops(tmp_path, layout):
-    """Any order of the axes, not only NCHW: one transpose in, one out."""
+@pytest.mark.parametrize(
+    ("layout", "channels", "moves"),
+    [
+        ("NCHW", 3, (2, 0)),
+        ("NWHC", 3, (2, 0)),
+        ("CHWN", 3, (2, 0)),
+        ("NHCW16c", 32, (2, 2)),
+        ("NHWC8c", 32, (0, 2)),
+        ("CHWN4c", 32, (2, 2)),
+    ],
+)
+def test_every_layout_of_the_movement_ops(tmp_path, layout, channels, moves):
+    """Any order of the axes, not only NCHW, blocked or not: one conversion in, one out
+    ((TRANSPOSE, RESHAPE) ops)."""
     spec = ",".join(f"{n}={layout}" for n in ("space_to_depth", "depth_to_space"))
     spec += f",resize_nearest_neighbor={layout},average_pool_2d={layout}"
-    module = litec.load(movement_model(tmp_path / "m.tflite"))
+    module = litec.load(movement_model(tmp_path / "m.tflite", channels))
     before, after = convert(module, f'convert-layout{{layouts="{spec}"}}')
     assert_same(before, after)
     assert layouts(module) == [layout] * 4
-    assert op_counts(module)["TRANSPOSE"] == 2
+    counts = op_counts(module)
+    assert (counts["TRANSPOSE"], counts["RESHAPE"]) == moves
 
 
 class ChannelsFirst(litec.ir.backend.Backend):

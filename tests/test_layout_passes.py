@@ -2,7 +2,10 @@
 graph pipeline run after converting every layout-sensitive op keeps the reference results
 (`--verify-numerics`), and fuses what it fuses in NHWC; PTQ of a converted model is PTQ of
 the original, bit for bit, also with bias correction (PTQ's default: channel means along
-the layout's C axis). (The exporter's refusal is in test_export_tflite.py.)
+the layout's C axis). After converting the convolutions to the blocked NCHW16c, -O3 keeps
+the reference results too, and PTQ without bias correction is PTQ of the original (bias
+correction reads channel means along one axis, which a blocked layout splits). (The
+exporter's refusal is in test_export_tflite.py.)
 
 The corpus holds no unfolded batch norm or explicit PAD, so the synthetic models of
 test_fusion.py hold those patterns; the sweep over every corpus model is marked slow.

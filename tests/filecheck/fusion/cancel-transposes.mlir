@@ -1,5 +1,6 @@
 // cancel-transposes: inverse transposes cancel; two transposes compose into one; a
-// reshape/transpose chain that keeps the element order becomes one reshape; a transpose
+// reshape/transpose chain that keeps the element order becomes one reshape (also one
+// ending in a reshape; a blocked layout's way back and in again cancels); a transpose
 // that only moves unit axes is a reshape; transposes meet through elementwise ops (a
 // constant of more than one element is re-laid out); where an elementwise result has
 // another use, one transpose restores it there instead of two. It must not fire where
@@ -47,6 +48,20 @@ builtin.module {
     %u = tfl.transpose %y, %swap : (tensor<1x1x5x3xf32>, tensor<4xi32>) -> tensor<1x5x1x3xf32>
     func.return %c, %u : tensor<1x6x4xf32>, tensor<1x5x1x3xf32>
   }
+  func.func @blocks_restored(%x: tensor<1x2x4x4x16xf32>, %y: tensor<1x4x4x32xf32>) -> (tensor<1x2x4x4x16xf32>, tensor<1x16x32xf32>) {
+    %back = tfl.const dense_resource<ct_back5> : tensor<5xi32>
+    %into = tfl.const dense_resource<ct_into5> : tensor<5xi32>
+    %s4 = tfl.const dense_resource<ct_s4> : tensor<4xi32>
+    %s5 = tfl.const dense_resource<ct_s5> : tensor<5xi32>
+    %s16 = tfl.const dense_resource<ct_s16> : tensor<3xi32>
+    %a = tfl.transpose %x, %back : (tensor<1x2x4x4x16xf32>, tensor<5xi32>) -> tensor<1x4x4x2x16xf32>
+    %b = tfl.reshape %a, %s4 : (tensor<1x4x4x2x16xf32>, tensor<4xi32>) -> tensor<1x4x4x32xf32>
+    %c = tfl.reshape %b, %s5 : (tensor<1x4x4x32xf32>, tensor<5xi32>) -> tensor<1x4x4x2x16xf32>
+    %d = tfl.transpose %c, %into : (tensor<1x4x4x2x16xf32>, tensor<5xi32>) -> tensor<1x2x4x4x16xf32>
+    %e = tfl.reshape %y, %s5 : (tensor<1x4x4x32xf32>, tensor<5xi32>) -> tensor<1x4x4x2x16xf32>
+    %f = tfl.reshape %e, %s16 : (tensor<1x4x4x2x16xf32>, tensor<3xi32>) -> tensor<1x16x32xf32>
+    func.return %d, %f : tensor<1x2x4x4x16xf32>, tensor<1x16x32xf32>
+  }
   func.func @other_use(%x: tensor<1x2x3x4xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x4x2x3xf32>) {
     %nchw = tfl.const dense_resource<ct_nchw> : tensor<4xi32>
     %nhwc = tfl.const dense_resource<ct_nhwc> : tensor<4xi32>
@@ -73,6 +88,11 @@ builtin.module {
       ct_swap: "0x0400000000000000020000000100000003000000",
       ct_p021: "0x04000000000000000200000001000000",
       ct_s3: "0x04000000010000000400000006000000",
+      ct_back5: "0x040000000000000002000000030000000100000004000000",
+      ct_into5: "0x040000000000000003000000010000000200000004000000",
+      ct_s4: "0x0400000001000000040000000400000020000000",
+      ct_s5: "0x040000000100000004000000040000000200000010000000",
+      ct_s16: "0x04000000010000001000000020000000",
       ct_two: "0x0400000000000040",
       ct_full: "0x04000000000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040000000400000004000000040"
     }
@@ -99,6 +119,10 @@ builtin.module {
 // CHECK-NOT:     tfl.transpose
 // CHECK:         %[[U:.*]] = tfl.reshape %y, %{{.*}} : (tensor<1x1x5x3xf32>, tensor<4xi32>) -> tensor<1x5x1x3xf32>
 // CHECK-NEXT:    func.return %[[C]], %[[U]]
+// CHECK-LABEL: func.func @blocks_restored
+// CHECK-NOT:     tfl.transpose
+// CHECK:         %[[F:.*]] = tfl.reshape %y, %{{.*}} : (tensor<1x4x4x32xf32>, tensor<3xi32>) -> tensor<1x16x32xf32>
+// CHECK-NEXT:    func.return %x, %[[F]]
 // CHECK-LABEL: func.func @other_use
 // CHECK-NEXT:    %[[R:.*]] = tfl.relu %x : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
 // CHECK-NEXT:    %[[P:.*]] = tfl.const dense_resource<ct_nchw_perm{{.*}}> : tensor<4xi32>
