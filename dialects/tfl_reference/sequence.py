@@ -9,9 +9,12 @@ kernels/svdf.cc and kernels/internal/reference/svdf.h.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
+from xdsl.ir import Operation
 
 from litec.dialects import tfl
 from litec.dialects.tfl_reference.common import apply_activation, clamp_activation
@@ -30,6 +33,15 @@ from litec.runtime.fixedpoint import (
 
 GATES = ("input", "forget", "cell", "output")
 """LSTM gates in TFLite's order (also the order of the integer LSTM's intermediates)."""
+
+LstmObserver = Callable[[Operation | None, str, np.ndarray], None]
+
+LSTM_OBSERVER: ContextVar[LstmObserver | None] = ContextVar("LSTM_OBSERVER", default=None)
+"""A view inside the float LSTM kernel for calibration (lowering/quantization/lstm.py sets
+it around a run), called with the op, what it reports and the values, at every step: each
+gate's pre-activation before layer normalization (the gate's name; with layer norm only:
+TFLite's intermediates 0-3), the hidden state o * act(c) before any projection ("hidden",
+intermediate 4) and the new cell state ("cell_state"). Unset, the kernel reports nothing."""
 
 _GATE_WEIGHTS = {
     gate: (f"input_to_{gate}_weights", f"recurrent_to_{gate}_weights") for gate in GATES
@@ -128,6 +140,8 @@ class _FloatLstm:
         self.cell_clip = np.float32(call.opts["cell_clip"])
         self.proj_clip = np.float32(call.opts["proj_clip"])
         self.peephole = {gate: self.a.get(f"cell_to_{gate}_weights") for gate in GATES}
+        self.op = call.op
+        self.observer = LSTM_OBSERVER.get() or (lambda op, what, values: None)
 
     def prepare(self, v: np.ndarray):
         """A step's vector as the matrix products take it."""
@@ -147,6 +161,7 @@ class _FloatLstm:
         if peephole is not None and c is not None:
             acc = acc + peephole * c
         if self.lstm.layer_norm:
+            self.observer(self.op, gate, acc)
             acc = _mean_stddev_normalization(acc) * self.a[f"{gate}_layer_norm_coefficients"]
             acc = acc + bias
         return activation(acc.astype(np.float32))
@@ -165,6 +180,8 @@ class _FloatLstm:
         if self.cell_clip > 0:
             c = np.clip(c, -self.cell_clip, self.cell_clip)
         h = self.gate("output", x, h_in, c, _sigmoid) * act(c)
+        self.observer(self.op, "cell_state", c)
+        self.observer(self.op, "hidden", h)
         if self.lstm.projection:
             bias = self.a["projection_bias"]
             h = self.matmul("projection_weights", self.prepare(h)) + (0 if bias is None else bias)

@@ -26,6 +26,7 @@ from litec.dialects import tfl
 from litec.dialects.tfl_layouts import NHWC, channel_axis, images, is_blocked, layout_of
 from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
 from litec.ir.diagnostics import LitecError
+from litec.lowering.quantization.lstm import lstm_calibration
 
 Ranges = dict[SSAValue, tuple[float, float]]
 
@@ -170,9 +171,10 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     runs = split_samples(module, samples)
     interp = Interpreter(module)
     stats = Calibration(channel_axes=_channel_axes(interp.plan("main")[0]))
-    for args in runs:
-        values = interp.run_values("main", args)
-        stats.add({v: a for v, a in values.items() if not _is_constant(v)}, len(runs))
+    with lstm_calibration(stats):
+        for args in runs:
+            values = interp.run_values("main", args)
+            stats.add({v: a for v, a in values.items() if not _is_constant(v)}, len(runs))
     return stats
 
 

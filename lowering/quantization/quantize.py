@@ -24,6 +24,7 @@ held-back inputs) against the corpus's own TFLite int8 models, the default agree
 float model's top-1 more often on every float CNN (kws_dscnn 96.4 vs 95.7%, mobilenet_v1
 45.2 vs 42.4%, v2 73.2 vs 70.0%, v3_small 83.8 vs 80.3%, opcov_cnn 100 vs 100%) with
 +0.5 to +2.4 dB output SNR (-0.1 dB on opcov_cnn).
+UNIDIRECTIONAL_SEQUENCE_LSTM becomes TFLite's integer 8x8_16 LSTM (lstm.py).
 An op without a rule stays float between a DEQUANTIZE and a QUANTIZE. Float16 weights read
 through a DEQUANTIZE (TFLite's fp16 models) are quantized like float32 ones.
 
@@ -49,6 +50,7 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams, quant_params
 from litec.lowering.graph import is_f32
 from litec.lowering.quantization.calibrate import Calibration, Ranges, calibrate, load_samples
+from litec.lowering.quantization.lstm import quantize_lstm
 from litec.lowering.quantization.params import (
     activation_params,
     bias_params,
@@ -350,6 +352,7 @@ RULES: dict[type, Callable[[_Quantizer, Operation], None]] = {
         _same_as_input,
     ),
     **dict.fromkeys((tfl.ConcatenationOp, tfl.MaximumOp, tfl.MinimumOp, tfl.PackOp), _shared),
+    tfl.UnidirectionalSequenceLSTMOp: quantize_lstm,
 }
 """Float op -> how it becomes int8 (TFLite's int8 quantization spec)."""
 
