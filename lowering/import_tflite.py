@@ -25,7 +25,6 @@ traversal level, as the file has it. A pass that replaces the constant drops the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,7 +69,7 @@ from litec.ir.diagnostics import LitecError
 from litec.ir.quant import UniformQuantizedType
 from litec.ir.resources import add_blob
 from litec.lowering.tflite_reader import ModelDesc, OperatorDesc, TensorDesc, read_model
-from litec.lowering.tflite_sparsity import SPARSITY_ATTR, SparseFormat, sparse_formats
+from litec.lowering.tflite_sparsity import SPARSITY_ATTR
 
 ELEMENT_TYPES: dict[str, Attribute] = {
     "FLOAT32": f32,
@@ -189,26 +188,6 @@ def function_name(subgraph_index: int) -> str:
 # ----------------------------------------------------------------------------- the importer
 
 
-def _sparse_formats(model: ModelDesc) -> dict[tuple[int, int], SparseFormat]:
-    """(subgraph, tensor) -> how each sparse constant is stored. The reader keeps the dense
-    values only, so the formats are read again from the file; when that is not the model
-    read (one read from bytes, a file changed since), none are kept: the exporter then
-    stores those constants with every dimension DENSE."""
-    sparse = [
-        (sg.index, t.index)
-        for sg in model.subgraphs
-        for t in sg.tensors
-        if t.sparse and t.is_constant
-    ]
-    path = Path(model.path)
-    if not sparse or not path.is_file():
-        return {}
-    buf = path.read_bytes()
-    if hashlib.sha256(buf).hexdigest() != model.sha256:
-        return {}
-    return sparse_formats(buf, sparse)
-
-
 def _split_by_defs(defs, values: list, what: str) -> list:
     """Group values for an IRDL builder: one each for single defs, the rest for the var def."""
     n_single = sum(1 for _, d in defs if not isinstance(d, VarOperandDef | VarResultDef))
@@ -256,7 +235,6 @@ class _Importer:
         self.stem = stem
         self.file = Path(model.path).name
         self.tensors: list[TensorDesc] = []
-        self.sparse_formats = _sparse_formats(model)
 
     def module(self) -> ModuleOp:
         funcs = [self.function(i) for i in range(len(self.model.subgraphs))]
@@ -305,8 +283,8 @@ class _Importer:
             if desc.is_constant:
                 handle = add_blob(f"{self.stem}_sg{self.subgraph}_t{t}", desc.data)
                 op = tfl.ConstOp(DenseResourceAttr.from_params(handle, ty))
-                if (fmt := self.sparse_formats.get((self.subgraph, t))) is not None:
-                    op.attributes[SPARSITY_ATTR] = fmt.to_attr()
+                if desc.sparse_format is not None:
+                    op.attributes[SPARSITY_ATTR] = desc.sparse_format.to_attr()
             elif desc.is_variable:
                 op = tfl.VariableOp.build(result_types=[ty])
             else:

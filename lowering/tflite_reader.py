@@ -31,7 +31,7 @@ from tflite.TensorType import TensorType as TflTensorType
 
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import QuantParams
-from litec.lowering.tflite_sparsity import densify
+from litec.lowering.tflite_sparsity import SparseFormat, densify
 
 MAX_TENSOR_BYTES = 1 << 32
 """Largest tensor litec accepts (4 GiB); a bigger one is a corrupted shape."""
@@ -126,6 +126,8 @@ class TensorDesc:
     data: bytes | None
     is_variable: bool = False
     sparse: bool = False
+    sparse_format: SparseFormat | None = None
+    """How the file stored a sparse constant (the importer keeps it as `tfl.sparsity`)."""
     problem: str | None = None
     """Why the tensor is unusable (e.g. inconsistent quantization); reported against the
     first operator that uses it."""
@@ -407,6 +409,7 @@ class _Reader:
             raise self.error(f"tensor '{name}' of shape {list(shape)} is too large")
         if data is not None and sparse:
             data = self.densify(t, name, shape, type_name, data)
+            desc.sparse_format = SparseFormat.read(t.Sparsity(), len(shape), len(self.buf))
         if data is not None and len(data) != count * itemsize:
             raise self.error(
                 f"constant tensor '{name}' has {len(data)} bytes of data; "

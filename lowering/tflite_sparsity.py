@@ -141,17 +141,6 @@ class SparseFormat:
         return fmt
 
 
-def sparse_formats(buf: bytes, tensors) -> dict[tuple[int, int], SparseFormat]:
-    """(subgraph, tensor) -> format, for the given sparse tensors of a model whose reading
-    (`densify`) has checked them."""
-    model = tflite.Model.GetRootAs(buf, 0)
-    formats = {}
-    for s, t in tensors:
-        tensor = model.Subgraphs(s).Tensors(t)
-        formats[(s, t)] = SparseFormat.read(tensor.Sparsity(), tensor.ShapeLength(), len(buf))
-    return formats
-
-
 def _vector(sparsity, name: str, file_size: int) -> list[int]:
     n = getattr(sparsity, name + "Length")()
     if n < 0 or n * 4 > file_size:

@@ -184,14 +184,13 @@ def test_a_constant_without_the_format_is_stored_all_dense(tmp_path):
     assert tables[b"w_csr"] == ([0, 1], [], [(0, 4, []), (0, 6, [])])
 
 
-def test_a_model_read_from_bytes_imports_without_the_format(tmp_path):
-    """The format is read again from the file; a model held in memory has none to read."""
+def test_a_model_read_from_bytes_keeps_the_format(tmp_path):
     module = _sparse_model(tmp_path, {"csr": CSR, "blocks": BLOCKS})
-    written = export_tflite(module)
-    from_bytes = import_model(read_model_bytes(written))
-    assert not any(SPARSITY_ATTR in op.attributes for op in from_bytes.walk())
-    _, blobs = _ir(from_bytes)
-    assert blobs == _ir(module)[1]
+    from_bytes = import_model(read_model_bytes(export_tflite(module)))
+    assert (
+        SparseFormat.from_attr(_constant(from_bytes, "w_csr").attributes[SPARSITY_ATTR], 2) == CSR
+    )
+    assert _ir(from_bytes)[1] == _ir(module)[1]
 
 
 def test_the_format_is_dropped_without_a_densify(tmp_path):
