@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from conftest import model_path
 from oracle import run_oracle
+from xdsl.dialects.builtin import Float32Type, NoneType, TensorType
 
 import litec
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import signature
+from litec.dialects.tfl_reference.sequence import GATES
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
-from litec.lowering.graph import constant_array
+from litec.lowering.graph import constant_array, new_constant
 from litec.lowering.quantization.lstm import cell_state_params, symmetric16
 from litec.lowering.quantization.quantize import quantize_model
 
@@ -88,23 +90,89 @@ def test_symmetric16_weights():
     assert q.tolist() == [16384, -32767, 8192] and params.scale == np.float32(1 / 32767)
 
 
-def test_quantized_lstm_runs_bit_exact_in_tflite_and_on_cpu(ours, tmp_path):
-    """The written model runs in TFLite BUILTIN_REF and in the CPU backend exactly as the
-    reference interpreter runs it."""
+def _check_runs(module, x: np.ndarray, tmp_path, cpu: bool = True) -> np.ndarray:
+    """Run `module` in TFLite BUILTIN_REF (exported) and, with `cpu`, in the CPU backend:
+    both equal the reference interpreter's output, which is returned."""
     from litec.driver import compile_model
     from litec.runtime import load
 
+    expected = _output(module, x)
     path = tmp_path / "lstm_ptq.tflite"
-    path.write_bytes(export_tflite(ours))
-    x = _draw(12345, 1)
-    expected = _output(ours, x)
+    path.write_bytes(export_tflite(module))
     np.testing.assert_array_equal(next(iter(run_oracle(path, [x]).values())), expected)
+    if not cpu:
+        return expected
     source = tmp_path / "lstm_ptq.mlir"
-    source.write_text(litec.print_mlir(ours, resources=True))
+    source.write_text(litec.print_mlir(module, resources=True))
     artifact = tmp_path / "lstm_ptq.litec"
     artifact.write_bytes(compile_model(source).artifact)
-    cpu = next(iter(load(artifact).run({INPUT: x}).values()))
-    np.testing.assert_array_equal(cpu, expected)
+    np.testing.assert_array_equal(next(iter(load(artifact).run({INPUT: x}).values())), expected)
+    return expected
+
+
+def test_quantized_lstm_runs_bit_exact_in_tflite_and_on_cpu(ours, tmp_path):
+    _check_runs(ours, _draw(12345, 1), tmp_path)
+
+
+PEEPHOLE = tuple(f"cell_to_{gate}_weights" for gate in ("input", "forget", "output"))
+PROJECTION = ("projection_weights", "projection_bias")
+LAYER_NORM = tuple(f"{gate}_layer_norm_coefficients" for gate in GATES)
+INPUT_GATE = ("input_to_input_weights", "recurrent_to_input_weights", "input_gate_bias")
+
+
+def _variant(fp32, added: tuple[str, ...], cifg: bool):
+    """The corpus LSTM with random float `added` operands (32 x 32 projection, 32-vectors
+    otherwise: the shapes stay), and without its input gate when `cifg`."""
+    module = fp32.clone()
+    op = _lstm(module)
+    rng = np.random.default_rng(0)
+    none = next(v for v in op.inputs if isinstance(v.type, NoneType))
+    index = {name: i for i, name in enumerate(tfl.LSTM_INPUTS)}
+    for name in added:
+        shape = (32, 32) if name == "projection_weights" else (32,)
+        data = rng.normal(1.0 if name in LAYER_NORM else 0.0, 0.2, shape).astype(np.float32)
+        const = new_constant(data, TensorType(Float32Type(), shape), op.location, name)
+        op.parent.insert_op_before(const, op)
+        op.operands[index[name]] = const.output
+    for name in INPUT_GATE + ("cell_to_input_weights", "input_layer_norm_coefficients"):
+        if cifg:
+            op.operands[index[name]] = none
+    return module
+
+
+VARIANTS = {
+    "peephole": (PEEPHOLE, False),
+    "projection": (PROJECTION, False),
+    "layer_norm": (LAYER_NORM, False),
+    "cifg": ((), True),
+    "cifg_projection": (PROJECTION, True),
+    "all": (PEEPHOLE + PROJECTION + LAYER_NORM, False),
+    "cifg_all": (PEEPHOLE + PROJECTION + LAYER_NORM, True),
+}
+"""The LSTM's options beyond the corpus model: (added operands, CIFG)."""
+CPU_REFUSES = ("peephole", "layer_norm", "all", "cifg_all")
+"""The CPU backend has no integer LSTM with layer norm or peepholes (nor a fallback)."""
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(
+            name, marks=[] if name in ("cifg_all", "cifg_projection") else pytest.mark.slow
+        )
+        for name in VARIANTS
+    ],
+)
+def test_lstm_variants_quantize_and_run_bit_exact(fp32, variant, tmp_path):
+    """Each LSTM option quantizes into an integer LSTM that TFLite BUILTIN_REF and the CPU
+    backend (where it has the kernel) run as the reference interpreter does, with more than
+    25 dB output SNR against the float model."""
+    module = _variant(fp32, *VARIANTS[variant])
+    x = _draw(2, 1)
+    quantized = quantize_model(module, {INPUT: _draw(1, 50)})
+    assert quant_params(_lstm(quantized).output.type) is not None
+    out = _check_runs(quantized, x, tmp_path, cpu=variant not in CPU_REFUSES)
+    assert _snr([_output(module, x)], [out]) > 25
 
 
 def _snr(reference: list[np.ndarray], outputs: list[np.ndarray]) -> float:

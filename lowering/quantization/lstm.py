@@ -181,10 +181,10 @@ def quantize_lstm(q: _Quantizer, op: tfl.UnidirectionalSequenceLSTMOp) -> None:
     new["cell_state"] = _state(
         q, named["cell_state"], cell_state_params(*ranges[key(op, "cell_state")])
     )
+    # With layer norm the kernel reads all four gate scales, the CIFG's missing input gate's
+    # too (unused: scale 1).
     gates = [
-        symmetric16_params(*ranges[key(op, gate)])
-        if layer_norm and key(op, gate) in ranges
-        else None
+        symmetric16_params(*ranges.get(key(op, gate), (0.0, 0.0))) if layer_norm else None
         for gate in GATES
     ]
     op.properties["intermediates"] = ArrayAttr([_intermediate(p) for p in [*gates, hidden]])
