@@ -3,8 +3,8 @@ graph pipeline run after converting every layout-sensitive op keeps the referenc
 (`--verify-numerics`), and fuses what it fuses in NHWC; PTQ of a converted model is PTQ of
 the original, bit for bit, also with bias correction (PTQ's default: channel means along
 the layout's C axis). After converting the convolutions to the blocked NCHW16c, -O3 keeps
-the reference results too, and PTQ without bias correction is PTQ of the original (bias
-correction reads channel means along one axis, which a blocked layout splits). (The
+the reference results too, and PTQ without bias correction is PTQ of the original (with
+it: an expected failure until calibration reads blocked values in NHWC). (The
 exporter's refusal is in test_export_tflite.py.)
 
 The corpus holds no unfolded batch norm or explicit PAD, so the synthetic models of
@@ -156,10 +156,25 @@ def test_ptq_of_nchw_ops_is_ptq_of_nhwc(options):
     assert_same(nhwc, nchw)
 
 
-def test_ptq_of_blocked_ops():
-    """Calibration reads a blocked op's input along the last axis (its channels span two):
-    without bias correction, PTQ of a model converted to NCHW16c is PTQ of the original, bit
-    for bit; with it (PTQ's default) the blocked ops are quantized too."""
+@pytest.mark.parametrize(
+    "bias_correction",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="calibration takes the channel means of a value a blocked op reads "
+                "along its last axis (the channels span two): Calibration.add should read "
+                "such values in NHWC (tfl_layouts.to_nhwc), which makes this pass",
+            ),
+        ),
+    ],
+    ids=["mse", "default"],
+)
+def test_ptq_of_blocked_ops(bias_correction):
+    """Weights keep their layout in NCHW16c ops and activation ranges are per tensor: PTQ of
+    a model converted to NCHW16c is PTQ of the original, bit for bit."""
     module = litec.load(model_path("kws_dscnn_fp32.tflite"))
     samples = [litec.random_inputs(module, seed) for seed in range(1, 5)]
     stacked = {k: np.concatenate([s[k] for s in samples]) for k in samples[0]}
@@ -167,11 +182,10 @@ def test_ptq_of_blocked_ops():
     run_graph_passes(converted, BLOCKED)
     assert any(layout_of(op) == "NCHW16c" for op in converted.walk())
     inputs = litec.random_inputs(module, 0)
-    nhwc = litec.interpret(quantize_model(module, stacked, bias_correction=False), inputs)
-    blocked = litec.interpret(quantize_model(converted, stacked, bias_correction=False), inputs)
+    options = {"bias_correction": bias_correction}
+    nhwc = litec.interpret(quantize_model(module, stacked, **options), inputs)
+    blocked = litec.interpret(quantize_model(converted, stacked, **options), inputs)
     assert_same(nhwc, blocked)
-    quantized = quantize_model(converted, stacked)
-    assert any(layout_of(op) == "NCHW16c" for op in quantized.walk())
 
 
 @pytest.mark.parametrize("spec", ["quantize-weights-int8", "quantize-weights-fp16"])
