@@ -77,7 +77,8 @@ def layout_problem(layout: str) -> str | None:
     if suffix and not re.fullmatch(r"[1-9][0-9]*c", suffix):
         return f"'{layout}' is not a layout: its block '{suffix}' must be a number then 'c'"
     if suffix and int(suffix[:-1]) not in BLOCKS:
-        return f"'{layout}' is not a layout: a block of {suffix[:-1]} channels (2 to 64, a power of two)"
+        block = suffix[:-1]
+        return f"'{layout}' is not a layout: a block of {block} channels (2 to 64, a power of two)"
     return None
 
 

@@ -27,9 +27,9 @@ CPU's kernels compute in NHWC), or the `layouts` option's entry for its op name
 are quantized per axis (the axis would move), are left as they are. Only data movement
 changes: the reference interpreter's results are bit-identical. The graph passes after it
 read a converted op's axes from its layout (fold-batch-norm, fuse-conv-activation, fold-pad;
-tests/test_layout_passes.py; they skip blocked ops, bias correction too), but a transpose left between a conv and its single user (at a
-function result, before a FULLY_CONNECTED) keeps the two from fusing: where the target
-allows, run it after the fusion passes.
+tests/test_layout_passes.py; their per-channel folds skip blocked ops), but a transpose
+left between a conv and its single user (at a function result, before a FULLY_CONNECTED)
+keeps the two from fusing: where the target allows, run it after the fusion passes.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from litec.dialects.tfl_layouts import (
     Step,
     block_of,
     conversion,
+    image_rank,
     images,
-    is_blocked,
     layout_of,
     layout_problem,
     moved_shape,
@@ -93,18 +93,17 @@ def choice(target: str, spec: str) -> Choice:
     return lambda op: chosen.get(op.name) or backend.preferred_layout(op)
 
 
-def convertible(op: Operation, old: str, new: str) -> bool:
-    """Whether `op`'s images are tensors of `old`'s rank, none quantized per axis, whose
-    channels fill `new`'s blocks (when blocked) exactly."""
+def convertible(op: Operation, new: str) -> bool:
+    """Whether `op`'s images are tensors of its layout's rank, none quantized per axis,
+    whose channels fill `new`'s blocks (when blocked) exactly."""
     operands, results = images(op)
     values = [op.operands[i] for i in operands] + [op.results[i] for i in results]
-    rank, k = 4 + is_blocked(old), block_of(new)
     if not values or not all(isinstance(v.type, TensorType) for v in values):
         return False
     shapes = [v.type.get_shape() for v in values]
-    if any(len(shape) != rank for shape in shapes) or not per_tensor(*values):
+    if any(len(shape) != image_rank(op) for shape in shapes) or not per_tensor(*values):
         return False
-    return all(nhwc_shape(old, shape)[3] % k == 0 for shape in shapes)
+    return all(nhwc_shape(layout_of(op), shape)[3] % block_of(new) == 0 for shape in shapes)
 
 
 MOVES: dict[str, type[Operation]] = {"transpose": tfl.TransposeOp, "reshape": tfl.ReshapeOp}
@@ -162,7 +161,7 @@ class ConvertOp(RewritePattern):
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
         old, new = layout_of(op), self.choose(op)
-        if new is None or new == old or not convertible(op, old, new):
+        if new is None or new == old or not convertible(op, new):
             return
         operands = images(op)[0]
         mapped = {
