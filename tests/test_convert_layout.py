@@ -271,17 +271,23 @@ def table_ops(module) -> list:
     return [op for op in module.walk() if op.name in IMAGES]
 
 
-def test_cpu_compile_is_one_clear_error(tmp_path):
-    """The CPU refuses an NCHW op: the partition's one-line error, no traceback."""
+@pytest.mark.parametrize(
+    ("layout", "op", "more"),
+    [("NCHW", "#0 CONV_2D", 8), ("NCHW16c", "#1 DEPTHWISE_CONV_2D", 7)],
+)
+def test_cpu_compile_is_one_clear_error(tmp_path, layout, op, more):
+    """The CPU refuses an op in another layout: the partition's one-line error, no traceback."""
     module = litec.load(model_path("kws_dscnn_int8.tflite"))
-    run_graph_passes(module, 'convert-layout{layouts="conv_2d=NCHW"}')
-    mlir = tmp_path / "nchw.mlir"
+    run_graph_passes(
+        module, f'convert-layout{{layouts="conv_2d={layout},depthwise_conv_2d={layout}"}}'
+    )
+    mlir = tmp_path / "converted.mlir"
     mlir.write_text(litec.print_mlir(module))
     with pytest.raises(LitecError) as e:
         compile_model(mlir)
     assert str(e.value) == (
-        "nchw.mlir: op #0 CONV_2D: the CPU kernels compute in NHWC, this op is in NCHW "
-        "(and 4 more ops; see --report)"
+        f"converted.mlir: op {op}: the CPU kernels compute in NHWC, this op is in {layout} "
+        f"(and {more} more ops; see --report)"
     )
 
 
