@@ -158,18 +158,7 @@ def test_ptq_of_nchw_ops_is_ptq_of_nhwc(options):
 
 @pytest.mark.parametrize(
     "bias_correction",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="calibration takes the channel means of a value a blocked op reads "
-                "along its last axis (the channels span two): Calibration.add should read "
-                "such values in NHWC (tfl_layouts.to_nhwc), which makes this pass",
-            ),
-        ),
-    ],
+    [False, True],
     ids=["mse", "default"],
 )
 def test_ptq_of_blocked_ops(bias_correction):

@@ -8,8 +8,9 @@ reference interpreter.
 
 TFLite's converter calibrates the ranges the same way: one run per sample, the minimum of the
 minima and the maximum of the maxima of each tensor. The means (over all but the channel
-axis: the last, or the C of the layout of an op in another layout that reads the value as an
-image, dialects/tfl_layouts.py) serve bias correction; the histograms serve ranges chosen for the least quantization error.
+axis: the last, or the C of the NHWC image a value stored in another layout holds,
+dialects/tfl_layouts.py) serve bias correction; the histograms serve ranges chosen for the
+least quantization error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
 from litec.dialects import tfl
-from litec.dialects.tfl_layouts import NHWC, channel_axis, images, is_blocked, layout_of
+from litec.dialects.tfl_layouts import NHWC, images, layout_of, to_nhwc
 from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
 from litec.ir.diagnostics import LitecError
 from litec.lowering.quantization.lstm import lstm_calibration
@@ -105,9 +106,10 @@ class Calibration:
     ranges: Ranges = field(default_factory=dict)
     """(min, max) over all samples."""
     means: dict[SSAValue, np.ndarray] = field(default_factory=dict)
-    """The mean of each channel (along `channel_axes`, else the last axis), over all samples."""
-    channel_axes: dict[SSAValue, int] = field(default_factory=dict)
-    """The channel axis of the values read as images by ops in another layout than NHWC."""
+    """The mean of each channel (of the NHWC image for values in `layouts`, else along the
+    last axis), over all samples."""
+    layouts: dict[SSAValue, str] = field(default_factory=dict)
+    """The layout of the values read as images by ops in another layout than NHWC."""
     histograms: dict[SSAValue, Histogram] = field(default_factory=dict)
     """The distribution of the values over all samples."""
 
@@ -119,7 +121,7 @@ class Calibration:
             lo, hi = float(arr.min()), float(arr.max())
             old = self.ranges.get(value, (lo, hi))
             self.ranges[value] = (min(old[0], lo), max(old[1], hi))
-            channels = np.moveaxis(arr, self.channel_axes.get(value, -1), -1) if arr.ndim else arr
+            channels = to_nhwc(arr, self.layouts[value]) if value in self.layouts else arr
             mean = channels.reshape(-1, channels.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
             self.means[value] = self.means.get(value, 0.0) + mean
             self.histograms.setdefault(value, Histogram()).add(arr)
@@ -170,7 +172,7 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     samples."""
     runs = split_samples(module, samples)
     interp = Interpreter(module)
-    stats = Calibration(channel_axes=_channel_axes(interp.plan("main")[0]))
+    stats = Calibration(layouts=_image_layouts(interp.plan("main")[0]))
     with lstm_calibration(stats):
         for args in runs:
             values = interp.run_values("main", args)
@@ -178,14 +180,12 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     return stats
 
 
-def _channel_axes(fn: func.FuncOp) -> dict[SSAValue, int]:
-    """The channel axis of each value an op in another plain layout than NHWC reads as an
-    image (a blocked layout's channels span two axes: its values keep the last axis, and
-    bias correction skips blocked ops)."""
+def _image_layouts(fn: func.FuncOp) -> dict[SSAValue, str]:
+    """The layout of each value an op in another layout than NHWC reads as an image."""
     return {
-        op.operands[i]: channel_axis(op)
+        op.operands[i]: layout_of(op)
         for op in fn.body.block.ops
-        if layout_of(op) != NHWC and not is_blocked(layout_of(op))
+        if layout_of(op) != NHWC
         for i in images(op)[0]
     }
 
