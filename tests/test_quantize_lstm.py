@@ -14,11 +14,13 @@ from xdsl.dialects.builtin import Float32Type, NoneType, TensorType
 import litec
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import signature
-from litec.dialects.tfl_reference.sequence import GATES
+from litec.dialects.tfl_reference.core import make_call, source_value
+from litec.dialects.tfl_reference.sequence import GATES, unidirectional_sequence_lstm
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
 from litec.lowering.graph import constant_array, new_constant
 from litec.lowering.quantization.lstm import cell_state_params, symmetric16
+from litec.lowering.quantization.params import activation_params
 from litec.lowering.quantization.quantize import quantize_model
 
 TFLITE = {"ranges": "minmax", "bias_correction": False}
@@ -62,7 +64,7 @@ def test_lstm_parameters_as_tflite_chooses_them(ours):
     The output, output state and hidden parameters differ a little (ours 0.0051085:15,
     TFLite's 0.0051732:16): TFLite's calibrator keeps the LSTM state from one sample to the
     next, litec starts each from zero as its runs do (the float LSTM run with the state
-    carried over gives TFLite's range, -0.74444 .. 0.57473, to 1e-6)."""
+    carried over gives TFLite's parameters: the next test)."""
     theirs = litec.load(model_path("lstm_int8.tflite"))
     a, b = _lstm(ours), _lstm(theirs)
     for name, mine, their in zip(tfl.LSTM_INPUTS, a.inputs, b.inputs, strict=True):
@@ -72,10 +74,26 @@ def test_lstm_parameters_as_tflite_chooses_them(ours):
         if isinstance(their.owner, tfl.ConstOp):
             np.testing.assert_array_equal(constant_array(mine), constant_array(their), name)
     assert [str(t) for t in a.intermediates.data[:4]] == [str(t) for t in b.intermediates.data[:4]]
-    for t in (a.output.type, a.inputs[18].type, a.intermediates.data[4]):
-        mine, their = quant_params(t), quant_params(b.output.type)
+    shared = {quant_params(t) for t in (a.output.type, a.inputs[18].type, a.intermediates.data[4])}
+    assert len(shared) == 1
+    for mine in shared:
+        their = quant_params(b.output.type)
         assert abs(mine.zero_point - their.zero_point) <= 1
         np.testing.assert_allclose(mine.scale, their.scale, rtol=0.02)
+
+
+def test_tflite_output_parameters_carry_the_state_across_samples(fp32):
+    """The one difference, explained: the float LSTM run over the 100 calibration samples
+    back to back (the state carried from each to the next, as TFLite's calibrator runs
+    them) has the output range that gives TFLite's output parameters."""
+    op = _lstm(fp32)
+    x = _draw(1, 100).reshape(1, 2000, 16)
+    args = [x] + [source_value(v.owner, make_call(v.owner)) for v in op.inputs[1:]]
+    out = unidirectional_sequence_lstm(make_call(op), *args)
+    mine = activation_params(float(out.min()), float(out.max()))
+    their = quant_params(_lstm(litec.load(model_path("lstm_int8.tflite"))).output.type)
+    assert mine.zero_point == their.zero_point
+    np.testing.assert_allclose(mine.scale, their.scale, rtol=1e-6)
 
 
 def test_cell_state_scale_is_the_power_of_two_bound():
