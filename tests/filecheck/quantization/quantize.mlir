@@ -1,7 +1,7 @@
 // Post-training int8 quantization calibrated on an .npz of input samples: per-channel int8
 // weights, int32 bias, calibrated per-tensor activations, fixed SOFTMAX output parameters,
 // and a float interface (QUANTIZE at the input, DEQUANTIZE at the output). An op without
-// an int8 rule (here GELU) stays float between a DEQUANTIZE and a QUANTIZE.
+// an int8 rule (here NEG, float in TFLite's int8 models too) stays float between a DEQUANTIZE and a QUANTIZE.
 // RUN: %python -c "import numpy as np; np.savez('%t.npz', x=np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32))"
 // RUN: %python -c "import numpy as np; np.savez('%t.bad.npz', x=np.zeros((8, 5), np.float32))"
 // RUN: litec opt %s -p 'quantize{calibration="%t.npz"}' | filecheck %s
@@ -14,7 +14,7 @@ builtin.module {
     %w = tfl.const dense_resource<ptq_w> : tensor<3x4xf32>
     %b = tfl.const dense_resource<ptq_b> : tensor<3xf32>
     %y = tfl.fully_connected %x, %w, %b {fused_activation_function = "NONE", weights_format = "DEFAULT", keep_num_dims = false, asymmetric_quantize_inputs = false} : (tensor<1x4xf32>, tensor<3x4xf32>, tensor<3xf32>) -> tensor<1x3xf32>
-    %g = tfl.gelu %y {approximate = false} : (tensor<1x3xf32>) -> tensor<1x3xf32>
+    %g = tfl.neg %y : (tensor<1x3xf32>) -> tensor<1x3xf32>
     %s = tfl.softmax %g {beta = 1.0 : f32} : (tensor<1x3xf32>) -> tensor<1x3xf32>
     func.return %s : tensor<1x3xf32>
   }
@@ -35,7 +35,7 @@ builtin.module {
 // CHECK-DAG: %[[B:.*]] = tfl.const dense_resource<ptq_b_q> : tensor<3x!quant.uniform<i32:f32:0,
 // CHECK: %[[Y:.*]] = tfl.fully_connected %[[XQ]], %[[W]], %[[B]] {{.*}} -> tensor<1x3x!quant.uniform<i8:f32, {{.*}}>>
 // CHECK: %[[YF:.*]] = tfl.dequantize %[[Y]] : {{.*}} -> tensor<1x3xf32>
-// CHECK: %[[G:.*]] = tfl.gelu %[[YF]] {{.*}} : (tensor<1x3xf32>) -> tensor<1x3xf32>
+// CHECK: %[[G:.*]] = tfl.neg %[[YF]] : (tensor<1x3xf32>) -> tensor<1x3xf32>
 // CHECK: %[[GQ:.*]] = tfl.quantize %[[G]]
 // CHECK: %[[S:.*]] = tfl.softmax %[[GQ]] {{.*}} -> tensor<1x3x!quant.uniform<i8:f32, 0.00390625:-128>>
 // CHECK: %[[SF:.*]] = tfl.dequantize %[[S]] : {{.*}} -> tensor<1x3xf32>
