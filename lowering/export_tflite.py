@@ -334,9 +334,6 @@ class _ModelWriter(TableWriter):
 
     # ------------------------------------------------------------------ vectors
 
-    def ints(self, values, dtype=np.int32) -> int:
-        return self.b.CreateNumpyVector(np.asarray(values, dtype=dtype))
-
     # ------------------------------------------------------------------ tables
 
     def options(self, builtin: str, options: dict) -> tuple[int, int]:
@@ -555,25 +552,16 @@ class _SubgraphWriter:
         inputs = _trim_absent(op, [self.values[v] for v in op.operands])
         for r, name in zip(op.results, self.output_names(op), strict=True):
             self.define(r, name)
-        O = schema("Operator")
-        opts_type, opts = self.model.options(type(op).BUILTIN, fields.options)
-        ins = self.model.ints(inputs)
-        outs = self.model.ints([self.values[r] for r in op.results])
-        inter = self.model.ints(fields.intermediates) if fields.intermediates else None
-        custom = self.b.CreateByteVector(fields.custom_options) if fields.custom_options else None
-        opcode = self.model.opcode(op, fields.custom_code)
-        O.OperatorStart(self.b)
-        O.OperatorAddOpcodeIndex(self.b, opcode)
-        O.OperatorAddInputs(self.b, ins)
-        O.OperatorAddOutputs(self.b, outs)
-        if opts_type:
-            O.OperatorAddBuiltinOptionsType(self.b, opts_type)
-            O.OperatorAddBuiltinOptions(self.b, opts)
-        if custom is not None:
-            O.OperatorAddCustomOptions(self.b, custom)
-        if inter is not None:
-            O.OperatorAddIntermediates(self.b, inter)
-        self.operators.append(O.OperatorEnd(self.b))
+        self.operators.append(
+            self.model.operator_table(
+                self.model.opcode(op, fields.custom_code),
+                inputs,
+                [self.values[r] for r in op.results],
+                self.model.options(type(op).BUILTIN, fields.options),
+                fields.custom_options,
+                fields.intermediates,
+            )
+        )
 
     def subgraph_table(self) -> int:
         S = schema("SubGraph")

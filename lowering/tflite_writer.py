@@ -123,6 +123,38 @@ class TableWriter:
             C.OperatorCodeAddCustomCode(self.b, custom)
         return C.OperatorCodeEnd(self.b)
 
+    def operator_table(
+        self,
+        opcode: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: tuple[int, int] = (0, 0),
+        custom_options: bytes = b"",
+        intermediates: list[int] | None = None,
+    ) -> int:
+        """Operator: tensor indices, (options type, options table) or (0, 0), custom option
+        bytes and intermediate tensors where given."""
+        O = schema("Operator")
+        ins, outs = self.ints(inputs), self.ints(outputs)
+        inter = self.ints(intermediates) if intermediates else None
+        custom = self.b.CreateByteVector(custom_options) if custom_options else None
+        O.OperatorStart(self.b)
+        O.OperatorAddOpcodeIndex(self.b, opcode)
+        O.OperatorAddInputs(self.b, ins)
+        O.OperatorAddOutputs(self.b, outs)
+        if options[0]:
+            O.OperatorAddBuiltinOptionsType(self.b, options[0])
+            O.OperatorAddBuiltinOptions(self.b, options[1])
+        if custom is not None:
+            O.OperatorAddCustomOptions(self.b, custom)
+        if inter is not None:
+            O.OperatorAddIntermediates(self.b, inter)
+        return O.OperatorEnd(self.b)
+
+    def ints(self, values, dtype=np.int32) -> int:
+        """A vector of integers (int32 unless `dtype` says otherwise)."""
+        return self.b.CreateNumpyVector(np.asarray(values, dtype=dtype))
+
     def buffer_table(self, data: bytes) -> int:
         """Buffer: `data` aligned (none for the empty buffer)."""
         vec = self.aligned_bytes(data) if data else None

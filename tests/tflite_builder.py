@@ -104,16 +104,6 @@ class _Writer(TableWriter):
         self.buffers: list[bytes] = [b""]  # buffer 0 is the empty buffer, by convention
         self.opcodes: dict[tuple[int, str, int], int] = {}
 
-    def int_vector(self, values, start_fn, elem: str = "Int32") -> int:
-        start_fn(self.b, len(values))
-        prepend = getattr(self.b, "Prepend" + elem)
-        for v in reversed(values):
-            prepend(v)
-        return self.b.EndVector()
-
-    def bytes_vector(self, data: bytes) -> int:
-        return self.b.CreateByteVector(data)
-
     # --------------------------------------------------------------------- tensors
 
     def quantization(self, t: Tensor) -> int:
@@ -128,10 +118,10 @@ class _Writer(TableWriter):
             self.buffers.append(raw)
             buffer = len(self.buffers) - 1
         name = self.b.CreateString(t.name)
-        shape = self.int_vector(list(t.shape), T.TensorStartShapeVector)
+        shape = self.ints(list(t.shape))
         sig = None
         if t.shape_signature is not None:
-            sig = self.int_vector(list(t.shape_signature), T.TensorStartShapeSignatureVector)
+            sig = self.ints(list(t.shape_signature))
         quant = self.quantization(t) if t.scales is not None else None
         T.TensorStart(self.b)
         T.TensorAddShape(self.b, shape)
@@ -165,9 +155,7 @@ class _Writer(TableWriter):
         values = {}
         for key, value in op.options.items():
             if isinstance(value, list | tuple):
-                field_name = option_setter(module, table, key).__name__[len(table) + 3 :]
-                start = getattr(module, f"{table}Start{field_name}Vector")
-                values[key] = self.int_vector(list(value), start)
+                values[key] = self.ints(list(value))
             else:
                 values[key] = _enum_value(key, value)
         getattr(module, table + "Start")(self.b)
@@ -176,28 +164,14 @@ class _Writer(TableWriter):
         return getattr(BuiltinOptions, table), getattr(module, table + "End")(self.b)
 
     def operator(self, op: Op, index) -> int:
-        O = schema("Operator")
-        opts_type, opts = self.options(op)
-        ins = self.int_vector([index(t) for t in op.inputs], O.OperatorStartInputsVector)
-        outs = self.int_vector([index(t) for t in op.outputs], O.OperatorStartOutputsVector)
-        inter = None
-        if op.intermediates:
-            inter = self.int_vector(
-                [index(t) for t in op.intermediates], O.OperatorStartIntermediatesVector
-            )
-        custom = self.bytes_vector(op.custom_options) if op.custom_options else None
-        O.OperatorStart(self.b)
-        O.OperatorAddOpcodeIndex(self.b, self.opcode_index(op))
-        O.OperatorAddInputs(self.b, ins)
-        O.OperatorAddOutputs(self.b, outs)
-        if opts_type:
-            O.OperatorAddBuiltinOptionsType(self.b, opts_type)
-            O.OperatorAddBuiltinOptions(self.b, opts)
-        if custom is not None:
-            O.OperatorAddCustomOptions(self.b, custom)
-        if inter is not None:
-            O.OperatorAddIntermediates(self.b, inter)
-        return O.OperatorEnd(self.b)
+        return self.operator_table(
+            self.opcode_index(op),
+            [index(t) for t in op.inputs],
+            [index(t) for t in op.outputs],
+            self.options(op),
+            op.custom_options or b"",
+            [index(t) for t in op.intermediates] if op.intermediates else None,
+        )
 
     # --------------------------------------------------------------------- subgraphs
 
@@ -214,8 +188,8 @@ class _Writer(TableWriter):
         ops = [self.operator(op, index) for op in sg.ops]
         tensor_vec = self.tables(tensors)
         op_vec = self.tables(ops)
-        ins = self.int_vector([index(t) for t in sg.inputs], S.SubGraphStartInputsVector)
-        outs = self.int_vector([index(t) for t in sg.outputs], S.SubGraphStartOutputsVector)
+        ins = self.ints([index(t) for t in sg.inputs])
+        outs = self.ints([index(t) for t in sg.outputs])
         name = self.b.CreateString(sg.name)
         S.SubGraphStart(self.b)
         S.SubGraphAddTensors(self.b, tensor_vec)
