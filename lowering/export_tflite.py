@@ -52,7 +52,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from litec.dialects import fused, tfl
 from litec.dialects.tfl_layouts import NHWC, layout_of
-from litec.dialects.tfl_reference.core import op_index, signature
+from litec.dialects.tfl_reference.core import op_index, prop_value, signature
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
 from litec.ir.resources import get_blob
@@ -195,17 +195,15 @@ class OperatorFields:
     intermediates: list[int] = field(default_factory=list)
 
 
+OPTION_ATTRIBUTES = (IntegerAttr, FloatAttr, StringAttr, DenseArrayBase)
+"""The property kinds an options table holds (numbers, booleans, enum names, int lists)."""
+
+
 def _value(attr: Attribute):
     """A property as a plain option value."""
-    if isinstance(attr, IntegerAttr):
-        return bool(attr.value.data) if attr.type == i1 else attr.value.data
-    if isinstance(attr, FloatAttr):
-        return attr.value.data
-    if isinstance(attr, StringAttr):
-        return attr.data
-    if isinstance(attr, DenseArrayBase):
-        return list(attr.get_values())
-    raise LitecError(f"cannot write the property value {attr} as a TFLite option")
+    if not isinstance(attr, OPTION_ATTRIBUTES):
+        raise LitecError(f"cannot write the property value {attr} as a TFLite option")
+    return prop_value(attr)
 
 
 def _options(props: dict[str, Attribute]) -> dict:

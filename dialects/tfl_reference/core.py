@@ -117,7 +117,9 @@ def kernel(*builtins: str) -> Callable[[Kernel], Kernel]:
     return register
 
 
-def _prop_value(attr: Attribute):
+def prop_value(attr: Attribute):
+    """A property as a plain value: bool, int, float, str, a list of them, a function name,
+    `TensorInfo` for types; other attributes as they are."""
     if isinstance(attr, IntegerAttr):
         if attr.type == i1:
             return bool(attr.value.data)
@@ -131,7 +133,7 @@ def _prop_value(attr: Attribute):
     if isinstance(attr, SymbolRefAttr):
         return attr.root_reference.data
     if isinstance(attr, ArrayAttr):
-        return [TensorInfo.of(a) if isinstance(a, TensorType) else _prop_value(a) for a in attr]
+        return [TensorInfo.of(a) if isinstance(a, TensorType) else prop_value(a) for a in attr]
     return attr
 
 
@@ -156,7 +158,7 @@ def make_call(op: Operation) -> KernelCall:
     """The `KernelCall` describing a `tfl` op."""
     return KernelCall(
         builtin=kernel_name(op),
-        opts={k: _prop_value(v) for k, v in op.properties.items()},
+        opts={k: prop_value(v) for k, v in op.properties.items()},
         inputs=[TensorInfo.of(v.type) for v in op.operands],
         outputs=[TensorInfo.of(r.type) for r in op.results],
         op_index=op_index(op),
