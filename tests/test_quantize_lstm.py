@@ -19,8 +19,8 @@ from litec.dialects.tfl_reference.sequence import GATES, unidirectional_sequence
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
 from litec.lowering.graph import constant_array, new_constant
-from litec.lowering.quantization.lstm import cell_state_params, symmetric16
-from litec.lowering.quantization.params import activation_params
+from litec.lowering.quantization.lstm import cell_state_params
+from litec.lowering.quantization.params import activation_params, symmetric_weights
 from litec.lowering.quantization.quantize import quantize_model
 
 TFLITE = {"ranges": "minmax", "bias_correction": False}
@@ -104,8 +104,9 @@ def test_cell_state_scale_is_the_power_of_two_bound():
 
 
 def test_symmetric16_weights():
-    q, params = symmetric16(np.array([0.5, -1.0, 0.25], np.float32))
+    q, params = symmetric_weights(np.array([0.5, -1.0, 0.25], np.float32), None, bits=16)
     assert q.tolist() == [16384, -32767, 8192] and params.scale == np.float32(1 / 32767)
+    assert q.dtype == np.int16 and params.storage == "i16"
 
 
 def _check_runs(module, x: np.ndarray, tmp_path, cpu: bool = True) -> np.ndarray:

@@ -43,7 +43,6 @@ from litec.lowering.quantization.params import (
     activation_params,
     float_const,
     quantize_bias,
-    round_half_away,
     symmetric_weights,
     tensor_of,
 )
@@ -95,14 +94,6 @@ def lstm_calibration(stats: Calibration) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- parameters
-
-
-def symmetric16(w: np.ndarray) -> tuple[np.ndarray, QuantParams]:
-    """int16 symmetric per-tensor weights in [-32767, 32767] (`symmetric16_params`), the
-    values w · 32767 / max|w| in double, rounded half away from zero as TFLite does."""
-    peak = float(np.abs(w.astype(np.float64)).max(initial=0.0))
-    q = round_half_away(w.astype(np.float64) * (32767 / peak)) if peak > 0 else np.zeros(w.shape)
-    return np.clip(q, -32767, 32767).astype(np.int16), symmetric16_params(-peak, peak)
 
 
 def cell_state_params(lo: float, hi: float) -> QuantParams:
@@ -161,7 +152,7 @@ def quantize_lstm(q: _Quantizer, op: tfl.UnidirectionalSequenceLSTMOp) -> None:
     scales: dict[str, float] = {}
     for name in present & set(INT8_WEIGHTS + INT16_WEIGHTS):
         w = float_const(named[name])
-        data, params = symmetric_weights(w, None) if name in INT8_WEIGHTS else symmetric16(w)
+        data, params = symmetric_weights(w, None, 8 if name in INT8_WEIGHTS else 16)
         new[name] = q.const(named[name], data, params)
         scales[name] = params.scale
     for gate in GATES:

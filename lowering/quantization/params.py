@@ -39,17 +39,26 @@ def activation_params(lo: float, hi: float) -> QuantParams:
     return QuantParams("i8", (_f32(scale),), (zero_point,))
 
 
-def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, QuantParams]:
-    """int8 weights in [-127, 127] with zero point 0, per channel along `axis` (per tensor
-    when None), and their parameters: scale max|w| / 127 (1 for an all-zero channel); the
-    values w · (127 / max|w|) in double, rounded as TFLite's converter does (bit for bit)."""
+SYMMETRIC_STORAGE = {8: ("i8", np.int8), 16: ("i16", np.int16)}
+"""Bits of symmetric weights -> (storage type name, numpy dtype)."""
+
+
+def symmetric_weights(
+    w: np.ndarray, axis: int | None, bits: int = 8
+) -> tuple[np.ndarray, QuantParams]:
+    """Symmetric `bits`-bit weights in [-qmax, qmax] (qmax = 127 for int8, 32767 for int16)
+    with zero point 0, per channel along `axis` (per tensor when None), and their
+    parameters: scale max|w| / qmax (1 for an all-zero channel); the values w · (qmax /
+    max|w|) in double, rounded as TFLite's converter does (bit for bit)."""
+    storage, dtype = SYMMETRIC_STORAGE[bits]
+    qmax = 2.0 ** (bits - 1) - 1
     reduce = tuple(i for i in range(w.ndim) if i != axis) if axis is not None else None
     peak = np.abs(w.astype(np.float64)).max(axis=reduce, keepdims=True, initial=0.0)
-    inverse = np.divide(127.0, peak, out=np.zeros_like(peak), where=peak > 0)
-    q = np.clip(round_half_away(w.astype(np.float64) * inverse), -127, 127).astype(np.int8)
-    scales = (peak / 127.0).astype(np.float32).ravel()
+    inverse = np.divide(qmax, peak, out=np.zeros_like(peak), where=peak > 0)
+    q = np.clip(round_half_away(w.astype(np.float64) * inverse), -qmax, qmax).astype(dtype)
+    scales = (peak / qmax).astype(np.float32).ravel()
     scales = np.where(scales > 0, scales, np.float32(1.0))
-    params = QuantParams("i8", tuple(map(float, scales)), (0,) * len(scales), axis)
+    params = QuantParams(storage, tuple(map(float, scales)), (0,) * len(scales), axis)
     return q, params
 
 
