@@ -112,19 +112,31 @@ class Calibration:
     """The layout of the values read as images by ops in another layout than NHWC."""
     histograms: dict[SSAValue, Histogram] = field(default_factory=dict)
     """The distribution of the values over all samples."""
+    inner: dict[tuple[SSAValue, str], tuple[float, float]] = field(default_factory=dict)
+    """(min, max) of values inside ops, by (the op's first result, name): an LSTM's cell
+    state, hidden value and gate pre-activations (quantization/lstm.py)."""
 
     def add(self, values: Mapping[SSAValue, np.ndarray | None], runs: int) -> None:
         """Account for the float values of one run of `runs`."""
         for value, arr in values.items():
             if arr is None or arr.dtype != np.float32 or arr.size == 0:
                 continue
-            lo, hi = float(arr.min()), float(arr.max())
-            old = self.ranges.get(value, (lo, hi))
-            self.ranges[value] = (min(old[0], lo), max(old[1], hi))
+            _widen(self.ranges, value, arr)
             channels = to_nhwc(arr, self.layouts[value]) if value in self.layouts else arr
             mean = channels.reshape(-1, channels.shape[-1] if arr.ndim else 1).mean(axis=0) / runs
             self.means[value] = self.means.get(value, 0.0) + mean
             self.histograms.setdefault(value, Histogram()).add(arr)
+
+    def add_inner(self, key: tuple[SSAValue, str], arr: np.ndarray) -> None:
+        """Account for values inside an op (see `inner`)."""
+        _widen(self.inner, key, arr)
+
+
+def _widen(ranges: dict, key, arr: np.ndarray) -> None:
+    """Widen `ranges[key]` (min, max) to cover `arr`."""
+    lo, hi = float(arr.min()), float(arr.max())
+    old = ranges.get(key, (lo, hi))
+    ranges[key] = (min(old[0], lo), max(old[1], hi))
 
 
 def load_samples(path: str) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ the LSTM recipe; compiler/mlir/lite/transforms/prepare_quantize_lstm.h):
 
 Calibration (`lstm_calibration`, around calibrate.py's runs) reads the values inside the
 float kernel through dialects/tfl_reference/sequence.py's `LSTM_OBSERVER` and keeps their
-ranges in `Calibration.ranges` under `(lstm output, what)` keys. The cell state's range
+ranges in `Calibration.inner` under `(lstm output, what)` keys. The cell state's range
 covers every step (TFLite logs the state tensor before and after each run: never wider, and
 the same power of two on the corpus LSTM). Unlike TFLite's calibrator,
 which keeps the LSTM state from one representative sample to the next, each sample starts
@@ -77,14 +77,12 @@ def key(op: Operation, what: str) -> tuple[SSAValue, str]:
 @contextmanager
 def lstm_calibration(stats: Calibration) -> Iterator[None]:
     """While open, every float LSTM the reference interpreter runs widens the ranges of its
-    inner values in `stats.ranges` (see `key`)."""
+    inner values in `stats.inner` (see `key`)."""
 
     def observe(op: Operation | None, what: str, values: np.ndarray) -> None:
         if op is None or values.size == 0:
             return
-        lo, hi = float(values.min()), float(values.max())
-        old = stats.ranges.get(key(op, what), (lo, hi))
-        stats.ranges[key(op, what)] = (min(old[0], lo), max(old[1], hi))
+        stats.add_inner(key(op, what), values)
 
     token = LSTM_OBSERVER.set(observe)
     try:
@@ -137,7 +135,7 @@ def quantize_lstm(q: _Quantizer, op: tfl.UnidirectionalSequenceLSTMOp) -> None:
     """Float LSTM -> integer 8x8_16 LSTM with TFLite's parameters; stays float when a weight
     or bias is not a constant, a state not a variable, or calibration saw no cell state."""
     named = dict(zip(tfl.LSTM_INPUTS, op.inputs, strict=True))
-    ranges = q.stats.ranges
+    ranges = q.stats.inner
     if not _quantizable(named) or key(op, "cell_state") not in ranges:
         return
     present = {n for n, v in named.items() if not isinstance(v.type, NoneType)}
