@@ -13,6 +13,7 @@ from oracle import run_oracle
 import litec
 from litec.dialects import tfl
 from litec.dialects.tfl_reference import signature
+from litec.dialects.tfl_reference.conv import IN_ORDER, sums_in_any_order
 from litec.ir.diagnostics import LitecError
 from litec.ir.quant import quant_params
 from litec.lowering.export_tflite import export_tflite
@@ -352,3 +353,14 @@ def test_ptq_of_the_transformer_quantizes_gelu_and_rsqrt():
 
     for op_type in (tfl.GeluOp, tfl.RsqrtOp, tfl.NegOp):
         assert kinds(ours, op_type) == kinds(_load("tiny_transformer_int8.tflite"), op_type)
+
+
+def test_calibration_sums_convolutions_in_any_order_only_while_calibrating():
+    """Calibration runs float convolutions as one matrix product (ranges need no bit-exact
+    order): results within float rounding of TFLite's order, which stays the default."""
+    module = _load("kws_dscnn_fp32.tflite")
+    x = litec.random_inputs(module, 0)
+    with sums_in_any_order():
+        fast = _output(module, x)
+    assert IN_ORDER.get()
+    np.testing.assert_allclose(fast, _output(module, x), rtol=1e-5, atol=1e-6)

@@ -26,6 +26,7 @@ from xdsl.ir import SSAValue
 from litec.dialects import tfl
 from litec.dialects.tfl_layouts import NHWC, images, layout_of, to_nhwc
 from litec.dialects.tfl_reference import Interpreter, TensorInfo, signature
+from litec.dialects.tfl_reference.conv import sums_in_any_order
 from litec.ir.diagnostics import LitecError
 from litec.lowering.quantization.lstm import lstm_calibration
 
@@ -185,7 +186,7 @@ def calibrate(module: ModuleOp, samples: Mapping[str, np.ndarray]) -> Calibratio
     runs = split_samples(module, samples)
     interp = Interpreter(module)
     stats = Calibration(layouts=_image_layouts(interp.plan("main")[0]))
-    with lstm_calibration(stats):
+    with lstm_calibration(stats), sums_in_any_order():
         for args in runs:
             values = interp.run_values("main", args)
             stats.add({v: a for v, a in values.items() if not _is_constant(v)}, len(runs))
