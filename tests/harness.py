@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,18 @@ class Diff:
         if self.mismatches == 0:
             return "exact"
         return f"{self.mismatches}/{self.size} differ, max {self.max_abs:g}"
+
+
+def median_ms(model, inputs, runs: int = 30) -> float:
+    """Median milliseconds of `model.run(inputs)` after one warm-up run (printed by the
+    scripts that measure; no test asserts a time)."""
+    model.run(inputs)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.run(inputs)
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
 
 
 def diff(name: str, ours: np.ndarray, ref: np.ndarray) -> Diff:

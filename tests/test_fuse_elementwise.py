@@ -4,12 +4,12 @@ body's, bit for bit; the CPU's fused kernel computes what the separate kernels c
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import model_path
+from harness import median_ms
 
 import litec
 from litec import runtime
@@ -238,16 +238,6 @@ def test_cpu_refuses_table_ops_with_a_reason():
     assert not fused_ops(fuse(module))
 
 
-def _latency_ms(model, inputs, runs: int = 30) -> float:
-    model.run(inputs)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.run(inputs)
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
-
-
 @pytest.mark.slow
 def test_selfie_segmentation_fused_on_cpu(tmp_path):
     """-O2's graph passes, then with and without fuse-elementwise."""
@@ -263,5 +253,5 @@ def test_selfie_segmentation_fused_on_cpu(tmp_path):
     assert_close(fused_model.run(inputs), unfused.run(inputs))
     print(
         f"kernels {len(unfused_c.kernels)} -> {len(fused_c.kernels)}, latency "
-        f"{_latency_ms(unfused, inputs):.3f} -> {_latency_ms(fused_model, inputs):.3f} ms"
+        f"{median_ms(unfused, inputs):.3f} -> {median_ms(fused_model, inputs):.3f} ms"
     )

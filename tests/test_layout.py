@@ -11,12 +11,12 @@ marked slow.
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 
 import numpy as np
 import pytest
 from conftest import corpus_models, model_path
+from harness import median_ms
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import run_oracle
@@ -243,16 +243,10 @@ def test_cpu_results_unchanged(tmp_path, level):
 
 
 def latency(tmp_path, spec: str, level: int, runs: int = 300) -> float:
-    """Median seconds per run of the NCHW model (32 channels, 56x56) after `spec` on the CPU."""
+    """Median milliseconds per run of the NCHW model (32 channels, 56x56) after `spec` on the
+    CPU."""
     with compiled(tmp_path, spec, level, 32, 56) as model:
-        inputs = [np.zeros((1, 32, 56, 56), np.float32)]
-        model.run(inputs)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model.run(inputs)
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        return median_ms(model, [np.zeros((1, 32, 56, 56), np.float32)], runs)
 
 
 def sweep(path) -> tuple[int, int]:
@@ -281,7 +275,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         for spec in ("", "propagate-layout"):
             for level in (0, 3):
-                ms = latency(Path(tmp), spec, level) * 1e3
+                ms = latency(Path(tmp), spec, level)
                 print(
                     f"NCHW model, {spec or 'as converted'}, -O{level}: {ms:.3f} ms", file=sys.stderr
                 )
